@@ -1,0 +1,46 @@
+# ClusterKit monorepo. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+GO ?= go
+# Every Go module of the workspace (see go.work).
+MODULES := $(shell sed -n 's|^[[:space:]]*\./\([^[:space:]]*\).*|\1|p; s|^use \./\([^[:space:]]*\)|\1|p' go.work | sort -u)
+# Extra flags for `go test`, e.g. TESTFLAGS='-run TestJoin -v'.
+TESTFLAGS ?=
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: up
+up: ## start a local 3-node demo cluster on 127.0.0.1:8080-8082 (stop it with make down)
+	@bash scripts/demo.sh up
+
+.PHONY: down
+down: ## stop the local demo cluster
+	@bash scripts/demo.sh down
+
+.PHONY: test
+test: build tidy-check ## run every module's tests with -race, each module on its own (GOWORK=off)
+	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 $(TESTFLAGS) ./...); done
+
+.PHONY: build
+build: ## build every module in the workspace and on its own (GOWORK=off)
+	@for m in $(MODULES); do echo "== build $$m"; (cd $$m && $(GO) build ./... && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+
+.PHONY: tidy-check
+tidy-check: ## fail if a go.mod or go.sum is not tidy
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "$$m: go.mod/go.sum not tidy: run 'go mod tidy' in $$m"; exit 1; }; done
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck on every module
+	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off "$$($(GO) env GOPATH)/bin/staticcheck" ./...); done
+
+.PHONY: bench
+bench: ## run the benchmarks of every module (BENCH=regexp to choose)
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...); done

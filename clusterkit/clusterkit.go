@@ -1,0 +1,218 @@
+// Package clusterkit tells each node of a distributed application which
+// partition a key is in, which node is primary and which are replicas, and
+// calls the application back when partitions move, so that it copies its
+// data. Membership and the partition map are replicated with raft; the
+// application owns storage and replication.
+package clusterkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// ClusterKit is one node's handle on the cluster. Build it with
+// NewClusterKit, start it with Start and stop it with Stop (or Leave). All
+// methods are safe for concurrent use.
+type ClusterKit struct {
+	opts *resolved
+	log  *slog.Logger
+
+	// view is the current map; replaced, never modified.
+	view atomic.Pointer[view]
+	// viewChanged is closed and replaced whenever view changes, so that
+	// watchers (long-polls, WaitFor) wake without polling.
+	viewChanged atomic.Pointer[chan struct{}]
+
+	fsm     *fsm
+	events  *dispatcher
+	metrics *metrics
+	echo    *echo.Echo
+	client  *http.Client
+
+	// ctlWake wakes the leader's controller after a change.
+	ctlWake chan struct{}
+	// joinMu serialises membership changes on the leader.
+	joinMu sync.Mutex
+
+	mu       sync.Mutex // guards the fields below
+	rn       *raftNode
+	httpSrv  *http.Server
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	joinErr  error
+	isMember bool
+}
+
+// NewClusterKit validates opts, applies defaults and builds a node. It
+// starts nothing: no listener, no goroutine, no file is opened until Start.
+func NewClusterKit(opts Options) (*ClusterKit, error) {
+	o, err := resolveOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	ck := &ClusterKit{
+		opts:    o,
+		log:     o.Logger,
+		ctlWake: make(chan struct{}, 1),
+		client:  &http.Client{Timeout: 10 * time.Second},
+	}
+	ch := make(chan struct{})
+	ck.viewChanged.Store(&ch)
+	ck.metrics = newMetrics(ck)
+	ck.events = newDispatcher(o.NodeID, o.Logger, ck.metrics)
+	ck.fsm = newFSM(ck.publish)
+	ck.echo = ck.newEcho()
+	return ck, nil
+}
+
+// publish installs a new view; called by the FSM in log order.
+func (ck *ClusterKit) publish(v *view) {
+	ck.view.Store(v)
+	ck.events.push(v)
+	next := make(chan struct{})
+	old := ck.viewChanged.Swap(&next)
+	close(*old)
+	select {
+	case ck.ctlWake <- struct{}{}:
+	default:
+	}
+}
+
+// Start opens the data directory, starts raft and the HTTP API, and makes
+// the node a member: it bootstraps a new cluster (Bootstrap, no saved
+// state), resumes from saved state, or asks the JoinAddr members to add it.
+// Start returns once the node is a member, or with an error: the join was
+// refused (for example a taken ID, or cluster settings that differ from the
+// cluster's) or no member accepted within JoinTimeout. On error everything
+// started is stopped again.
+func (ck *ClusterKit) Start() error {
+	ck.mu.Lock()
+	if ck.stopped {
+		ck.mu.Unlock()
+		return ErrStopped
+	}
+	if ck.started {
+		ck.mu.Unlock()
+		return ErrAlreadyStarted
+	}
+	ck.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	ck.cancel = cancel
+	ck.mu.Unlock()
+
+	if err := ck.start(ctx); err != nil {
+		ck.log.Error("start failed", "err", err)
+		_ = ck.Stop()
+		return err
+	}
+	return nil
+}
+
+func (ck *ClusterKit) start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", ck.opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTPAddr %s: %w", ck.opts.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: ck.echo, ReadHeaderTimeout: 10 * time.Second}
+	rn, err := openRaft(ck.opts, ck.fsm)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ck.mu.Lock()
+	ck.rn = rn
+	ck.httpSrv = srv
+	ck.mu.Unlock()
+
+	ck.goroutine(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ck.log.Error("http server", "err", err)
+		}
+	})
+	ck.goroutine(func() { ck.events.run(ctx) })
+	ck.goroutine(func() { ck.runController(ctx) })
+
+	switch {
+	case rn.hadState:
+		ck.log.Info("resuming from saved state", "data_dir", ck.opts.DataDir)
+	case ck.opts.Bootstrap:
+		ck.log.Info("bootstrapping a new cluster")
+		if err := rn.bootstrap(ck.opts); err != nil {
+			return err
+		}
+	default:
+		if err := ck.join(ctx); err != nil {
+			return err
+		}
+	}
+	ck.mu.Lock()
+	ck.isMember = true
+	ck.mu.Unlock()
+	return nil
+}
+
+func (ck *ClusterKit) goroutine(fn func()) {
+	ck.wg.Add(1)
+	go func() {
+		defer ck.wg.Done()
+		fn()
+	}()
+}
+
+// Stop stops the node without leaving the cluster: the others see it as
+// unreachable until it starts again from its DataDir. Stop waits for every
+// goroutine of the node, including a running hook, to return. It is safe to
+// call more than once.
+func (ck *ClusterKit) Stop() error {
+	ck.mu.Lock()
+	if ck.stopped {
+		ck.mu.Unlock()
+		return nil
+	}
+	ck.stopped = true
+	cancel, srv, rn := ck.cancel, ck.httpSrv, ck.rn
+	ck.mu.Unlock()
+
+	if cancel != nil {
+		cancel()
+	}
+	var errs []error
+	if srv != nil {
+		ctx, done := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		done()
+	}
+	if rn != nil {
+		if err := rn.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ck.wg.Wait()
+	ck.client.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// raftNode returns the running raft node, or nil before Start.
+func (ck *ClusterKit) raftNode() *raftNode {
+	ck.mu.Lock()
+	defer ck.mu.Unlock()
+	return ck.rn
+}
+
+// Echo returns the echo instance that serves the HTTP API, so that an
+// application can serve its own routes on the same port. Add routes before
+// Start.
+func (ck *ClusterKit) Echo() *echo.Echo { return ck.echo }

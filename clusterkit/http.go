@@ -1,0 +1,95 @@
+package clusterkit
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"clusterkit.dev/clusterkit/internal/state"
+)
+
+// maxBodyBytes caps every request body of the HTTP API.
+const maxBodyBytes = 1 << 20
+
+// newEcho builds the HTTP API. Every error answer is JSON: {"error": "..."}.
+func (ck *ClusterKit) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit("1M"))
+
+	e.GET("/cluster", ck.handleCluster)
+	e.POST("/cluster/join", ck.handleJoin)
+	e.POST("/cluster/leave", ck.handleLeave)
+	e.GET("/partitions", ck.handlePartitions)
+	e.GET("/partitions/stats", ck.handlePartitionStats)
+	e.GET("/partitions/key", ck.handlePartitionKey)
+	e.GET("/consensus/leader", ck.handleLeader)
+	e.GET("/consensus/stats", ck.handleConsensusStats)
+	e.GET("/health", ck.handleHealth)
+	e.GET("/health/detailed", ck.handleHealthDetailed)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})))
+	return e
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// StatusCode maps an error of this package to its HTTP status.
+func StatusCode(err error) int {
+	var fe *FieldError
+	var he *echo.HTTPError
+	var re *HTTPError
+	switch {
+	case errors.As(err, &he):
+		return he.Code
+	case errors.As(err, &re):
+		return re.Code
+	case errors.As(err, &fe), errors.Is(err, state.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrStaleVersion):
+		return http.StatusConflict
+	case errors.Is(err, ErrUnknownNode):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoPartitionMap),
+		errors.Is(err, ErrNotStarted), errors.Is(err, ErrStopped):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := StatusCode(err)
+	msg := err.Error()
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(he.Code)
+		}
+		if he.Internal != nil {
+			msg += ": " + he.Internal.Error()
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.JSON(code, ErrorBody{Error: msg})
+}
+
+// badRequest is a 400 naming the field.
+func badRequest(field, reason string) error {
+	return &FieldError{Field: field, Reason: reason}
+}

@@ -1,0 +1,127 @@
+// Package state holds the replicated cluster state and the commands that
+// change it. Apply is deterministic: every node that applies the same
+// commands in the same order holds the same State. It does no I/O.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+)
+
+// Errors returned by Apply. The public package re-exports them.
+var (
+	ErrConflict     = errors.New("clusterkit: conflict")
+	ErrUnknownNode  = errors.New("clusterkit: unknown node")
+	ErrStaleVersion = errors.New("clusterkit: stale map version")
+	ErrInvalid      = errors.New("clusterkit: invalid command")
+)
+
+// NodeStatus is a member's liveness as decided by the leader.
+type NodeStatus string
+
+// Node statuses.
+const (
+	StatusAlive   NodeStatus = "alive"
+	StatusSuspect NodeStatus = "suspect"
+	StatusDead    NodeStatus = "dead"
+)
+
+// Node is a member of the cluster map.
+type Node struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	HTTPAddr string            `json:"http_addr"`
+	RaftAddr string            `json:"raft_addr"`
+	Zone     string            `json:"zone,omitempty"`
+	Weight   int               `json:"weight"`
+	Meta     map[string]string `json:"meta,omitempty"`
+	Status   NodeStatus        `json:"status"`
+}
+
+// Clone returns a deep copy.
+func (n *Node) Clone() *Node {
+	c := *n
+	c.Meta = maps.Clone(n.Meta)
+	return &c
+}
+
+// sameIdentity reports whether two records describe the same node at the
+// same addresses.
+func (n *Node) sameIdentity(o *Node) bool {
+	return n.ID == o.ID && n.HTTPAddr == o.HTTPAddr && n.RaftAddr == o.RaftAddr
+}
+
+func (n *Node) sameAttrs(o *Node) bool {
+	return n.Name == o.Name && n.Zone == o.Zone && n.Weight == o.Weight && maps.Equal(n.Meta, o.Meta)
+}
+
+// Partition is one partition's assignment. Owners[0] is the primary.
+type Partition struct {
+	Owners []string `json:"owners"`
+	// Epoch increases by one whenever the primary changes, so that a
+	// service can fence writes from a deposed primary.
+	Epoch uint64 `json:"epoch"`
+}
+
+// Primary returns the primary's ID or "".
+func (p Partition) Primary() string {
+	if len(p.Owners) == 0 {
+		return ""
+	}
+	return p.Owners[0]
+}
+
+// State is the replicated cluster state.
+type State struct {
+	ClusterName       string `json:"cluster_name"`
+	PartitionCount    int    `json:"partition_count"`
+	ReplicationFactor int    `json:"replication_factor"`
+	// Version increases with every committed change to the state.
+	Version    uint64           `json:"version"`
+	Nodes      map[string]*Node `json:"nodes"`
+	Partitions []Partition      `json:"partitions"`
+}
+
+// New returns an empty, uninitialised state.
+func New() *State {
+	return &State{Nodes: map[string]*Node{}}
+}
+
+// Initialized reports whether the cluster settings have been committed.
+func (s *State) Initialized() bool { return s.PartitionCount > 0 }
+
+// Clone returns a deep copy.
+func (s *State) Clone() *State {
+	c := *s
+	c.Nodes = make(map[string]*Node, len(s.Nodes))
+	for id, n := range s.Nodes {
+		c.Nodes[id] = n.Clone()
+	}
+	c.Partitions = make([]Partition, len(s.Partitions))
+	for i, p := range s.Partitions {
+		c.Partitions[i] = Partition{Owners: slices.Clone(p.Owners), Epoch: p.Epoch}
+	}
+	return &c
+}
+
+// NodeIDs returns the member IDs in sorted order.
+func (s *State) NodeIDs() []string {
+	return slices.Sorted(maps.Keys(s.Nodes))
+}
+
+// Marshal encodes the state for a raft snapshot.
+func (s *State) Marshal() ([]byte, error) { return json.Marshal(s) }
+
+// Unmarshal decodes a state written by Marshal.
+func Unmarshal(b []byte) (*State, error) {
+	s := New()
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, err
+	}
+	if s.Nodes == nil {
+		s.Nodes = map[string]*Node{}
+	}
+	return s, nil
+}

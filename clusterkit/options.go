@@ -1,0 +1,215 @@
+package clusterkit
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Options configure one ClusterKit node. Only NodeID and HTTPAddr are
+// required; every other field has a default, applied by NewClusterKit.
+type Options struct {
+	// NodeID uniquely and permanently identifies this node in the cluster.
+	// Required. Letters, digits, '-', '_' and '.' only.
+	NodeID string
+	// NodeName is a human-readable name. Default: "Server-<n>" when NodeID
+	// ends in a number n ("node-1" -> "Server-1"), otherwise NodeID.
+	NodeName string
+
+	// HTTPAddr is the address the HTTP API listens on, e.g. ":8080" or
+	// "0.0.0.0:8080". Required.
+	HTTPAddr string
+	// HTTPAdvertise is the host:port other nodes and clients dial to reach
+	// this node's HTTP API. Default: HTTPAddr, with an empty or unspecified
+	// host (":8080", "0.0.0.0:8080") replaced by 127.0.0.1. Set it to the
+	// node's DNS name in containers ("node-3:8080").
+	HTTPAdvertise string
+	// RaftAddr is the address raft listens on. Default: HTTPAddr's host with
+	// HTTPAddr's port + 1000 (":8080" -> ":9080").
+	RaftAddr string
+	// RaftAdvertise is the host:port other nodes dial for raft. Default:
+	// RaftAddr with an empty or unspecified host replaced by HTTPAdvertise's
+	// host. Raft refuses an unspecified advertise address.
+	RaftAdvertise string
+
+	// JoinAddr is a comma-separated list of HTTP addresses of cluster
+	// members. A node that has no saved state asks them, in turn and with
+	// retries, to add it; the request is forwarded to the leader. Every node
+	// may be given the same list: a node ignores its own address, and a node
+	// already in the cluster does not join again.
+	JoinAddr string
+	// Bootstrap makes this node found a new single-node cluster when it has
+	// no saved state. Default: true when JoinAddr is empty. A node never
+	// bootstraps twice: with saved state it resumes from it.
+	Bootstrap bool
+	// DataDir holds the raft log, stable store and snapshots. Default:
+	// ./clusterkit-data/<NodeID>.
+	DataDir string
+
+	// Zone is this node's failure domain. With at least ReplicationFactor
+	// zones, no two owners of a partition share a zone.
+	Zone string
+	// Weight scales this node's share of partitions. Default 1.
+	Weight int
+	// Meta is replicated with the node and returned in every Node, like
+	// Serf tags: for example the address of the application's own API.
+	Meta map[string]string
+
+	// Config holds the cluster settings and timeouts. Default:
+	// DefaultConfig().
+	Config *Config
+
+	// Logger receives the library's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// resolved is Options after defaults: what the node runs with.
+type resolved struct {
+	Options
+	cfg       Config
+	joinAddrs []string
+}
+
+func resolveOptions(o Options) (*resolved, error) {
+	if o.NodeID == "" {
+		return nil, &FieldError{Field: "NodeID", Reason: "required"}
+	}
+	if !validID(o.NodeID) {
+		return nil, &FieldError{Field: "NodeID", Reason: fmt.Sprintf("%q: use letters, digits, '-', '_' and '.' (at most 128)", o.NodeID)}
+	}
+	if o.HTTPAddr == "" {
+		return nil, &FieldError{Field: "HTTPAddr", Reason: "required"}
+	}
+	r := &resolved{Options: o}
+	if r.NodeName == "" {
+		r.NodeName = defaultNodeName(o.NodeID)
+	}
+	httpHost, httpPort, err := splitHostPort("HTTPAddr", o.HTTPAddr)
+	if err != nil {
+		return nil, err
+	}
+	if r.HTTPAdvertise == "" {
+		r.HTTPAdvertise = net.JoinHostPort(advertiseHost(httpHost, "127.0.0.1"), strconv.Itoa(httpPort))
+	} else if err := checkDialable("HTTPAdvertise", r.HTTPAdvertise); err != nil {
+		return nil, err
+	}
+	if r.RaftAddr == "" {
+		if httpPort+1000 > 65535 {
+			return nil, &FieldError{Field: "RaftAddr", Reason: fmt.Sprintf("cannot derive from HTTPAddr port %d (+1000 > 65535); set it", httpPort)}
+		}
+		r.RaftAddr = net.JoinHostPort(httpHost, strconv.Itoa(httpPort+1000))
+	}
+	raftHost, raftPort, err := splitHostPort("RaftAddr", r.RaftAddr)
+	if err != nil {
+		return nil, err
+	}
+	if r.RaftAdvertise == "" {
+		advHost, _, _ := net.SplitHostPort(r.HTTPAdvertise)
+		r.RaftAdvertise = net.JoinHostPort(advertiseHost(raftHost, advHost), strconv.Itoa(raftPort))
+	} else if err := checkDialable("RaftAdvertise", r.RaftAdvertise); err != nil {
+		return nil, err
+	}
+	for _, a := range strings.Split(o.JoinAddr, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if err := checkDialable("JoinAddr", a); err != nil {
+			return nil, err
+		}
+		if a != r.HTTPAdvertise {
+			r.joinAddrs = append(r.joinAddrs, a)
+		}
+	}
+	if o.JoinAddr == "" {
+		r.Bootstrap = true
+	}
+	if r.DataDir == "" {
+		r.DataDir = filepath.Join("clusterkit-data", o.NodeID)
+	}
+	if r.Weight < 0 {
+		return nil, &FieldError{Field: "Weight", Reason: fmt.Sprintf("%d is negative", r.Weight)}
+	}
+	if r.Weight == 0 {
+		r.Weight = 1
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	r.Logger = r.Logger.With("node", o.NodeID)
+	if o.Config != nil {
+		r.cfg = *o.Config
+	}
+	r.cfg.fillDefaults()
+	if err := r.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func validID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c < unicode.MaxASCII && (unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '_' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// defaultNodeName turns "node-1" into "Server-1"; an ID without a trailing
+// number is its own name.
+func defaultNodeName(id string) string {
+	i := len(id)
+	for i > 0 && id[i-1] >= '0' && id[i-1] <= '9' {
+		i--
+	}
+	if i == len(id) {
+		return id
+	}
+	return "Server-" + id[i:]
+}
+
+func splitHostPort(field, addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, &FieldError{Field: field, Reason: fmt.Sprintf("%q is not host:port", addr)}
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, &FieldError{Field: field, Reason: fmt.Sprintf("%q has no valid port (1-65535)", addr)}
+	}
+	return host, port, nil
+}
+
+// checkDialable accepts host:port with a concrete host.
+func checkDialable(field, addr string) error {
+	host, _, err := splitHostPort(field, addr)
+	if err != nil {
+		return err
+	}
+	if unspecified(host) {
+		return &FieldError{Field: field, Reason: fmt.Sprintf("%q has no dialable host", addr)}
+	}
+	return nil
+}
+
+func unspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+func advertiseHost(bindHost, fallback string) string {
+	if unspecified(bindHost) {
+		return fallback
+	}
+	return bindHost
+}

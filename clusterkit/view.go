@@ -1,0 +1,84 @@
+package clusterkit
+
+import (
+	"clusterkit.dev/clusterkit/internal/state"
+)
+
+// view is an immutable snapshot of the cluster map at one version, built by
+// the FSM after each change and published atomically. The hot path reads it
+// without locks or allocation.
+type view struct {
+	version           uint64
+	clusterName       string
+	partitionCount    int
+	replicationFactor int
+	nodes             map[string]*Node
+	nodeList          []Node // sorted by ID
+	partitions        []Partition
+}
+
+// newView builds the view of s. It copies everything it keeps.
+func newView(s *state.State) *view {
+	v := &view{
+		version:           s.Version,
+		clusterName:       s.ClusterName,
+		partitionCount:    s.PartitionCount,
+		replicationFactor: s.ReplicationFactor,
+		nodes:             make(map[string]*Node, len(s.Nodes)),
+	}
+	ids := s.NodeIDs()
+	v.nodeList = make([]Node, len(ids))
+	for i, id := range ids {
+		v.nodeList[i] = nodeFromState(s.Nodes[id].Clone())
+		v.nodes[id] = &v.nodeList[i]
+	}
+	if !s.Initialized() || len(s.Nodes) == 0 {
+		return v
+	}
+	v.partitions = make([]Partition, len(s.Partitions))
+	for i, sp := range s.Partitions {
+		p := &v.partitions[i]
+		p.ID = PartitionID(i)
+		p.Index = i
+		p.Epoch = sp.Epoch
+		p.Version = s.Version
+		p.ReplicaNodes = []string{}
+		if len(sp.Owners) == 0 {
+			continue
+		}
+		p.PrimaryNode = sp.Owners[0]
+		p.primary = v.nodes[sp.Owners[0]]
+		p.ReplicaNodes = append(p.ReplicaNodes, sp.Owners[1:]...)
+		p.replicas = make([]Node, 0, len(sp.Owners)-1)
+		for _, id := range sp.Owners[1:] {
+			p.replicas = append(p.replicas, *v.nodes[id])
+		}
+	}
+	return v
+}
+
+// hasMap reports whether the view has a partition table with owners.
+func (v *view) hasMap() bool {
+	return v != nil && len(v.partitions) > 0 && v.partitions[0].PrimaryNode != ""
+}
+
+// partition returns the view's partition number i, or nil.
+func (v *view) partition(i int) *Partition {
+	if v == nil || i < 0 || i >= len(v.partitions) {
+		return nil
+	}
+	return &v.partitions[i]
+}
+
+// owned counts the partitions id owns as primary and as replica.
+func (v *view) owned(id string) (primary, replica int) {
+	for i := range v.partitions {
+		p := &v.partitions[i]
+		if p.PrimaryNode == id {
+			primary++
+		} else if p.owns(id) {
+			replica++
+		}
+	}
+	return primary, replica
+}
