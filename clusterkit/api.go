@@ -73,7 +73,8 @@ func (ck *ClusterKit) GetMyNodeID() string { return ck.opts.NodeID }
 
 // OnPartitionChange registers hook to be called on this node whenever it
 // gains a partition, with copyFrom a live node that owned the partition
-// before (nil when there was none) and copyTo this node.
+// before (nil when there was none) and copyTo this node. It is
+// OnPartitionEvent reduced to the events with OldRole RoleNone.
 //
 // Hooks run on a goroutine of the library, one change at a time in map
 // version order, and never while a library lock is held: a hook may call
@@ -82,7 +83,22 @@ func (ck *ClusterKit) GetMyNodeID() string { return ck.opts.NodeID }
 // Start sees every change from the first map on; one registered later sees
 // the changes applied after it is registered.
 func (ck *ClusterKit) OnPartitionChange(hook PartitionChangeHook) {
-	ck.events.addHook(hook)
+	ck.events.addHandler(func(_ context.Context, ev PartitionEvent) error {
+		if ev.OldRole == RoleNone && ev.NewRole != RoleNone {
+			hook(ev.PartitionID, ev.CopyFrom, ck.Node(ck.opts.NodeID))
+		}
+		return nil
+	})
+}
+
+// OnPartitionEvent registers h to be called on this node whenever its role
+// for a partition changes: it gains the partition (OldRole RoleNone, with
+// CopyFrom to copy from), loses it (NewRole RoleNone: the data may be
+// dropped), or is promoted or demoted between primary and replica. Events
+// are delivered like OnPartitionChange's hooks: in map version order, at
+// least once, never under a library lock.
+func (ck *ClusterKit) OnPartitionEvent(h PartitionEventHandler) {
+	ck.events.addHandler(h)
 }
 
 // current returns the current map's copy of partition.

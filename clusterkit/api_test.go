@@ -34,7 +34,7 @@ func staticCK(tb testing.TB, partitions, nodes int) *ClusterKit {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ck.view.Store(newView(st))
+	ck.view.Store(newView(st, ReasonInitial))
 	return ck
 }
 

@@ -161,6 +161,36 @@ func (ck *ClusterKit) rebalance(st *state.State) error {
 	if !changed {
 		return nil
 	}
-	_, err = ck.apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners})
+	_, err = ck.apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners,
+		Reason: string(tableReason(st, nodes))})
 	return err
+}
+
+// tableReason says why a new table is needed: the first table, an owner
+// that is dead or gone, a node that owns nothing yet, or balance.
+func tableReason(st *state.State, eligible []placement.Node) Reason {
+	owning := map[string]bool{}
+	for _, p := range st.Partitions {
+		for _, id := range p.Owners {
+			owning[id] = true
+		}
+	}
+	if len(owning) == 0 {
+		return ReasonInitial
+	}
+	isEligible := map[string]bool{}
+	for _, n := range eligible {
+		isEligible[n.ID] = true
+	}
+	for id := range owning {
+		if !isEligible[id] {
+			return ReasonFailure
+		}
+	}
+	for _, n := range eligible {
+		if !owning[n.ID] {
+			return ReasonJoin
+		}
+	}
+	return ReasonRebalance
 }

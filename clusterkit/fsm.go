@@ -44,7 +44,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	changed, err := f.st.Apply(cmd)
 	var v *view
 	if changed {
-		v = newView(f.st)
+		v = newView(f.st, reasonOf(cmd))
 	}
 	version := f.st.Version
 	f.mu.Unlock()
@@ -86,7 +86,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
-	v := newView(st)
+	v := newView(st, ReasonRestore)
 	f.mu.Unlock()
 	f.publish(v)
 	return nil
@@ -103,3 +103,21 @@ func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s fsmSnapshot) Release() {}
+
+// reasonOf says why cmd changes the map.
+func reasonOf(cmd state.Command) Reason {
+	switch cmd.Op {
+	case state.OpSetTable:
+		if cmd.Reason != "" {
+			return Reason(cmd.Reason)
+		}
+		return ReasonRebalance
+	case state.OpRemove:
+		return ReasonLeave
+	case state.OpJoin:
+		return ReasonJoin
+	case state.OpSetStatus:
+		return ReasonFailure
+	}
+	return ReasonInitial
+}

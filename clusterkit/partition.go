@@ -36,3 +36,16 @@ func (p *Partition) owns(id string) bool {
 	}
 	return false
 }
+
+// role returns id's role for p; a nil p is owned by no one.
+func (p *Partition) role(id string) Role {
+	switch {
+	case p == nil:
+		return RoleNone
+	case p.PrimaryNode == id:
+		return RolePrimary
+	case p.owns(id):
+		return RoleReplica
+	}
+	return RoleNone
+}

@@ -15,16 +15,19 @@ type view struct {
 	nodes             map[string]*Node
 	nodeList          []Node // sorted by ID
 	partitions        []Partition
+	// reason says why the map changed to this view.
+	reason Reason
 }
 
 // newView builds the view of s. It copies everything it keeps.
-func newView(s *state.State) *view {
+func newView(s *state.State, reason Reason) *view {
 	v := &view{
 		version:           s.Version,
 		clusterName:       s.ClusterName,
 		partitionCount:    s.PartitionCount,
 		replicationFactor: s.ReplicationFactor,
 		nodes:             make(map[string]*Node, len(s.Nodes)),
+		reason:            reason,
 	}
 	ids := s.NodeIDs()
 	v.nodeList = make([]Node, len(ids))

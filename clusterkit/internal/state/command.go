@@ -46,8 +46,11 @@ type Command struct {
 
 	// OpSetTable: the table replaces the current one only if the state is
 	// still at BaseVersion.
-	BaseVersion uint64     `json:"base_version,omitempty"`
-	Owners      [][]string `json:"owners,omitempty"`
+	BaseVersion uint64 `json:"base_version,omitempty"`
+	// Reason says why the table changes (join, leave, failure, rebalance,
+	// drain); it is passed on to the application's events.
+	Reason string     `json:"reason,omitempty"`
+	Owners [][]string `json:"owners,omitempty"`
 }
 
 // Encode returns the command's log entry.
