@@ -19,6 +19,10 @@ const (
 	RolePrimary Role = "primary"
 	// RoleReplica: the node is a replica owner.
 	RoleReplica Role = "replica"
+	// RoleJoining: the node is being added as an owner and must copy the
+	// partition from the event's CopyFrom; it becomes a replica once its
+	// handlers return nil.
+	RoleJoining Role = "joining"
 )
 
 // Reason says why a partition moved.

@@ -14,6 +14,11 @@ type Partition struct {
 	// ReplicaNodes are the replicas' node IDs (owners other than the
 	// primary).
 	ReplicaNodes []string `json:"replica_nodes"`
+	// JoiningNodes are owners being added: they are copying the partition
+	// from a live owner. They should receive writes (so that the copy
+	// misses nothing) but neither serve reads nor count towards a quorum
+	// until they are ready and become replicas.
+	JoiningNodes []string `json:"joining_nodes"`
 	// Epoch increases whenever the primary changes: a service can reject
 	// writes stamped with an older epoch (fencing a deposed primary).
 	Epoch uint64 `json:"epoch"`

@@ -46,6 +46,7 @@ func newView(s *state.State, reason Reason) *view {
 		p.Epoch = sp.Epoch
 		p.Version = s.Version
 		p.ReplicaNodes = []string{}
+		p.JoiningNodes = []string{}
 		if len(sp.Owners) == 0 {
 			continue
 		}
