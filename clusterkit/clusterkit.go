@@ -50,7 +50,6 @@ type ClusterKit struct {
 	stopped  bool
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	joinErr  error
 	isMember bool
 }
 

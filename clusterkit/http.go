@@ -11,9 +11,6 @@ import (
 	"clusterkit.dev/clusterkit/internal/state"
 )
 
-// maxBodyBytes caps every request body of the HTTP API.
-const maxBodyBytes = 1 << 20
-
 // newEcho builds the HTTP API. Every error answer is JSON: {"error": "..."}.
 func (ck *ClusterKit) newEcho() *echo.Echo {
 	e := echo.New()
@@ -21,7 +18,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.BodyLimit("1M")) // larger bodies get 413
 
 	e.GET("/cluster", ck.handleCluster)
 	e.POST("/cluster/join", ck.handleJoin)

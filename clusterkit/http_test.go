@@ -70,7 +70,7 @@ func TestHTTPBadInputGetsJSONErrorsAndChangesNothing(t *testing.T) {
 		{"join bad id", "POST", "/cluster/join", `{"id":"a/b","http_addr":"127.0.0.1:1","raft_addr":"127.0.0.1:2"}`, 400},
 		{"join bare port", "POST", "/cluster/join", `{"id":"x","http_addr":":1","raft_addr":"127.0.0.1:2"}`, 400},
 		{"join oversized", "POST", "/cluster/join", big, 413},
-		{"join taken id", "POST", "/cluster/join", fmt.Sprintf(`{"id":"node-1","http_addr":"127.0.0.1:1","raft_addr":"127.0.0.1:2"}`), 409},
+		{"join taken id", "POST", "/cluster/join", `{"id":"node-1","http_addr":"127.0.0.1:1","raft_addr":"127.0.0.1:2"}`, 409},
 		{"join taken address", "POST", "/cluster/join", fmt.Sprintf(`{"id":"node-9","http_addr":%q,"raft_addr":%q}`, n1.HTTPAdvertise, n1.RaftAddr), 409},
 		{"join other partition count", "POST", "/cluster/join", `{"id":"node-9","http_addr":"127.0.0.1:1","raft_addr":"127.0.0.1:2","partition_count":64}`, 409},
 		{"leave without id", "POST", "/cluster/leave", `{}`, 400},

@@ -80,9 +80,8 @@ func Sequential() Option { return func(s *settings) { s.sequential = true } }
 // WithTimeout bounds each wait of the harness (default 30s).
 func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
 
-// New starts n nodes, node-1 founding the cluster and the others joining
-// with the same join list (every node's address), and waits until all of
-// them are members. The cluster is stopped when the test ends.
+// New starts n nodes, all given the same join list (every node's address)
+// and node-1 founding the cluster, and waits until all of them are members. The cluster is stopped when the test ends.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	c := NewStopped(t, n, opts...)
@@ -109,10 +108,11 @@ func NewStopped(t testing.TB, n int, opts ...Option) *Cluster {
 	for i, m := range c.members {
 		joins[i] = m.Options.HTTPAdvertise
 	}
+	// Every member gets the same join list, as in a compose file; the
+	// first also founds the cluster (a node ignores its own address).
 	for i, m := range c.members {
-		if i > 0 {
-			m.Options.JoinAddr = strings.Join(joins, ",")
-		}
+		m.Options.JoinAddr = strings.Join(joins, ",")
+		m.Options.Bootstrap = i == 0
 	}
 	t.Cleanup(c.StopAll)
 	return c
