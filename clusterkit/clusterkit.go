@@ -32,8 +32,10 @@ type ClusterKit struct {
 	// watchers (long-polls, WaitFor) wake without polling.
 	viewChanged atomic.Pointer[chan struct{}]
 
-	fsm     *fsm
-	events  *dispatcher
+	fsm      *fsm
+	events   *dispatcher
+	detector *detector
+	target   targetCache
 	metrics *metrics
 	echo    *echo.Echo
 	client  *http.Client
@@ -42,6 +44,8 @@ type ClusterKit struct {
 	ctlWake chan struct{}
 	// joinMu serialises membership changes on the leader.
 	joinMu sync.Mutex
+	// handoffMu serialises handoff completions on the leader.
+	handoffMu sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	rn       *raftNode
@@ -70,7 +74,9 @@ func NewClusterKit(opts Options) (*ClusterKit, error) {
 	ck.viewChanged.Store(&ch)
 	ck.metrics = newMetrics(ck)
 	ck.events = newDispatcher(o.NodeID, o.Logger, ck.metrics)
+	ck.events.ready, ck.events.joining = ck.reportReady, ck.joiningNow
 	ck.fsm = newFSM(ck.publish)
+	ck.detector = newDetector(ck.wakeController)
 	ck.echo = ck.newEcho()
 	return ck, nil
 }
@@ -141,6 +147,7 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	})
 	ck.goroutine(func() { ck.events.run(ctx) })
 	ck.goroutine(func() { ck.runController(ctx) })
+	ck.goroutine(func() { ck.detector.observe(ctx, rn) })
 
 	switch {
 	case rn.hadState:

@@ -42,6 +42,35 @@ type Config struct {
 	// a quorum. Must not exceed HeartbeatTimeout. Default 500ms.
 	LeaderLeaseTimeout time.Duration
 
+	// SuspectTimeout is how long the leader goes without hearing from a
+	// node before it marks it suspect (visible, but nothing moves). Lower
+	// notices failures sooner and flags slow nodes more often. Default 1.5s.
+	SuspectTimeout time.Duration
+	// DeadTimeout is how long the leader goes without hearing from a node
+	// before it declares it dead and promotes replicas to primary for
+	// every partition the node led. Lower means faster failover and more
+	// needless failovers of nodes that are only slow (a long GC pause, a
+	// loaded machine). Must be at least SuspectTimeout. Default 3s.
+	DeadTimeout time.Duration
+	// ReReplicationDelay is how long a dead node keeps its replica slots:
+	// a node that returns within it gets its partitions back without any
+	// copy. After it, the slots move to other nodes (copying from a live
+	// owner) and the node is removed from the cluster; it may join again.
+	// It is also how long a returned node waits before it is made primary
+	// again, so that the application can catch it up. Longer saves copies
+	// across restarts; shorter restores the replication factor sooner.
+	// Default 30s.
+	ReReplicationDelay time.Duration
+	// HandoffTimeout bounds one make-before-break move: a joining owner
+	// that has not reported ready by then is dropped (logged, counted) and
+	// the move is planned again. Set it above the time the application
+	// needs to copy its largest partition. Default 5m.
+	HandoffTimeout time.Duration
+	// MaxConcurrentMoves caps the partitions in handoff at once across the
+	// cluster. Moves that restore lost replicas go before balancing moves.
+	// Higher rebalances faster and copies more at once. Default 8.
+	MaxConcurrentMoves int
+
 	// ApplyTimeout bounds one raft commit proposed by this node. Default 5s.
 	ApplyTimeout time.Duration
 	// JoinRetryInterval is the pause between join attempts while no member
@@ -60,6 +89,11 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   1000 * time.Millisecond,
 		ElectionTimeout:    1000 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
+		SuspectTimeout:     1500 * time.Millisecond,
+		DeadTimeout:        3 * time.Second,
+		ReReplicationDelay: 30 * time.Second,
+		HandoffTimeout:     5 * time.Minute,
+		MaxConcurrentMoves: 8,
 		ApplyTimeout:       5 * time.Second,
 		JoinRetryInterval:  500 * time.Millisecond,
 		JoinTimeout:        60 * time.Second,
@@ -74,6 +108,11 @@ func LocalConfig() Config {
 	c.HeartbeatTimeout = 300 * time.Millisecond
 	c.ElectionTimeout = 300 * time.Millisecond
 	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	c.SuspectTimeout = 400 * time.Millisecond
+	c.DeadTimeout = 800 * time.Millisecond
+	c.ReReplicationDelay = 3 * time.Second
+	c.HandoffTimeout = 30 * time.Second
+	c.MaxConcurrentMoves = 32
 	c.JoinRetryInterval = 100 * time.Millisecond
 	return c
 }
@@ -100,6 +139,21 @@ func (c *Config) fillDefaults() {
 	}
 	if c.LeaderLeaseTimeout == 0 {
 		c.LeaderLeaseTimeout = min(d.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.SuspectTimeout == 0 {
+		c.SuspectTimeout = d.SuspectTimeout
+	}
+	if c.DeadTimeout == 0 {
+		c.DeadTimeout = max(d.DeadTimeout, c.SuspectTimeout)
+	}
+	if c.ReReplicationDelay == 0 {
+		c.ReReplicationDelay = d.ReReplicationDelay
+	}
+	if c.HandoffTimeout == 0 {
+		c.HandoffTimeout = d.HandoffTimeout
+	}
+	if c.MaxConcurrentMoves == 0 {
+		c.MaxConcurrentMoves = d.MaxConcurrentMoves
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = d.ApplyTimeout
@@ -131,6 +185,10 @@ func (c Config) Validate() error {
 		{"HeartbeatTimeout", c.HeartbeatTimeout},
 		{"ElectionTimeout", c.ElectionTimeout},
 		{"LeaderLeaseTimeout", c.LeaderLeaseTimeout},
+		{"SuspectTimeout", c.SuspectTimeout},
+		{"DeadTimeout", c.DeadTimeout},
+		{"ReReplicationDelay", c.ReReplicationDelay},
+		{"HandoffTimeout", c.HandoffTimeout},
 		{"ApplyTimeout", c.ApplyTimeout},
 		{"JoinRetryInterval", c.JoinRetryInterval},
 		{"JoinTimeout", c.JoinTimeout},
@@ -138,6 +196,12 @@ func (c Config) Validate() error {
 		if d.v < 0 || (d.v > 0 && d.v < 5*time.Millisecond) {
 			return &FieldError{Field: d.name, Reason: fmt.Sprintf("%v must be at least 5ms", d.v)}
 		}
+	}
+	if c.MaxConcurrentMoves < 0 {
+		return &FieldError{Field: "MaxConcurrentMoves", Reason: fmt.Sprintf("%d is negative", c.MaxConcurrentMoves)}
+	}
+	if c.SuspectTimeout > 0 && c.DeadTimeout > 0 && c.DeadTimeout < c.SuspectTimeout {
+		return &FieldError{Field: "DeadTimeout", Reason: fmt.Sprintf("%v must be at least SuspectTimeout %v", c.DeadTimeout, c.SuspectTimeout)}
 	}
 	if c.LeaderLeaseTimeout > 0 && c.HeartbeatTimeout > 0 && c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		return &FieldError{Field: "LeaderLeaseTimeout", Reason: fmt.Sprintf("%v must not exceed HeartbeatTimeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -13,20 +14,19 @@ import (
 	"clusterkit.dev/clusterkit/placement"
 )
 
-// controllerTick is how often the leader's controller re-checks the cluster
-// when nothing wakes it; changes wake it at once.
-const controllerTick = time.Second
-
 // runController runs on every node and acts only while the node is the raft
-// leader: it commits the cluster settings, keeps the voter count at
-// MaxVoters and the partition table balanced. It keeps nothing between
-// runs: a new leader resumes from the committed state.
+// leader: it commits the cluster settings, tracks liveness, fails over dead
+// primaries, keeps the voter count at MaxVoters and moves partitions
+// towards placement's target with make-before-break handoffs. It keeps
+// nothing that a new leader could not rebuild from the committed state.
 func (ck *ClusterKit) runController(ctx context.Context) {
 	rn := ck.raftNode()
 	leaderCh := rn.LeaderCh()
-	tick := time.NewTicker(controllerTick)
+	tick := time.NewTicker(min(max(ck.opts.cfg.SuspectTimeout/4, 50*time.Millisecond), time.Second))
 	defer tick.Stop()
 	var readyTerm uint64 // term in which this leader's FSM caught up
+	var prevLeader string
+	var prevContact time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,6 +37,9 @@ func (ck *ClusterKit) runController(ctx context.Context) {
 		}
 		if rn.State() != raft.Leader {
 			readyTerm = 0
+			if _, id := rn.LeaderWithID(); id != "" && string(id) != ck.opts.NodeID {
+				prevLeader, prevContact = string(id), rn.LastContact()
+			}
 			continue
 		}
 		term := rn.CurrentTerm()
@@ -46,13 +49,12 @@ func (ck *ClusterKit) runController(ctx context.Context) {
 				ck.log.Warn("controller barrier", "err", err)
 				continue
 			}
+			ck.detector.reset(prevLeader, prevContact)
 			readyTerm = term
 		}
-		if err := ck.reconcile(); err != nil && !errors.Is(err, ErrNotLeader) {
+		if err := ck.reconcile(time.Now()); err != nil && !errors.Is(err, ErrNotLeader) {
 			ck.log.Warn("controller", "err", err)
-			if errors.Is(err, ErrStaleVersion) {
-				ck.wakeController()
-			}
+			ck.wakeController()
 		}
 	}
 }
@@ -64,9 +66,9 @@ func (ck *ClusterKit) wakeController() {
 	}
 }
 
-// reconcile takes one step towards the desired cluster; each step is one
-// committed command, and the change it publishes wakes the next step.
-func (ck *ClusterKit) reconcile() error {
+// reconcile takes one step towards the desired cluster. Each step commits
+// a few commands; the change they publish wakes the next step.
+func (ck *ClusterKit) reconcile(now time.Time) error {
 	var st *state.State
 	ck.fsm.read(func(s *state.State) { st = s.Clone() })
 	if !st.Initialized() {
@@ -78,14 +80,33 @@ func (ck *ClusterKit) reconcile() error {
 	}
 	if _, ok := st.Nodes[ck.opts.NodeID]; !ok {
 		// The founding node commits itself; others are added by addMember.
-		req := ck.joinRequest()
-		_, err := ck.addMember(req)
+		_, err := ck.addMember(ck.joinRequest())
+		return err
+	}
+	if changed, err := ck.updateLiveness(st, now); changed || err != nil {
 		return err
 	}
 	if err := ck.balanceVoters(st); err != nil {
 		return err
 	}
-	return ck.rebalance(st)
+	pl, err := ck.planner(st, now)
+	if err != nil {
+		return err
+	}
+	if first(st) {
+		return ck.initialTable(st, pl.target)
+	}
+	cmds := pl.plan()
+	for _, cmd := range cmds {
+		if _, err := ck.apply(cmd); err != nil {
+			return err
+		}
+		ck.observeCommand(cmd, st, now)
+	}
+	if len(cmds) == 0 {
+		return ck.removeDeparted(st, now)
+	}
+	return nil
 }
 
 func cmp(v, def int) int {
@@ -93,6 +114,156 @@ func cmp(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// first reports whether no partition has ever had an owner.
+func first(st *state.State) bool {
+	for _, p := range st.Partitions {
+		if len(p.Owners) > 0 || len(p.Joining) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// initialTable commits the first table directly: there is no data to copy.
+func (ck *ClusterKit) initialTable(st *state.State, target placement.Table) error {
+	owners := make([][]string, len(target))
+	for i, p := range target {
+		owners[i] = p.Owners
+	}
+	_, err := ck.apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners,
+		Reason: string(ReasonInitial)})
+	return err
+}
+
+// updateLiveness commits the detector's view of every member's liveness.
+func (ck *ClusterKit) updateLiveness(st *state.State, now time.Time) (bool, error) {
+	changed := false
+	for _, id := range st.NodeIDs() {
+		want := state.StatusAlive
+		if id != ck.opts.NodeID {
+			want = ck.detector.status(id, now, &ck.opts.cfg)
+		}
+		if st.Nodes[id].Status == want {
+			continue
+		}
+		if _, err := ck.apply(state.Command{Op: state.OpSetStatus, NodeID: id, Status: want, At: now.UnixMilli()}); err != nil {
+			return changed, err
+		}
+		ck.log.Info("node status", "member", id, "status", want)
+		if want == state.StatusDead {
+			ck.metrics.deaths.Inc()
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// targetCache keeps the leader's last placement answer, keyed by the state
+// version it was computed from. It only saves work: any leader recomputes
+// the same table from the same committed state.
+type targetCache struct {
+	mu      sync.Mutex
+	version uint64
+	table   placement.Table
+	nodes   int
+}
+
+// planner returns a planner for st, computing placement's target for it.
+func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) {
+	pl := &planner{st: st, now: now, cfg: &ck.opts.cfg}
+	ck.target.mu.Lock()
+	defer ck.target.mu.Unlock()
+	if ck.target.table != nil && ck.target.version == st.Version {
+		pl.target, pl.eligible = ck.target.table, ck.target.nodes
+		return pl, nil
+	}
+	nodes := eligibleNodes(st, now, &ck.opts.cfg)
+	prev := make(placement.Table, len(st.Partitions))
+	for i, p := range st.Partitions {
+		owners := slices.Clone(p.Owners)
+		for _, j := range p.Joining {
+			owners = append(owners, j.Node)
+		}
+		prev[i] = placement.Partition{Owners: owners}
+	}
+	target, err := placement.Compute(prev, nodes, placement.Config{
+		Partitions: st.PartitionCount, ReplicationFactor: st.ReplicationFactor})
+	if err != nil {
+		return nil, err
+	}
+	ck.target.version, ck.target.table, ck.target.nodes = st.Version, target, len(nodes)
+	pl.target, pl.eligible = target, len(nodes)
+	return pl, nil
+}
+
+// eligibleNodes are the nodes placement may give partitions: not draining,
+// and not dead for longer than ReReplicationDelay.
+func eligibleNodes(st *state.State, now time.Time, cfg *Config) []placement.Node {
+	var nodes []placement.Node
+	for _, id := range st.NodeIDs() {
+		n := st.Nodes[id]
+		if n.Draining || (n.Status == state.StatusDead && now.Sub(time.UnixMilli(n.StatusSince)) >= cfg.ReReplicationDelay) {
+			continue
+		}
+		nodes = append(nodes, placement.Node{ID: n.ID, Zone: n.Zone, Weight: n.Weight})
+	}
+	return nodes
+}
+
+// removeDeparted removes members that have been dead past
+// ReReplicationDelay and hold no partition any more, from the map and
+// from raft. Such a node may join again later.
+func (ck *ClusterKit) removeDeparted(st *state.State, now time.Time) error {
+	for _, id := range st.NodeIDs() {
+		n := st.Nodes[id]
+		if n.Status != state.StatusDead || now.Sub(time.UnixMilli(n.StatusSince)) < ck.opts.cfg.ReReplicationDelay || holdsAny(st, id) {
+			continue
+		}
+		ck.log.Info("removing dead member", "member", id)
+		if err := ck.removeMember(id); err != nil {
+			return err
+		}
+		ck.detector.resumed(id)
+	}
+	return nil
+}
+
+func holdsAny(st *state.State, id string) bool {
+	for _, p := range st.Partitions {
+		if p.IsOwner(id) || p.JoiningIndex(id) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// observeCommand records metrics and logs for a committed plan step.
+func (ck *ClusterKit) observeCommand(cmd state.Command, st *state.State, now time.Time) {
+	switch cmd.Op {
+	case state.OpPromote:
+		if cmd.Reason == string(ReasonFailure) {
+			ck.metrics.failovers.Add(float64(len(cmd.Moves)))
+			for _, m := range cmd.Moves {
+				if n := st.Nodes[st.Partitions[m.Partition].Primary()]; n != nil && n.StatusSince > 0 {
+					if since, ok := ck.detector.silentSince(n.ID); ok {
+						ck.metrics.failoverSeconds.Observe(now.Sub(since).Seconds())
+					}
+				}
+			}
+			ck.log.Info("failover", "partitions", len(cmd.Moves))
+		}
+	case state.OpAbortMoves:
+		for _, m := range cmd.Moves {
+			ck.metrics.handoffs.WithLabelValues(m.Reason).Inc()
+			if m.Reason == "timeout" {
+				ck.log.Warn("handoff timed out", "partition", m.Partition, "joiner", m.Node)
+			}
+		}
+	case state.OpBeginMoves:
+		ck.log.Debug("handoffs started", "count", len(cmd.Moves))
+	}
 }
 
 // balanceVoters promotes live non-voters while there are fewer voters than
@@ -128,69 +299,4 @@ func (ck *ClusterKit) balanceVoters(st *state.State) error {
 		voters++
 	}
 	return nil
-}
-
-// rebalance commits a new partition table when placement's answer differs
-// from the current one.
-func (ck *ClusterKit) rebalance(st *state.State) error {
-	nodes := make([]placement.Node, 0, len(st.Nodes))
-	for _, id := range st.NodeIDs() {
-		n := st.Nodes[id]
-		if n.Status == state.StatusDead {
-			continue
-		}
-		nodes = append(nodes, placement.Node{ID: n.ID, Zone: n.Zone, Weight: n.Weight})
-	}
-	prev := make(placement.Table, len(st.Partitions))
-	for i, p := range st.Partitions {
-		prev[i] = placement.Partition{Owners: p.Owners}
-	}
-	next, err := placement.Compute(prev, nodes, placement.Config{
-		Partitions: st.PartitionCount, ReplicationFactor: st.ReplicationFactor})
-	if err != nil {
-		return err
-	}
-	owners := make([][]string, len(next))
-	changed := false
-	for i, p := range next {
-		owners[i] = p.Owners
-		if !slices.Equal(p.Owners, st.Partitions[i].Owners) {
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	_, err = ck.apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners,
-		Reason: string(tableReason(st, nodes))})
-	return err
-}
-
-// tableReason says why a new table is needed: the first table, an owner
-// that is dead or gone, a node that owns nothing yet, or balance.
-func tableReason(st *state.State, eligible []placement.Node) Reason {
-	owning := map[string]bool{}
-	for _, p := range st.Partitions {
-		for _, id := range p.Owners {
-			owning[id] = true
-		}
-	}
-	if len(owning) == 0 {
-		return ReasonInitial
-	}
-	isEligible := map[string]bool{}
-	for _, n := range eligible {
-		isEligible[n.ID] = true
-	}
-	for id := range owning {
-		if !isEligible[id] {
-			return ReasonFailure
-		}
-	}
-	for _, n := range eligible {
-		if !owning[n.ID] {
-			return ReasonJoin
-		}
-	}
-	return ReasonRebalance
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -80,27 +81,56 @@ type PartitionEventHandler func(ctx context.Context, ev PartitionEvent) error
 // this node (copyTo).
 type PartitionChangeHook func(partitionID string, copyFrom, copyTo *Node)
 
-// dispatcher delivers partition events to the handlers of one node, in map
-// version order, on its own goroutine: the FSM only appends to the queue, so
-// a slow handler never blocks raft's apply loop, and no library lock is held
-// while a handler runs, so a handler may call back into ClusterKit.
+// dispatcher delivers partition events to the handlers of one node. The
+// FSM only appends views to its queue, so a slow handler never blocks
+// raft's apply loop. Events of one partition are handled in map version
+// order by a goroutine of that partition, so one slow partition does not
+// stall the others. No library lock is held while a handler runs, so a
+// handler may call back into ClusterKit.
 type dispatcher struct {
 	self    string
 	log     *slog.Logger
 	metrics *metrics
+	// ready reports that this node finished copying partition; joining
+	// tells whether this node is still joining partition in the current
+	// map. Both are the ClusterKit's.
+	ready   func(ctx context.Context, partition int) error
+	joining func(partition int) bool
 
 	mu       sync.Mutex
 	queue    []*view
 	handlers []PartitionEventHandler // replaced, never modified in place
+	parts    map[int]*partQueue
 	wake     chan struct{}
+	workers  sync.WaitGroup
 
 	// last is the view the handlers have been told about. Only run
 	// touches it.
 	last *view
 }
 
+// partQueue holds the pending events of one partition.
+type partQueue struct {
+	events []queued
+	// cancel ends the context of the event being handled.
+	cancel  context.CancelFunc
+	current *PartitionEvent
+}
+
+type queued struct {
+	ev       PartitionEvent
+	handlers []PartitionEventHandler
+}
+
+// retryBackoff bounds the pause between retries of a failed copy or ready
+// report.
+const (
+	minRetry = 50 * time.Millisecond
+	maxRetry = 2 * time.Second
+)
+
 func newDispatcher(self string, log *slog.Logger, m *metrics) *dispatcher {
-	return &dispatcher{self: self, log: log, metrics: m, wake: make(chan struct{}, 1)}
+	return &dispatcher{self: self, log: log, metrics: m, wake: make(chan struct{}, 1), parts: map[int]*partQueue{}}
 }
 
 // addHandler registers h for every change not yet delivered.
@@ -123,8 +153,10 @@ func (d *dispatcher) push(v *view) {
 	}
 }
 
-// run delivers queued views until ctx is done.
+// run turns queued views into events until ctx is done, then waits for the
+// partition goroutines to return.
 func (d *dispatcher) run(ctx context.Context) {
+	defer d.workers.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,13 +175,92 @@ func (d *dispatcher) run(ctx context.Context) {
 			handlers := d.handlers
 			d.mu.Unlock()
 			for _, ev := range d.diff(v) {
-				for _, h := range handlers {
-					if ctx.Err() != nil {
-						return
-					}
-					d.call(ctx, h, ev)
-				}
+				d.enqueue(ctx, queued{ev: ev, handlers: handlers})
 			}
+		}
+	}
+}
+
+// enqueue appends an event to its partition's queue, starting the
+// partition's goroutine if it is idle. An event that ends a joining role
+// cancels the copy still running for it.
+func (d *dispatcher) enqueue(ctx context.Context, q queued) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pq := d.parts[q.ev.Partition]
+	if pq == nil {
+		pq = &partQueue{}
+		d.parts[q.ev.Partition] = pq
+		d.workers.Add(1)
+		go d.work(ctx, q.ev.Partition, pq)
+	}
+	if pq.current != nil && pq.current.NewRole == RoleJoining && q.ev.OldRole == RoleJoining {
+		pq.cancel()
+	}
+	pq.events = append(pq.events, q)
+}
+
+// work handles one partition's events in order and exits when none is
+// left.
+func (d *dispatcher) work(ctx context.Context, partition int, pq *partQueue) {
+	defer d.workers.Done()
+	for {
+		d.mu.Lock()
+		if len(pq.events) == 0 || ctx.Err() != nil {
+			delete(d.parts, partition)
+			d.mu.Unlock()
+			return
+		}
+		q := pq.events[0]
+		pq.events = pq.events[1:]
+		evCtx, cancel := context.WithCancel(ctx)
+		pq.current, pq.cancel = &q.ev, cancel
+		d.mu.Unlock()
+
+		d.handle(evCtx, q)
+		cancel()
+		d.mu.Lock()
+		pq.current, pq.cancel = nil, nil
+		d.mu.Unlock()
+	}
+}
+
+// handle runs the handlers for one event. For a joining event it retries
+// failed handlers and then reports this node ready, until that succeeds or
+// the node is no longer joining the partition.
+func (d *dispatcher) handle(ctx context.Context, q queued) {
+	if q.ev.NewRole != RoleJoining {
+		for _, h := range q.handlers {
+			d.call(ctx, h, q.ev)
+		}
+		return
+	}
+	backoff := minRetry
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxRetry)
+		return d.joining(q.ev.Partition)
+	}
+	for done := 0; done < len(q.handlers); {
+		if d.call(ctx, q.handlers[done], q.ev) {
+			done++
+		} else if !pause() {
+			return
+		}
+	}
+	backoff = minRetry
+	for ctx.Err() == nil && d.joining(q.ev.Partition) {
+		err := d.ready(ctx, q.ev.Partition)
+		if err == nil {
+			return
+		}
+		d.log.Debug("ready report failed", "partition", q.ev.PartitionID, "err", err)
+		if !pause() {
+			return
 		}
 	}
 }
@@ -175,21 +286,28 @@ func (d *dispatcher) diff(v *view) []PartitionEvent {
 			OldRole: oldRole, NewRole: newRole, Reason: v.reason,
 		}
 		if oldRole == RoleNone {
-			ev.CopyFrom = copySource(old, v, d.self)
+			ev.CopyFrom = copySource(old, p, v, d.self)
 		}
 		events = append(events, ev)
 	}
 	return events
 }
 
-// copySource picks the node to copy a gained partition from: the previous
-// primary if it is still a member and not dead, else the first such previous
-// replica, else nil.
-func copySource(old *Partition, v *view, self string) *Node {
-	if old == nil {
-		return nil
+// copySource picks the node to copy a gained partition from: the source
+// the leader chose for this node's handoff if it is alive, else the
+// previous primary, else a previous replica, else the current primary;
+// only members that are not dead and not this node qualify; nil if none.
+func copySource(old, cur *Partition, v *view, self string) *Node {
+	var candidates []string
+	if k := slices.Index(cur.JoiningNodes, self); k >= 0 && cur.joiningFrom[k] != "" {
+		candidates = append(candidates, cur.joiningFrom[k])
 	}
-	candidates := append([]string{old.PrimaryNode}, old.ReplicaNodes...)
+	if old != nil {
+		candidates = append(candidates, old.PrimaryNode)
+		candidates = append(candidates, old.ReplicaNodes...)
+	}
+	candidates = append(candidates, cur.PrimaryNode)
+	candidates = append(candidates, cur.ReplicaNodes...)
 	for _, id := range candidates {
 		if n := v.nodes[id]; n != nil && id != self && n.State != NodeDead {
 			return n
@@ -198,18 +316,22 @@ func copySource(old *Partition, v *view, self string) *Node {
 	return nil
 }
 
-func (d *dispatcher) call(ctx context.Context, h PartitionEventHandler, ev PartitionEvent) {
+// call runs one handler and reports whether it succeeded.
+func (d *dispatcher) call(ctx context.Context, h PartitionEventHandler, ev PartitionEvent) (ok bool) {
 	start := time.Now()
 	result := "ok"
 	defer func() {
 		if r := recover(); r != nil {
 			result = "panic"
+			ok = false
 			d.log.Error("partition handler panicked", "partition", ev.PartitionID, "panic", fmt.Sprint(r))
 		}
 		d.metrics.observeHook(result, time.Since(start))
 	}()
 	if err := h(ctx, ev); err != nil {
 		result = "error"
-		d.log.Warn("partition handler failed", "partition", ev.PartitionID, "err", err)
+		d.log.Warn("partition handler failed", "partition", ev.PartitionID, "role", ev.NewRole, "err", err)
+		return false
 	}
+	return true
 }

@@ -26,6 +26,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.GET("/partitions", ck.handlePartitions)
 	e.GET("/partitions/stats", ck.handlePartitionStats)
 	e.GET("/partitions/key", ck.handlePartitionKey)
+	e.POST("/partitions/ready", ck.handleReady)
 	e.GET("/consensus/leader", ck.handleLeader)
 	e.GET("/consensus/stats", ck.handleConsensusStats)
 	e.GET("/health", ck.handleHealth)

@@ -15,11 +15,16 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	joins         prometheus.Counter
-	leaves        prometheus.Counter
-	hookCalls     *prometheus.CounterVec
-	hookDuration  prometheus.Histogram
-	applyDuration prometheus.Histogram
+	joins           prometheus.Counter
+	leaves          prometheus.Counter
+	deaths          prometheus.Counter
+	failovers       prometheus.Counter
+	failoverSeconds prometheus.Histogram
+	handoffs        *prometheus.CounterVec
+	handoffSeconds  prometheus.Histogram
+	hookCalls       *prometheus.CounterVec
+	hookDuration    prometheus.Histogram
+	applyDuration   prometheus.Histogram
 }
 
 func newMetrics(ck *ClusterKit) *metrics {
@@ -33,9 +38,31 @@ func newMetrics(ck *ClusterKit) *metrics {
 			Name: "clusterkit_leaves_total",
 			Help: "Nodes removed from the cluster by this node while it was leader.",
 		}),
+		deaths: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clusterkit_node_deaths_total",
+			Help: "Members declared dead by this node while it was leader.",
+		}),
+		failovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clusterkit_failovers_total",
+			Help: "Partitions whose dead primary this node replaced while it was leader.",
+		}),
+		failoverSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clusterkit_failover_duration_seconds",
+			Help:    "From the dead primary's last contact to the commit of its replacement.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 1.6, 14),
+		}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clusterkit_handoffs_total",
+			Help: "Make-before-break handoffs ended by this node while leader, by result (completed, timeout, replanned).",
+		}, []string{"result"}),
+		handoffSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clusterkit_handoff_duration_seconds",
+			Help:    "From the start of a handoff to the new owner's ready report.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14),
+		}),
 		hookCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clusterkit_hook_invocations_total",
-			Help: "Partition hook invocations on this node, by result (ok, panic).",
+			Help: "Partition hook and event handler invocations on this node, by result (ok, error, panic).",
 		}, []string{"result"}),
 		hookDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clusterkit_hook_duration_seconds",
@@ -48,10 +75,14 @@ func newMetrics(ck *ClusterKit) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	for _, r := range []string{"ok", "panic"} {
+	for _, r := range []string{"ok", "error", "panic"} {
 		m.hookCalls.WithLabelValues(r)
 	}
+	for _, r := range []string{"completed", "timeout", "replanned"} {
+		m.handoffs.WithLabelValues(r)
+	}
 	m.registry.MustRegister(m.joins, m.leaves, m.hookCalls, m.hookDuration, m.applyDuration,
+		m.deaths, m.failovers, m.failoverSeconds, m.handoffs, m.handoffSeconds,
 		&stateCollector{ck: ck},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -79,11 +110,16 @@ var (
 	descOwned       = prometheus.NewDesc("clusterkit_partitions_owned", "Partitions this node owns, by role.", []string{"role"}, nil)
 	descVersion     = prometheus.NewDesc("clusterkit_map_version", "Version of the cluster map this node has applied.", nil, nil)
 	descPartitions  = prometheus.NewDesc("clusterkit_partitions", "Partition count of the cluster.", nil, nil)
+	descUnder       = prometheus.NewDesc("clusterkit_partitions_under_replicated", "Partitions with fewer live ready owners than min(ReplicationFactor, live nodes).", nil, nil)
+	descNoPrimary   = prometheus.NewDesc("clusterkit_partitions_without_live_primary", "Partitions whose primary is missing, suspect or dead.", nil, nil)
+	descMoves       = prometheus.NewDesc("clusterkit_moves_in_flight", "Make-before-break handoffs in progress.", nil, nil)
+	descDraining    = prometheus.NewDesc("clusterkit_nodes_draining", "Members being drained.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descApplied,
-		descLastContact, descIsLeader, descVoters, descNodes, descOwned, descVersion, descPartitions} {
+		descLastContact, descIsLeader, descVoters, descNodes, descOwned, descVersion, descPartitions,
+		descUnder, descNoPrimary, descMoves, descDraining} {
 		ch <- d
 	}
 }
@@ -103,6 +139,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for st, n := range counts {
 			gauge(descNodes, float64(n), string(st))
 		}
+		h := v.health()
+		gauge(descUnder, float64(h.underReplicated))
+		gauge(descNoPrimary, float64(h.noLivePrimary))
+		gauge(descMoves, float64(h.moves))
+		gauge(descDraining, float64(h.draining))
 		primary, replica := v.owned(c.ck.opts.NodeID)
 		gauge(descOwned, float64(primary), "primary")
 		gauge(descOwned, float64(replica), "replica")

@@ -35,6 +35,9 @@ type Node struct {
 	Meta map[string]string `json:"meta,omitempty"`
 	// State is the node's liveness.
 	State NodeState `json:"state"`
+	// Draining is true while the node is being emptied before a planned
+	// shutdown: it gets no new partitions.
+	Draining bool `json:"draining,omitempty"`
 }
 
 func nodeFromState(n *state.Node) Node {
@@ -47,5 +50,6 @@ func nodeFromState(n *state.Node) Node {
 		Weight:   n.Weight,
 		Meta:     n.Meta,
 		State:    NodeState(n.Status),
+		Draining: n.Draining,
 	}
 }

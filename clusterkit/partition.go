@@ -1,5 +1,7 @@
 package clusterkit
 
+import "slices"
+
 // Partition is one partition of the key space and its owners at one map
 // version. Values returned by ClusterKit are shared snapshots: read them,
 // never modify them.
@@ -27,6 +29,8 @@ type Partition struct {
 
 	primary  *Node
 	replicas []Node
+	// joiningFrom[i] is the copy source of JoiningNodes[i].
+	joiningFrom []string
 }
 
 // owns reports whether id is the primary or a replica.
@@ -51,6 +55,8 @@ func (p *Partition) role(id string) Role {
 		return RolePrimary
 	case p.owns(id):
 		return RoleReplica
+	case slices.Contains(p.JoiningNodes, id):
+		return RoleJoining
 	}
 	return RoleNone
 }

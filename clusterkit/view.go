@@ -47,6 +47,10 @@ func newView(s *state.State, reason Reason) *view {
 		p.Version = s.Version
 		p.ReplicaNodes = []string{}
 		p.JoiningNodes = []string{}
+		for _, j := range sp.Joining {
+			p.JoiningNodes = append(p.JoiningNodes, j.Node)
+			p.joiningFrom = append(p.joiningFrom, j.From)
+		}
 		if len(sp.Owners) == 0 {
 			continue
 		}
@@ -85,4 +89,46 @@ func (v *view) owned(id string) (primary, replica int) {
 		}
 	}
 	return primary, replica
+}
+
+// mapHealth counts what is wrong with a map.
+type mapHealth struct {
+	underReplicated int // fewer live ready owners than min(RF, live nodes)
+	noLivePrimary   int
+	moves           int
+	draining        int
+}
+
+func (v *view) health() mapHealth {
+	var h mapHealth
+	live := 0
+	for _, n := range v.nodeList {
+		if n.State == NodeAlive {
+			live++
+		}
+		if n.Draining {
+			h.draining++
+		}
+	}
+	want := min(v.replicationFactor, live)
+	for i := range v.partitions {
+		p := &v.partitions[i]
+		h.moves += len(p.JoiningNodes)
+		if p.primary == nil || p.primary.State != NodeAlive {
+			h.noLivePrimary++
+		}
+		owners := 0
+		if p.primary != nil && p.primary.State == NodeAlive {
+			owners++
+		}
+		for _, r := range p.replicas {
+			if r.State == NodeAlive {
+				owners++
+			}
+		}
+		if owners < want {
+			h.underReplicated++
+		}
+	}
+	return h
 }

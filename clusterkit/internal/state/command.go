@@ -26,7 +26,29 @@ const (
 	OpSetTable Op = "set_table"
 	// OpSetStatus changes a node's liveness status.
 	OpSetStatus Op = "set_status"
+	// OpSetDraining marks a node as draining, or not.
+	OpSetDraining Op = "set_draining"
+	// OpBeginMoves adds joining owners to partitions.
+	OpBeginMoves Op = "begin_moves"
+	// OpCompleteMove makes a joining owner a ready owner and releases an
+	// old owner, in one change.
+	OpCompleteMove Op = "complete_move"
+	// OpAbortMoves removes joining owners.
+	OpAbortMoves Op = "abort_moves"
+	// OpPromote makes ready owners the primaries of partitions.
+	OpPromote Op = "promote"
+	// OpDropOwners removes ready owners without replacement.
+	OpDropOwners Op = "drop_owners"
 )
+
+// Move names a node and a partition; for OpBeginMoves also the copy source.
+type Move struct {
+	Partition int    `json:"partition"`
+	Node      string `json:"node"`
+	From      string `json:"from,omitempty"`
+	// Reason says why the move began; default the command's Reason.
+	Reason string `json:"reason,omitempty"`
+}
 
 // Command is one change to the state.
 type Command struct {
@@ -40,9 +62,23 @@ type Command struct {
 	// OpJoin.
 	Node *Node `json:"node,omitempty"`
 
-	// OpRemove, OpSetStatus.
-	NodeID string     `json:"node_id,omitempty"`
-	Status NodeStatus `json:"status,omitempty"`
+	// OpRemove, OpSetStatus, OpSetDraining.
+	NodeID   string     `json:"node_id,omitempty"`
+	Status   NodeStatus `json:"status,omitempty"`
+	Draining bool       `json:"draining,omitempty"`
+
+	// At is the proposer's clock (Unix milliseconds) for commands that
+	// record a time, so that every node stores the same value.
+	At int64 `json:"at,omitempty"`
+
+	// OpBeginMoves, OpAbortMoves, OpPromote (Node becomes primary),
+	// OpDropOwners.
+	Moves []Move `json:"moves,omitempty"`
+
+	// OpCompleteMove: Partition's joining Node becomes an owner and
+	// Release (if set and an owner) stops being one.
+	Partition int    `json:"partition,omitempty"`
+	Release   string `json:"release,omitempty"`
 
 	// OpSetTable: the table replaces the current one only if the state is
 	// still at BaseVersion.
@@ -89,7 +125,19 @@ func (s *State) Apply(c Command) (bool, error) {
 	case OpSetTable:
 		changed, err = s.applySetTable(c.BaseVersion, c.Owners)
 	case OpSetStatus:
-		changed, err = s.applySetStatus(c.NodeID, c.Status)
+		changed, err = s.applySetStatus(c.NodeID, c.Status, c.At)
+	case OpSetDraining:
+		changed, err = s.applySetDraining(c.NodeID, c.Draining)
+	case OpBeginMoves:
+		changed, err = s.applyBeginMoves(c.Moves, c.Reason, c.At)
+	case OpCompleteMove:
+		changed, err = s.applyCompleteMove(c.Partition, c.NodeID, c.Release)
+	case OpAbortMoves:
+		changed, err = s.applyAbortMoves(c.Moves)
+	case OpPromote:
+		changed, err = s.applyPromote(c.Moves)
+	case OpDropOwners:
+		changed, err = s.applyDropOwners(c.Moves)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}
@@ -161,6 +209,9 @@ func (s *State) applyRemove(id string) (bool, error) {
 	delete(s.Nodes, id)
 	for i := range s.Partitions {
 		p := &s.Partitions[i]
+		if k := p.JoiningIndex(id); k >= 0 {
+			p.Joining = slices.Delete(slices.Clone(p.Joining), k, k+1)
+		}
 		j := slices.Index(p.Owners, id)
 		if j < 0 {
 			continue
@@ -173,7 +224,7 @@ func (s *State) applyRemove(id string) (bool, error) {
 	return true, nil
 }
 
-func (s *State) applySetStatus(id string, st NodeStatus) (bool, error) {
+func (s *State) applySetStatus(id string, st NodeStatus, at int64) (bool, error) {
 	n, ok := s.Nodes[id]
 	if !ok {
 		return false, fmt.Errorf("%w: %q", ErrUnknownNode, id)
@@ -187,6 +238,7 @@ func (s *State) applySetStatus(id string, st NodeStatus) (bool, error) {
 		return false, nil
 	}
 	n.Status = st
+	n.StatusSince = at
 	return true, nil
 }
 
@@ -222,6 +274,7 @@ func (s *State) applySetTable(base uint64, owners [][]string) (bool, error) {
 			p.Epoch++
 		}
 		p.Owners = slices.Clone(o)
+		p.Joining = slices.DeleteFunc(slices.Clone(p.Joining), func(j Joining) bool { return slices.Contains(o, j.Node) })
 	}
 	return true, nil
 }

@@ -38,6 +38,12 @@ type Node struct {
 	Weight   int               `json:"weight"`
 	Meta     map[string]string `json:"meta,omitempty"`
 	Status   NodeStatus        `json:"status"`
+	// StatusSince is when the leader set Status (Unix milliseconds, from
+	// the command, so every node holds the same value).
+	StatusSince int64 `json:"status_since,omitempty"`
+	// Draining nodes are being emptied: they get no new partitions and
+	// lose the ones they have through make-before-break moves.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -59,10 +65,37 @@ func (n *Node) sameAttrs(o *Node) bool {
 
 // Partition is one partition's assignment. Owners[0] is the primary.
 type Partition struct {
+	// Owners are the ready owners; Owners[0] is the primary.
 	Owners []string `json:"owners"`
+	// Joining are owners being added: they copy the partition and become
+	// owners when they report ready.
+	Joining []Joining `json:"joining,omitempty"`
 	// Epoch increases by one whenever the primary changes, so that a
 	// service can fence writes from a deposed primary.
 	Epoch uint64 `json:"epoch"`
+}
+
+// Joining is an owner being added to a partition.
+type Joining struct {
+	Node string `json:"node"`
+	// From is the live owner the node copies from ("" when none).
+	From string `json:"from,omitempty"`
+	// Since is when the move began (Unix milliseconds, from the command).
+	Since int64 `json:"since"`
+	// Reason says why the move began.
+	Reason string `json:"reason,omitempty"`
+}
+
+// IsOwner reports whether id is a ready owner.
+func (p Partition) IsOwner(id string) bool { return slices.Contains(p.Owners, id) }
+
+// JoiningIndex returns the index of id in Joining, or -1.
+func (p Partition) JoiningIndex(id string) int {
+	return slices.IndexFunc(p.Joining, func(j Joining) bool { return j.Node == id })
+}
+
+func (p Partition) clone() Partition {
+	return Partition{Owners: slices.Clone(p.Owners), Joining: slices.Clone(p.Joining), Epoch: p.Epoch}
 }
 
 // Primary returns the primary's ID or "".
@@ -101,7 +134,7 @@ func (s *State) Clone() *State {
 	}
 	c.Partitions = make([]Partition, len(s.Partitions))
 	for i, p := range s.Partitions {
-		c.Partitions[i] = Partition{Owners: slices.Clone(p.Owners), Epoch: p.Epoch}
+		c.Partitions[i] = p.clone()
 	}
 	return &c
 }
