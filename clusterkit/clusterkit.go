@@ -130,7 +130,12 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 		return fmt.Errorf("listen on HTTPAddr %s: %w", ck.opts.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: ck.echo, ReadHeaderTimeout: 10 * time.Second}
-	rn, err := openRaft(ck.opts, ck.fsm)
+	rn, err := openRaft(ck.opts, ck.fsm, func(hadState bool) {
+		// A restarted node replays its log before its handlers hear of it.
+		if hadState {
+			ck.events.beginReplay()
+		}
+	})
 	if err != nil {
 		ln.Close()
 		return err
@@ -146,12 +151,23 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 		}
 	})
 	ck.goroutine(func() { ck.events.run(ctx) })
+	ck.goroutine(func() { ck.awaitReplay(ctx, rn) })
 	ck.goroutine(func() { ck.runController(ctx) })
 	ck.goroutine(func() { ck.detector.observe(ctx, rn) })
 
 	switch {
 	case rn.hadState:
 		ck.log.Info("resuming from saved state", "data_dir", ck.opts.DataDir)
+		// A node removed while it was away joins again; for a member the
+		// join is a no-op. It runs in the background: after a full
+		// restart there is no leader until enough nodes are back.
+		if len(ck.opts.joinAddrs) > 0 {
+			ck.goroutine(func() {
+				if err := ck.join(ctx); err != nil && ctx.Err() == nil {
+					ck.log.Warn("rejoin after restart", "err", err)
+				}
+			})
+		}
 	case ck.opts.Bootstrap:
 		ck.log.Info("bootstrapping a new cluster")
 		if err := rn.bootstrap(ck.opts); err != nil {
@@ -166,6 +182,21 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	ck.isMember = true
 	ck.mu.Unlock()
 	return nil
+}
+
+// awaitReplay ends the event replay once raft has applied the log the node
+// restarted with (at once for a new node).
+func (ck *ClusterKit) awaitReplay(ctx context.Context, rn *raftNode) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for rn.hadState && rn.AppliedIndex() < rn.lastIndex {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	ck.events.endReplay()
 }
 
 func (ck *ClusterKit) goroutine(fn func()) {

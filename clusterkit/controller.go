@@ -26,7 +26,7 @@ func (ck *ClusterKit) runController(ctx context.Context) {
 	defer tick.Stop()
 	var readyTerm uint64 // term in which this leader's FSM caught up
 	var prevLeader string
-	var prevContact time.Time
+	var prevContact, lastRejoin time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,6 +39,12 @@ func (ck *ClusterKit) runController(ctx context.Context) {
 			readyTerm = 0
 			if _, id := rn.LeaderWithID(); id != "" && string(id) != ck.opts.NodeID {
 				prevLeader, prevContact = string(id), rn.LastContact()
+			}
+			if ck.cutOff() && time.Since(lastRejoin) > 2*ck.opts.cfg.DeadTimeout {
+				// A node the cluster removed hears from no leader; asking to
+				// join again is a no-op for a member.
+				lastRejoin = time.Now()
+				ck.rejoinOnce(ctx)
 			}
 			continue
 		}
@@ -161,25 +167,26 @@ func (ck *ClusterKit) updateLiveness(st *state.State, now time.Time) (bool, erro
 }
 
 // targetCache keeps the leader's last placement answer, keyed by the state
-// version it was computed from. It only saves work: any leader recomputes
-// the same table from the same committed state.
+// version and the eligible nodes it was computed from. It only saves work:
+// any leader recomputes the same table from the same committed state.
 type targetCache struct {
 	mu      sync.Mutex
 	version uint64
+	nodes   []placement.Node
 	table   placement.Table
-	nodes   int
 }
 
 // planner returns a planner for st, computing placement's target for it.
 func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) {
 	pl := &planner{st: st, now: now, cfg: &ck.opts.cfg}
+	nodes := eligibleNodes(st, now, &ck.opts.cfg)
+	pl.eligible = len(nodes)
 	ck.target.mu.Lock()
 	defer ck.target.mu.Unlock()
-	if ck.target.table != nil && ck.target.version == st.Version {
-		pl.target, pl.eligible = ck.target.table, ck.target.nodes
+	if ck.target.table != nil && ck.target.version == st.Version && slices.Equal(ck.target.nodes, nodes) {
+		pl.target = ck.target.table
 		return pl, nil
 	}
-	nodes := eligibleNodes(st, now, &ck.opts.cfg)
 	prev := make(placement.Table, len(st.Partitions))
 	for i, p := range st.Partitions {
 		owners := slices.Clone(p.Owners)
@@ -193,8 +200,8 @@ func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) 
 	if err != nil {
 		return nil, err
 	}
-	ck.target.version, ck.target.table, ck.target.nodes = st.Version, target, len(nodes)
-	pl.target, pl.eligible = target, len(nodes)
+	ck.target.version, ck.target.nodes, ck.target.table = st.Version, nodes, target
+	pl.target = target
 	return pl, nil
 }
 
@@ -299,4 +306,33 @@ func (ck *ClusterKit) balanceVoters(st *state.State) error {
 		voters++
 	}
 	return nil
+}
+
+// cutOff reports whether this node, a member with a join list, has heard
+// from no leader for twice DeadTimeout: the cluster may have removed it.
+func (ck *ClusterKit) cutOff() bool {
+	ck.mu.Lock()
+	member := ck.isMember
+	ck.mu.Unlock()
+	if !member || len(ck.opts.joinAddrs) == 0 {
+		return false
+	}
+	last := ck.raftNode().LastContact()
+	return last.IsZero() || time.Since(last) > 2*ck.opts.cfg.DeadTimeout
+}
+
+// rejoinOnce asks each member of the join list once to add this node.
+func (ck *ClusterKit) rejoinOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, ck.opts.cfg.ApplyTimeout)
+	defer cancel()
+	req := ck.joinRequest()
+	for _, addr := range ck.opts.joinAddrs {
+		var resp JoinResponse
+		if err := ck.post(ctx, addr, "/cluster/join", req, &resp); err == nil {
+			if !resp.AlreadyMember {
+				ck.log.Info("joined again after being cut off", "via", addr)
+			}
+			return
+		}
+	}
 }

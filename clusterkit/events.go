@@ -99,6 +99,11 @@ type dispatcher struct {
 
 	mu       sync.Mutex
 	queue    []*view
+	// While replaying, after a restart, views are not diffed: only the
+	// last is kept, and when the replay ends the handlers are told what
+	// this node owns then (reason restore).
+	replaying bool
+	replayed  *view
 	handlers []PartitionEventHandler // replaced, never modified in place
 	parts    map[int]*partQueue
 	wake     chan struct{}
@@ -145,7 +150,36 @@ func (d *dispatcher) addHandler(h PartitionEventHandler) {
 // push queues a new view. It never blocks.
 func (d *dispatcher) push(v *view) {
 	d.mu.Lock()
+	if d.replaying {
+		d.replayed = v
+		d.mu.Unlock()
+		return
+	}
 	d.queue = append(d.queue, v)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// beginReplay holds events back while a restarted node replays its log.
+func (d *dispatcher) beginReplay() {
+	d.mu.Lock()
+	d.replaying = true
+	d.mu.Unlock()
+}
+
+// endReplay queues the state the replay reached, as a restore.
+func (d *dispatcher) endReplay() {
+	d.mu.Lock()
+	d.replaying = false
+	if v := d.replayed; v != nil {
+		rv := *v
+		rv.reason = ReasonRestore
+		d.queue = append(d.queue, &rv)
+		d.replayed = nil
+	}
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -285,7 +319,9 @@ func (d *dispatcher) diff(v *view) []PartitionEvent {
 			PartitionID: p.ID, Partition: i, Version: v.version, Epoch: p.Epoch,
 			OldRole: oldRole, NewRole: newRole, Reason: v.reason,
 		}
-		if oldRole == RoleNone {
+		// A node restored from its own data already holds what it owned;
+		// only an unfinished handoff still needs its copy.
+		if oldRole == RoleNone && (v.reason != ReasonRestore || newRole == RoleJoining) {
 			ev.CopyFrom = copySource(old, p, v, d.self)
 		}
 		events = append(events, ev)

@@ -23,6 +23,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.GET("/cluster", ck.handleCluster)
 	e.POST("/cluster/join", ck.handleJoin)
 	e.POST("/cluster/leave", ck.handleLeave)
+	e.POST("/cluster/drain", ck.handleDrain)
 	e.GET("/partitions", ck.handlePartitions)
 	e.GET("/partitions/stats", ck.handlePartitionStats)
 	e.GET("/partitions/key", ck.handlePartitionKey)

@@ -128,6 +128,12 @@ func (ck *ClusterKit) handleHealthDetailed(c echo.Context) error {
 		for _, n := range v.nodeList {
 			h.Nodes[string(n.State)]++
 		}
+		if self := v.nodes[ck.opts.NodeID]; self != nil {
+			draining, safe := self.Draining, v.safeToStop(ck.opts.NodeID)
+			h.Draining, h.SafeToStop = &draining, &safe
+		}
+		mh := v.health()
+		h.UnderReplicated, h.NoLivePrimary, h.MovesInFlight = &mh.underReplicated, &mh.noLivePrimary, &mh.moves
 	}
 	return c.JSON(healthCode(h), h)
 }

@@ -73,7 +73,6 @@ func (v *view) stats() PartitionStats {
 		s.Nodes[i].ID = n.ID
 		load[n.ID] = &s.Nodes[i]
 	}
-	want := min(v.replicationFactor, len(v.nodeList))
 	for i := range v.partitions {
 		p := &v.partitions[i]
 		if p.PrimaryNode == "" {
@@ -84,10 +83,8 @@ func (v *view) stats() PartitionStats {
 		for _, r := range p.ReplicaNodes {
 			load[r].Replicas++
 		}
-		if owners := len(p.ReplicaNodes) + btoi(p.PrimaryNode != ""); owners < want {
-			s.UnderReplicated++
-		}
 	}
+	s.UnderReplicated = v.health().underReplicated
 	prim := make([]int, len(s.Nodes))
 	slots := make([]int, len(s.Nodes))
 	for i, n := range s.Nodes {

@@ -24,13 +24,16 @@ type raftNode struct {
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
 	logw      io.Closer
-	// hadState is true when the node started from saved state.
-	hadState bool
+	// hadState is true when the node started from saved state, and
+	// lastIndex is then the last index of its saved log.
+	hadState  bool
+	lastIndex uint64
 }
 
 // openRaft opens the stores in dataDir, binds the transport and starts
-// raft. On error everything opened so far is closed.
-func openRaft(o *resolved, f raft.FSM) (_ *raftNode, err error) {
+// raft; beforeStart learns whether there is saved state before raft
+// restores it. On error everything opened so far is closed.
+func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raftNode, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create DataDir: %w", err)
 	}
@@ -62,6 +65,10 @@ func openRaft(o *resolved, f raft.FSM) (_ *raftNode, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
+	if rn.lastIndex, err = rn.store.LastIndex(); err != nil {
+		return nil, fmt.Errorf("read raft log: %w", err)
+	}
+	beforeStart(rn.hadState)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(o.NodeID)

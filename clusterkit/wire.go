@@ -32,7 +32,7 @@ type PartitionStats struct {
 	Primaries         LoadSummary `json:"primaries"`
 	Slots             LoadSummary `json:"slots"`
 	// Unowned counts partitions without a primary; UnderReplicated those
-	// with fewer than min(ReplicationFactor, nodes) owners.
+	// with fewer live ready owners than min(ReplicationFactor, live nodes).
 	Unowned         int `json:"unowned"`
 	UnderReplicated int `json:"under_replicated"`
 }
@@ -98,6 +98,15 @@ type Health struct {
 	PrimaryPartitions  *int           `json:"primary_partitions,omitempty"`
 	ReplicaPartitions  *int           `json:"replica_partitions,omitempty"`
 	Nodes              map[string]int `json:"nodes,omitempty"`
+	// Draining is true while this node is being drained; SafeToStop is
+	// true when stopping it now leaves no partition under-replicated.
+	Draining   *bool `json:"draining,omitempty"`
+	SafeToStop *bool `json:"safe_to_stop,omitempty"`
+	// UnderReplicated and NoLivePrimary count partitions of the map that
+	// lack live owners or a live primary; MovesInFlight counts handoffs.
+	UnderReplicated *int `json:"under_replicated,omitempty"`
+	NoLivePrimary   *int `json:"no_live_primary,omitempty"`
+	MovesInFlight   *int `json:"moves_in_flight,omitempty"`
 }
 
 // Routing protocol shared by the client SDK and services built on

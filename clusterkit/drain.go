@@ -1,0 +1,122 @@
+package clusterkit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"clusterkit.dev/clusterkit/internal/state"
+)
+
+// DrainRequest is the body of POST /cluster/drain. Draining defaults to
+// true; false cancels a drain.
+type DrainRequest struct {
+	ID       string `json:"id"`
+	Draining *bool  `json:"draining,omitempty"`
+}
+
+// Drain moves every partition this node owns to other nodes with
+// make-before-break handoffs, and returns once the node owns nothing: it can
+// then be stopped without leaving any partition under-replicated. The node
+// stays a member (use Leave to also leave the cluster) and gets no new
+// partitions until the drain is cancelled through POST /cluster/drain with
+// "draining": false. Drain returns ctx's error if ctx ends first; the drain
+// goes on.
+func (ck *ClusterKit) Drain(ctx context.Context) error {
+	if err := ck.setDraining(ctx, ck.opts.NodeID, true); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	for {
+		ch := ck.viewChanged.Load()
+		if v := ck.view.Load(); v.hasMap() && !v.holds(ck.opts.NodeID) {
+			n := v.nodes[ck.opts.NodeID]
+			if n != nil && n.Draining {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %w", ctx.Err())
+		case <-*ch:
+		}
+	}
+}
+
+// setDraining commits a node's draining flag through the leader.
+func (ck *ClusterKit) setDraining(ctx context.Context, id string, draining bool) error {
+	if ck.IsLeader() {
+		_, err := ck.apply(state.Command{Op: state.OpSetDraining, NodeID: id, Draining: draining})
+		return err
+	}
+	leader := ck.Leader()
+	if leader == nil {
+		return ErrNoLeader
+	}
+	return ck.post(ctx, leader.IP, "/cluster/drain", DrainRequest{ID: id, Draining: &draining}, nil)
+}
+
+// handleDrain serves POST /cluster/drain, forwarded to the leader.
+func (ck *ClusterKit) handleDrain(c echo.Context) error {
+	var req DrainRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.ID == "" {
+		return badRequest("id", "required")
+	}
+	draining := req.Draining == nil || *req.Draining
+	req.Draining = &draining
+	if !ck.IsLeader() {
+		if err := ck.forward(c, "/cluster/drain", req, nil); err != nil {
+			return err
+		}
+	} else if ck.Node(req.ID) == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownNode, req.ID)
+	} else if _, err := ck.apply(state.Command{Op: state.OpSetDraining, NodeID: req.ID, Draining: draining}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": req.ID, "draining": draining})
+}
+
+// holds reports whether id owns or is joining any partition.
+func (v *view) holds(id string) bool {
+	for i := range v.partitions {
+		if v.partitions[i].role(id) != RoleNone {
+			return true
+		}
+	}
+	return false
+}
+
+// safeToStop reports whether stopping id now would leave no partition with
+// fewer live ready owners than min(ReplicationFactor, live nodes).
+func (v *view) safeToStop(id string) bool {
+	live := 0
+	for _, n := range v.nodeList {
+		if n.State == NodeAlive && n.ID != id {
+			live++
+		}
+	}
+	want := max(min(v.replicationFactor, live), 1)
+	for i := range v.partitions {
+		p := &v.partitions[i]
+		if p.role(id) == RoleNone {
+			continue
+		}
+		others := 0
+		if p.primary != nil && p.PrimaryNode != id && p.primary.State == NodeAlive {
+			others++
+		}
+		for _, r := range p.replicas {
+			if r.ID != id && r.State == NodeAlive {
+				others++
+			}
+		}
+		if others < want {
+			return false
+		}
+	}
+	return true
+}
