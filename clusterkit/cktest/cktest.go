@@ -288,6 +288,13 @@ func (c *Cluster) ck(m *Member) *clusterkit.ClusterKit {
 	return m.CK
 }
 
+// CK returns member i's running ClusterKit, or nil while it is stopped.
+// Unlike reading Member.CK, it is safe while other goroutines stop and
+// start members.
+func (c *Cluster) CK(i int) *clusterkit.ClusterKit {
+	return c.ck(c.Member(i))
+}
+
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
