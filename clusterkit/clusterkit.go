@@ -36,9 +36,9 @@ type ClusterKit struct {
 	events   *dispatcher
 	detector *detector
 	target   targetCache
-	metrics *metrics
-	echo    *echo.Echo
-	client  *http.Client
+	metrics  *metrics
+	echo     *echo.Echo
+	client   *http.Client
 
 	// ctlWake wakes the leader's controller after a change.
 	ctlWake chan struct{}

@@ -97,17 +97,17 @@ type dispatcher struct {
 	ready   func(ctx context.Context, partition int) error
 	joining func(partition int) bool
 
-	mu       sync.Mutex
-	queue    []*view
+	mu    sync.Mutex
+	queue []*view
 	// While replaying, after a restart, views are not diffed: only the
 	// last is kept, and when the replay ends the handlers are told what
 	// this node owns then (reason restore).
 	replaying bool
 	replayed  *view
-	handlers []PartitionEventHandler // replaced, never modified in place
-	parts    map[int]*partQueue
-	wake     chan struct{}
-	workers  sync.WaitGroup
+	handlers  []PartitionEventHandler // replaced, never modified in place
+	parts     map[int]*partQueue
+	wake      chan struct{}
+	workers   sync.WaitGroup
 
 	// last is the view the handlers have been told about. Only run
 	// touches it.
