@@ -44,8 +44,8 @@ type ClusterKit struct {
 	ctlWake chan struct{}
 	// joinMu serialises membership changes on the leader.
 	joinMu sync.Mutex
-	// handoffMu serialises handoff completions on the leader.
-	handoffMu sync.Mutex
+	// ready batches handoff completions on the leader.
+	ready readyBatch
 
 	mu       sync.Mutex // guards the fields below
 	rn       *raftNode
@@ -68,7 +68,9 @@ func NewClusterKit(opts Options) (*ClusterKit, error) {
 		opts:    o,
 		log:     o.Logger,
 		ctlWake: make(chan struct{}, 1),
-		client:  &http.Client{Timeout: 10 * time.Second},
+		ready:   readyBatch{wake: make(chan struct{}, 1)},
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
 	}
 	ch := make(chan struct{})
 	ck.viewChanged.Store(&ch)
@@ -153,6 +155,7 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	ck.goroutine(func() { ck.events.run(ctx) })
 	ck.goroutine(func() { ck.awaitReplay(ctx, rn) })
 	ck.goroutine(func() { ck.runController(ctx) })
+	ck.goroutine(func() { ck.runReady(ctx) })
 	ck.goroutine(func() { ck.detector.observe(ctx, rn) })
 
 	switch {

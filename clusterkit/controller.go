@@ -187,9 +187,13 @@ func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) 
 		pl.target = ck.target.table
 		return pl, nil
 	}
+	// Placement starts from the table as it will be once the handoffs in
+	// flight complete, so that it confirms them instead of re-planning.
 	prev := make(placement.Table, len(st.Partitions))
 	for i, p := range st.Partitions {
-		owners := slices.Clone(p.Owners)
+		owners := slices.DeleteFunc(slices.Clone(p.Owners), func(id string) bool {
+			return slices.ContainsFunc(p.Joining, func(j state.Joining) bool { return j.Replaces == id })
+		})
 		for _, j := range p.Joining {
 			owners = append(owners, j.Node)
 		}

@@ -179,7 +179,9 @@ func (pl *planner) drops(newPrimary map[int]string) []state.Move {
 }
 
 // begins starts handoffs to the target owners that are neither owners nor
-// joining, within MaxConcurrentMoves: partitions short of live owners first.
+// joining, within MaxConcurrentMoves: partitions short of live owners
+// first. Each joiner is paired with an owner the target no longer wants
+// (dead ones first, the primary last), which it replaces when it is ready.
 func (pl *planner) begins(aborted int) []state.Move {
 	inFlight := -aborted
 	for _, p := range pl.st.Partitions {
@@ -198,12 +200,16 @@ func (pl *planner) begins(aborted int) []state.Move {
 				break
 			}
 		}
+		extras := pl.replaceable(i, p)
 		short := pl.liveTargetOwners(i, p) < pl.want()
 		for _, id := range pl.target[i].Owners {
 			if p.IsOwner(id) || p.JoiningIndex(id) >= 0 || !pl.alive(id) {
 				continue
 			}
 			m := state.Move{Partition: i, Node: id, From: source, Reason: string(pl.moveReason(p, id))}
+			if len(extras) > 0 {
+				m.Replaces, extras = extras[0], extras[1:]
+			}
 			if short {
 				recovery = append(recovery, m)
 			} else {
@@ -213,6 +219,31 @@ func (pl *planner) begins(aborted int) []state.Move {
 	}
 	moves := append(recovery, balance...)
 	return moves[:min(len(moves), budget)]
+}
+
+// replaceable lists p's owners that the target no longer wants and no
+// joiner is replacing yet: dead first, the primary last.
+func (pl *planner) replaceable(i int, p state.Partition) []string {
+	var dead, live []string
+	primary := ""
+	for k, id := range p.Owners {
+		if pl.inTarget(i, id) || slices.ContainsFunc(p.Joining, func(j state.Joining) bool { return j.Replaces == id }) {
+			continue
+		}
+		switch {
+		case pl.dead(id):
+			dead = append(dead, id)
+		case k == 0:
+			primary = id
+		default:
+			live = append(live, id)
+		}
+	}
+	out := append(dead, live...)
+	if primary != "" {
+		out = append(out, primary)
+	}
+	return out
 }
 
 // moveReason says why node is added to p.
@@ -232,20 +263,12 @@ func (pl *planner) moveReason(p state.Partition, node string) Reason {
 	return ReasonJoin
 }
 
-// release picks the owner that a completed handoff of partition i to node
-// releases: one the target no longer wants and that is not the primary,
-// dead owners first; "" when none may go.
-func (pl *planner) release(i int, node string) string {
-	p := pl.st.Partitions[i]
-	enough := pl.liveTargetOwners(i, p)+btoi(pl.inTarget(i, node)) >= pl.want()
-	best := ""
-	for _, id := range p.Owners[min(1, len(p.Owners)):] {
-		if pl.inTarget(i, id) || !(enough || pl.dead(id)) {
-			continue
-		}
-		if best == "" || (pl.dead(id) && !pl.dead(best)) {
-			best = id
-		}
+// release returns the owner that the completed handoff j releases: the
+// owner it was meant to replace, unless that is the primary (a primary is
+// released only after a handover).
+func release(p state.Partition, j state.Joining) string {
+	if j.Replaces != "" && p.IsOwner(j.Replaces) && p.Primary() != j.Replaces {
+		return j.Replaces
 	}
-	return best
+	return ""
 }

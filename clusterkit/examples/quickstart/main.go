@@ -4,6 +4,9 @@
 //
 //	NODE_ID=node-1 HTTP_ADDR=:8080 go run ./examples/quickstart
 //	NODE_ID=node-2 HTTP_ADDR=:8081 JOIN_ADDR=127.0.0.1:8080 go run ./examples/quickstart
+//
+// Also read: RAFT_ADDR, DATA_DIR, BOOTSTRAP=true (found the cluster even
+// with a JOIN_ADDR list) and PRESET=local (LocalConfig's fast timeouts).
 package main
 
 import (
@@ -26,11 +29,18 @@ func main() {
 }
 
 func run() error {
+	cfg := clusterkit.DefaultConfig()
+	if os.Getenv("PRESET") == "local" {
+		cfg = clusterkit.LocalConfig()
+	}
 	ck, err := clusterkit.NewClusterKit(clusterkit.Options{
-		NodeID:   os.Getenv("NODE_ID"),
-		HTTPAddr: os.Getenv("HTTP_ADDR"),
-		JoinAddr: os.Getenv("JOIN_ADDR"),
-		DataDir:  os.Getenv("DATA_DIR"),
+		NodeID:    os.Getenv("NODE_ID"),
+		HTTPAddr:  os.Getenv("HTTP_ADDR"),
+		RaftAddr:  os.Getenv("RAFT_ADDR"),
+		JoinAddr:  os.Getenv("JOIN_ADDR"),
+		Bootstrap: os.Getenv("BOOTSTRAP") == "true",
+		DataDir:   os.Getenv("DATA_DIR"),
+		Config:    &cfg,
 	})
 	if err != nil {
 		return err

@@ -30,9 +30,10 @@ const (
 	OpSetDraining Op = "set_draining"
 	// OpBeginMoves adds joining owners to partitions.
 	OpBeginMoves Op = "begin_moves"
-	// OpCompleteMove makes a joining owner a ready owner and releases an
-	// old owner, in one change.
-	OpCompleteMove Op = "complete_move"
+	// OpCompleteMoves makes joining owners ready owners, each releasing an
+	// old owner in the same change. Moves whose joiner is no longer
+	// joining are skipped.
+	OpCompleteMoves Op = "complete_moves"
 	// OpAbortMoves removes joining owners.
 	OpAbortMoves Op = "abort_moves"
 	// OpPromote makes ready owners the primaries of partitions.
@@ -48,6 +49,10 @@ type Move struct {
 	From      string `json:"from,omitempty"`
 	// Reason says why the move began; default the command's Reason.
 	Reason string `json:"reason,omitempty"`
+	// Replaces is, for OpBeginMoves, the owner the joiner is meant to
+	// replace ("" for an added owner); for OpCompleteMoves, the owner
+	// released as the joiner becomes an owner ("" for none).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Command is one change to the state.
@@ -71,14 +76,9 @@ type Command struct {
 	// record a time, so that every node stores the same value.
 	At int64 `json:"at,omitempty"`
 
-	// OpBeginMoves, OpAbortMoves, OpPromote (Node becomes primary),
-	// OpDropOwners.
+	// OpBeginMoves, OpCompleteMoves, OpAbortMoves, OpPromote (Node
+	// becomes primary), OpDropOwners.
 	Moves []Move `json:"moves,omitempty"`
-
-	// OpCompleteMove: Partition's joining Node becomes an owner and
-	// Release (if set and an owner) stops being one.
-	Partition int    `json:"partition,omitempty"`
-	Release   string `json:"release,omitempty"`
 
 	// OpSetTable: the table replaces the current one only if the state is
 	// still at BaseVersion.
@@ -130,8 +130,8 @@ func (s *State) Apply(c Command) (bool, error) {
 		changed, err = s.applySetDraining(c.NodeID, c.Draining)
 	case OpBeginMoves:
 		changed, err = s.applyBeginMoves(c.Moves, c.Reason, c.At)
-	case OpCompleteMove:
-		changed, err = s.applyCompleteMove(c.Partition, c.NodeID, c.Release)
+	case OpCompleteMoves:
+		changed, err = s.applyCompleteMoves(c.Moves)
 	case OpAbortMoves:
 		changed, err = s.applyAbortMoves(c.Moves)
 	case OpPromote:

@@ -65,39 +65,47 @@ func (s *State) applyBeginMoves(moves []Move, reason string, at int64) (bool, er
 		if r == "" {
 			r = reason
 		}
-		p.Joining = append(slices.Clone(p.Joining), Joining{Node: m.Node, From: m.From, Since: at, Reason: r})
+		p.Joining = append(slices.Clone(p.Joining), Joining{Node: m.Node, From: m.From, Since: at, Reason: r, Replaces: m.Replaces})
 	}
 	return true, nil
 }
 
-// applyCompleteMove makes the joining node an owner and, in the same
-// change, releases the old owner release (when it is one). The new owner
-// becomes primary only if the partition had none.
-func (s *State) applyCompleteMove(part int, node, release string) (bool, error) {
-	p, err := s.partition(part)
-	if err != nil {
-		return false, err
-	}
-	k := p.JoiningIndex(node)
-	if k < 0 {
-		return false, fmt.Errorf("%w: %q is not joining partition %d", ErrConflict, node, part)
-	}
-	if release == node {
-		return false, fmt.Errorf("%w: a move cannot release the node it adds", ErrInvalid)
-	}
-	p.Joining = slices.Delete(slices.Clone(p.Joining), k, k+1)
-	owners := slices.Clone(p.Owners)
-	if j := slices.Index(owners, release); release != "" && j >= 0 {
-		owners = slices.Delete(owners, j, j+1)
-		if j == 0 {
-			p.Epoch++
+// applyCompleteMoves makes each move's joining node an owner and, in the
+// same change, releases the old owner m.Replaces (when it is one). The new
+// owner becomes primary only if the partition had none. A move whose node
+// is no longer joining (its handoff was aborted) is skipped: the outcome is
+// the same on every node.
+func (s *State) applyCompleteMoves(moves []Move) (bool, error) {
+	for _, m := range moves {
+		if _, err := s.partition(m.Partition); err != nil {
+			return false, err
+		}
+		if m.Replaces == m.Node {
+			return false, fmt.Errorf("%w: a move cannot release the node it adds", ErrInvalid)
 		}
 	}
-	if len(owners) == 0 {
-		p.Epoch++
+	changed := false
+	for _, m := range moves {
+		p := &s.Partitions[m.Partition]
+		k := p.JoiningIndex(m.Node)
+		if k < 0 {
+			continue
+		}
+		p.Joining = slices.Delete(slices.Clone(p.Joining), k, k+1)
+		owners := slices.Clone(p.Owners)
+		if j := slices.Index(owners, m.Replaces); m.Replaces != "" && j >= 0 {
+			owners = slices.Delete(owners, j, j+1)
+			if j == 0 {
+				p.Epoch++
+			}
+		}
+		if len(owners) == 0 {
+			p.Epoch++
+		}
+		p.Owners = append(owners, m.Node)
+		changed = true
 	}
-	p.Owners = append(owners, node)
-	return true, nil
+	return changed, nil
 }
 
 func (s *State) applyAbortMoves(moves []Move) (bool, error) {

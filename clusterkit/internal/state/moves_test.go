@@ -15,21 +15,24 @@ func tableState(t *testing.T) *State {
 
 func TestMakeBeforeBreakMove(t *testing.T) {
 	s := tableState(t)
-	mustApply(t, s, Command{Op: OpBeginMoves, Moves: []Move{{Partition: 0, Node: "c", From: "a"}}, Reason: "join", At: 42})
+	mustApply(t, s, Command{Op: OpBeginMoves, Moves: []Move{{Partition: 0, Node: "c", From: "a", Replaces: "a"}}, Reason: "join", At: 42})
 	p := s.Partitions[0]
-	if !reflect.DeepEqual(p.Owners, []string{"a", "b"}) || len(p.Joining) != 1 || p.Joining[0] != (Joining{Node: "c", From: "a", Since: 42, Reason: "join"}) {
+	if !reflect.DeepEqual(p.Owners, []string{"a", "b"}) || len(p.Joining) != 1 || p.Joining[0] != (Joining{Node: "c", From: "a", Since: 42, Reason: "join", Replaces: "a"}) {
 		t.Fatalf("after begin: %+v", p)
 	}
 	// Releasing the primary hands it to the next owner and bumps the epoch.
-	mustApply(t, s, Command{Op: OpCompleteMove, Partition: 0, NodeID: "c", Release: "a"})
+	mustApply(t, s, Command{Op: OpCompleteMoves, Moves: []Move{{Partition: 0, Node: "c", Replaces: "a"}}})
 	p = s.Partitions[0]
 	if !reflect.DeepEqual(p.Owners, []string{"b", "c"}) || len(p.Joining) != 0 || p.Epoch != 2 {
 		t.Fatalf("after complete: %+v", p)
 	}
-	// Completing again is refused and changes nothing.
+	// Completing again is skipped and changes nothing.
 	v := s.Version
-	if _, err := s.Apply(Command{Op: OpCompleteMove, Partition: 0, NodeID: "c"}); !errors.Is(err, ErrConflict) || s.Version != v {
-		t.Fatalf("second complete: %v", err)
+	if changed, err := s.Apply(Command{Op: OpCompleteMoves, Moves: []Move{{Partition: 0, Node: "c"}}}); err != nil || changed || s.Version != v {
+		t.Fatalf("second complete: changed %v, %v", changed, err)
+	}
+	if _, err := s.Apply(Command{Op: OpCompleteMoves, Moves: []Move{{Partition: 7, Node: "c"}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("complete out of range: %v", err)
 	}
 }
 

@@ -84,6 +84,9 @@ type Joining struct {
 	Since int64 `json:"since"`
 	// Reason says why the move began.
 	Reason string `json:"reason,omitempty"`
+	// Replaces is the owner this node is meant to replace, "" when it adds
+	// an owner.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // IsOwner reports whether id is a ready owner.
