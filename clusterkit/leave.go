@@ -9,11 +9,13 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Leave removes this node from the cluster map and from raft, then stops
-// it. The node's partitions move to the remaining nodes. A leader first
-// hands leadership to another voter. Leave on the last node of a cluster
-// only stops it. The node must not be restarted from its DataDir
-// afterwards: it has left; start it with a fresh DataDir to join again.
+// Leave drains this node (its partitions move to the remaining nodes with
+// make-before-break handoffs, see Drain), removes it from the cluster map
+// and from raft, then stops it. A leader first hands leadership to another
+// voter. Leave on the last node of a cluster only stops it. If ctx ends
+// before the node has left, Leave returns ctx's error and the node keeps
+// running, draining. A node that left starts again as a new member: give
+// it a fresh DataDir, or the same one with a JoinAddr list.
 func (ck *ClusterKit) Leave(ctx context.Context) error {
 	if err := ck.leave(ctx); err != nil {
 		return err
@@ -32,6 +34,9 @@ func (ck *ClusterKit) leave(ctx context.Context) error {
 	}
 	if len(servers) <= 1 {
 		return nil
+	}
+	if err := ck.Drain(ctx); err != nil {
+		return fmt.Errorf("leave: %w", err)
 	}
 	req := LeaveRequest{ID: ck.opts.NodeID}
 	for {
