@@ -1,0 +1,95 @@
+package clusterkit
+
+import (
+	"testing"
+	"time"
+
+	"clusterkit.dev/clusterkit/internal/state"
+	"clusterkit.dev/clusterkit/placement"
+)
+
+func planState(t *testing.T, owners [][]string, nodes ...string) *state.State {
+	t.Helper()
+	st := state.New()
+	apply := func(c state.Command) {
+		if _, err := st.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(state.Command{Op: state.OpInit, PartitionCount: len(owners), ReplicationFactor: 2})
+	for _, id := range nodes {
+		apply(state.Command{Op: state.OpJoin, Node: &state.Node{ID: id, HTTPAddr: id + ":1", RaftAddr: id + ":2"}})
+	}
+	apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners})
+	return st
+}
+
+func table(owners ...[]string) placement.Table {
+	t := make(placement.Table, len(owners))
+	for i, o := range owners {
+		t[i] = placement.Partition{Owners: o}
+	}
+	return t
+}
+
+// A partition that lost an owner is repaired before balancing moves, and
+// each joiner is paired with the owner it replaces.
+func TestPlanRecoveryFirst(t *testing.T) {
+	st := planState(t, [][]string{{"a", "b"}, {"a", "b"}}, "a", "b", "c", "d")
+	st.Nodes["b"].Status, st.Nodes["b"].StatusSince = state.StatusDead, 1
+	cfg := LocalConfig()
+	cfg.MaxConcurrentMoves = 1
+	now := time.UnixMilli(1).Add(time.Hour)
+	pl := &planner{st: st, now: now, cfg: &cfg, eligible: 3,
+		target: table([]string{"a", "c"}, []string{"d", "a"})}
+	cmds := pl.plan()
+	var begin *state.Command
+	for i := range cmds {
+		if cmds[i].Op == state.OpBeginMoves {
+			begin = &cmds[i]
+		}
+	}
+	if begin == nil || len(begin.Moves) != 1 {
+		t.Fatalf("plan %+v: want one handoff (MaxConcurrentMoves 1)", cmds)
+	}
+	// Partition 0 lost b (dead): recovery. Partition 1 too, but both are
+	// short; the first short one goes first, replacing the dead owner.
+	if m := begin.Moves[0]; m.Partition != 0 || m.Node != "c" || m.From != "a" || m.Replaces != "b" || m.Reason != string(ReasonFailure) {
+		t.Fatalf("handoff %+v", m)
+	}
+}
+
+// A node back from the dead is not made primary before ReReplicationDelay.
+func TestPlanHandoverWaitsForASettledNode(t *testing.T) {
+	st := planState(t, [][]string{{"a", "b"}}, "a", "b")
+	cfg := LocalConfig()
+	now := time.UnixMilli(1_000_000)
+	st.Nodes["b"].StatusSince = now.Add(-cfg.ReReplicationDelay / 2).UnixMilli()
+	pl := &planner{st: st, now: now, cfg: &cfg, eligible: 2, target: table([]string{"b", "a"})}
+	if cmds := pl.plan(); len(cmds) != 0 {
+		t.Fatalf("handover to a node alive for half the delay: %+v", cmds)
+	}
+	pl.now = now.Add(cfg.ReReplicationDelay)
+	cmds := pl.plan()
+	if len(cmds) != 1 || cmds[0].Op != state.OpPromote || cmds[0].Moves[0].Node != "b" {
+		t.Fatalf("plan %+v: want b promoted once settled", cmds)
+	}
+}
+
+// A dead primary fails over to a live replica in the same plan, and a
+// handoff past HandoffTimeout is aborted.
+func TestPlanFailoverAndTimeout(t *testing.T) {
+	st := planState(t, [][]string{{"a", "b"}, {"b", "a"}}, "a", "b", "c")
+	st.Nodes["a"].Status = state.StatusDead
+	st.Partitions[1].Joining = []state.Joining{{Node: "c", From: "b", Since: 0}}
+	cfg := LocalConfig()
+	pl := &planner{st: st, now: time.UnixMilli(0).Add(cfg.HandoffTimeout + time.Second), cfg: &cfg, eligible: 3,
+		target: table([]string{"b", "a"}, []string{"b", "c"})}
+	cmds := pl.plan()
+	if len(cmds) < 2 || cmds[0].Op != state.OpPromote || cmds[0].Moves[0] != (state.Move{Partition: 0, Node: "b"}) {
+		t.Fatalf("plan %+v: want b promoted for partition 0 first", cmds)
+	}
+	if cmds[1].Op != state.OpAbortMoves || cmds[1].Moves[0].Reason != "timeout" {
+		t.Fatalf("plan %+v: want the late handoff aborted", cmds)
+	}
+}
