@@ -110,10 +110,3 @@ func summarize(xs []int) LoadSummary {
 	s.Mean = float64(total) / float64(len(xs))
 	return s
 }
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
