@@ -70,9 +70,12 @@ type PartitionEvent struct {
 }
 
 // PartitionEventHandler handles a PartitionEvent. When the event gives this
-// node a partition, the handler copies the data from ev.CopyFrom and
-// returns nil when the copy is done. An error is logged and counted. ctx is
-// cancelled when the node stops.
+// node a partition (NewRole RoleJoining), the handler copies the data from
+// ev.CopyFrom and returns nil when the copy is done; an error is logged,
+// counted and the handler retried with backoff until the handoff ends.
+// Errors on other events are logged and counted. ctx ends when the node
+// stops or the handoff is abandoned; Stop waits for running handlers, so a
+// handler must return soon after ctx ends.
 type PartitionEventHandler func(ctx context.Context, ev PartitionEvent) error
 
 // PartitionChangeHook is called on a node that gains a partition, with the
