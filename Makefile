@@ -41,6 +41,20 @@ lint: ## gofmt, go vet and staticcheck on every module
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off "$$($(GO) env GOPATH)/bin/staticcheck" ./...); done
 
+# The deployable binaries: static, so that they run in FROM scratch images.
+SERVICES := kv-sync kv-async kv-server-side
+LOADTEST_FLAGS ?=
+
+.PHONY: bins
+bins: ## build static binaries of the services and the load generator into bin/
+	@mkdir -p bin
+	@for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../../bin/$$s .); done
+	@cd loadtest && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/loadtest .
+
+.PHONY: loadtest
+loadtest: bins ## compare the strategies: 3-node clusters on 127.0.0.1 and an echo ceiling (LOADTEST_FLAGS='-duration 30s')
+	@./bin/loadtest -bin bin $(LOADTEST_FLAGS)
+
 .PHONY: bench
 bench: ## run the benchmarks of every module (BENCH=regexp to choose)
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem ./...); done

@@ -18,16 +18,18 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("1M")) // larger bodies get 413
 
+	// The body limit guards the library's routes only: an application
+	// serving its own routes on the same echo sets its own limits.
+	limit := middleware.BodyLimit("1M") // larger bodies get 413
 	e.GET("/cluster", ck.handleCluster)
-	e.POST("/cluster/join", ck.handleJoin)
-	e.POST("/cluster/leave", ck.handleLeave)
-	e.POST("/cluster/drain", ck.handleDrain)
+	e.POST("/cluster/join", ck.handleJoin, limit)
+	e.POST("/cluster/leave", ck.handleLeave, limit)
+	e.POST("/cluster/drain", ck.handleDrain, limit)
 	e.GET("/partitions", ck.handlePartitions)
 	e.GET("/partitions/stats", ck.handlePartitionStats)
 	e.GET("/partitions/key", ck.handlePartitionKey)
-	e.POST("/partitions/ready", ck.handleReady)
+	e.POST("/partitions/ready", ck.handleReady, limit)
 	e.GET("/consensus/leader", ck.handleLeader)
 	e.GET("/consensus/stats", ck.handleConsensusStats)
 	e.GET("/health", ck.handleHealth)

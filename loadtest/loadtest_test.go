@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestFlagsErrorsNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"-strategies", "quorum"}, "-strategies"},
+		{[]string{"-strategies", ","}, "-strategies"},
+		{[]string{"-clients", "0"}, "-clients"},
+		{[]string{"-value-size", "0"}, "-value-size"},
+		{[]string{"-duration", "0s"}, "-duration"},
+		{[]string{"-ack", "some"}, "-ack"},
+		{[]string{"-seeds", "127.0.0.1:1"}, "-seeds"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
+			t.Errorf("%v: err %v, want one naming %s", tc.args, err, tc.flag)
+		}
+	}
+	c, err := parseFlags([]string{"-strategies", "async", "-seeds", "127.0.0.1:1"}, io.Discard)
+	if err != nil || len(c.seeds) != 1 || c.clients != 16 || c.valueSize != 128 {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+}
+
+// kvServer is an in-memory KV server speaking the services' API.
+func kvServer(corrupt bool) *httptest.Server {
+	var mu sync.Mutex
+	data := map[string]string{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /kv/set", func(w http.ResponseWriter, r *http.Request) {
+		var v struct{ Key, Value string }
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		data[v.Key] = v.Value
+		mu.Unlock()
+	})
+	mux.HandleFunc("GET /kv/get", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		v, ok := data[r.URL.Query().Get("key")]
+		mu.Unlock()
+		if !ok {
+			http.Error(w, `{"error":"not found"}`, 404)
+			return
+		}
+		if corrupt {
+			v = v[1:]
+		}
+		fmt.Fprintf(w, `{"value":%q}`, v)
+	})
+	return httptest.NewServer(mux)
+}
+
+func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
+	cfg := config{clients: 4, valueSize: 128, duration: 300 * time.Millisecond}
+	srv := kvServer(false)
+	defer srv.Close()
+	tg := newPlainTarget([]string{strings.TrimPrefix(srv.URL, "http://")}, cfg.clients)
+	defer tg.Close()
+	r, err := measure(context.Background(), "mem", tg, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Write.Ops == 0 || r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors != 0 || r.Write.P99 < r.Write.P50 {
+		t.Fatalf("result %+v", r)
+	}
+
+	bad := kvServer(true)
+	defer bad.Close()
+	tg2 := newPlainTarget([]string{strings.TrimPrefix(bad.URL, "http://")}, cfg.clients)
+	defer tg2.Close()
+	r, err = measure(context.Background(), "corrupt", tg2, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Read.Ops != 0 || r.Read.Errors == 0 || r.Read.FirstErr == nil {
+		t.Fatalf("a server returning wrong values passed: %+v", r.Read)
+	}
+}
+
+// The tool end to end: a real kv-async cluster of three processes on
+// 127.0.0.1, a short run, every read verified.
+func TestLocalClusterRun(t *testing.T) {
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kv-async"), ".")
+	build.Dir = "../services/kv-async"
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build kv-async: %v\n%s", err, out)
+	}
+	cfg := config{strategies: []string{"async"}, binDir: bin, nodes: 3, clients: 4, valueSize: 128,
+		duration: 500 * time.Millisecond, ack: "all"}
+	r, err := measureStrategy(context.Background(), cfg, "async", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Write.Ops == 0 || r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors != 0 {
+		t.Fatalf("result %+v (first errors %v, %v)", r, r.Write.FirstErr, r.Read.FirstErr)
+	}
+	var sb strings.Builder
+	printTable(&sb, cfg, []result{r, r})
+	if !strings.Contains(sb.String(), "| kv-async | ") {
+		t.Fatalf("table:\n%s", sb.String())
+	}
+}

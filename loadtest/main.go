@@ -1,0 +1,131 @@
+// Command loadtest compares the replication strategies of the three KV
+// services under the same load, next to a bare HTTP echo server that marks
+// the ceiling of what this machine's HTTP stack can do.
+//
+// By default it starts, one strategy at a time, a 3-node cluster of each
+// service on 127.0.0.1 from the binaries in -bin, writes and then reads
+// with -clients concurrent clients for -duration each, stops the cluster,
+// and prints one table. With -seeds it runs against a cluster that is
+// already up (for example the compose stack) instead.
+//
+//	make loadtest
+//	go run ./loadtest -bin bin -duration 10s
+//	go run ./loadtest -strategies async -seeds 127.0.0.1:18080
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "echo-server" {
+		if err := runEchoServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest echo-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	results, err := run(ctx, cfg, os.Stderr)
+	if len(results) > 0 {
+		printTable(os.Stdout, cfg, results)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what one run measures.
+type config struct {
+	strategies []string
+	binDir     string
+	seeds      []string
+	nodes      int
+	clients    int
+	valueSize  int
+	duration   time.Duration
+	warmup     time.Duration
+	ack        string
+}
+
+var allStrategies = []string{"sync", "async", "server-side"}
+
+func parseFlags(args []string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var c config
+	var strategies, seeds string
+	fs.StringVar(&strategies, "strategies", strings.Join(allStrategies, ","), "comma-separated strategies to measure: sync, async, server-side")
+	fs.StringVar(&c.binDir, "bin", "bin", "directory with the kv-sync, kv-async and kv-server-side binaries")
+	fs.StringVar(&seeds, "seeds", "", "comma-separated HTTP addresses of a running cluster to measure instead of starting one (one strategy only)")
+	fs.IntVar(&c.nodes, "nodes", 3, "nodes per cluster")
+	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
+	fs.IntVar(&c.valueSize, "value-size", 128, "value size in bytes")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each write and read phase")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
+	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for _, s := range strings.Split(strategies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !contains(allStrategies, s) {
+			return c, fmt.Errorf("-strategies: unknown strategy %q (want %s)", s, strings.Join(allStrategies, ", "))
+		}
+		c.strategies = append(c.strategies, s)
+	}
+	for _, s := range strings.Split(seeds, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.seeds = append(c.seeds, s)
+		}
+	}
+	switch {
+	case len(c.strategies) == 0:
+		return c, errors.New("-strategies: none given")
+	case len(c.seeds) > 0 && len(c.strategies) != 1:
+		return c, errors.New("-seeds: measure one strategy at a time against a running cluster")
+	case c.nodes < 1:
+		return c, fmt.Errorf("-nodes: %d must be at least 1", c.nodes)
+	case c.clients < 1:
+		return c, fmt.Errorf("-clients: %d must be at least 1", c.clients)
+	case c.valueSize < 1 || c.valueSize > 1<<20:
+		return c, fmt.Errorf("-value-size: %d must be 1 to 1048576", c.valueSize)
+	case c.duration <= 0:
+		return c, fmt.Errorf("-duration: %v must be positive", c.duration)
+	case c.warmup < 0:
+		return c, fmt.Errorf("-warmup: %v must not be negative", c.warmup)
+	case c.ack != "all" && c.ack != "primary":
+		return c, fmt.Errorf("-ack: %q must be all or primary", c.ack)
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

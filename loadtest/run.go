@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"syscall"
+)
+
+// run measures the echo ceiling and then each strategy, in one process
+// and one sitting, so that the ratios compare like with like.
+func run(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
+	var results []result
+	echo, addr, err := startEcho()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
+	t := newPlainTarget([]string{addr}, cfg.clients)
+	r, err := measure(ctx, "echo (ceiling)", t, cfg, false)
+	t.Close()
+	_ = echo.Process.Signal(syscall.SIGTERM)
+	_ = echo.Wait()
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+
+	for _, s := range cfg.strategies {
+		r, err := measureStrategy(ctx, cfg, s, log)
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", s, err)
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Writer) (result, error) {
+	seeds := cfg.seeds
+	if len(seeds) == 0 {
+		bin := filepath.Join(cfg.binDir, binaries[strategy])
+		var env []string
+		if strategy == "server-side" {
+			env = append(env, "ACK="+cfg.ack)
+		}
+		fmt.Fprintf(log, "starting %d nodes of %s\n", cfg.nodes, bin)
+		c, err := startCluster(ctx, bin, cfg.nodes, env, log)
+		if err != nil {
+			return result{}, err
+		}
+		defer c.stop()
+		seeds = c.addrs
+	}
+	fmt.Fprintf(log, "measuring %s through %v\n", strategy, seeds)
+	t, err := newTarget(ctx, strategy, seeds, cfg.clients)
+	if err != nil {
+		return result{}, err
+	}
+	defer t.Close()
+	name := "kv-" + strategy
+	if strategy == "server-side" {
+		name += " (ACK=" + cfg.ack + ")"
+	}
+	return measure(ctx, name, t, cfg, true)
+}

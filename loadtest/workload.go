@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// target is one strategy's way of writing and reading a key.
+type target interface {
+	Set(ctx context.Context, key, value string) error
+	Get(ctx context.Context, key string) (string, error)
+	Close() error
+}
+
+// phase is the outcome of one measured phase.
+type phase struct {
+	Ops     int
+	Errors  int
+	Elapsed time.Duration
+	P50     time.Duration
+	P99     time.Duration
+	// FirstErr is the first error seen, if any.
+	FirstErr error
+}
+
+// Rate is operations per second.
+func (p phase) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Ops) / p.Elapsed.Seconds()
+}
+
+// result is one strategy's write and read phases.
+type result struct {
+	Name         string
+	Write, Read  phase
+	Unverifiable bool // reads of the echo server return no stored value
+}
+
+// measure writes with cfg.clients workers for cfg.duration, then reads back
+// keys that were written, checking every value.
+func measure(ctx context.Context, name string, t target, cfg config, verify bool) (result, error) {
+	value := strings.Repeat("v", cfg.valueSize)
+	written := make([]int, cfg.clients) // keys written by each worker
+	write := runPhase(ctx, cfg, func(ctx context.Context, w int, _ *rand.Rand) error {
+		err := t.Set(ctx, key(w, written[w]), value)
+		if err == nil {
+			written[w]++
+		}
+		return err
+	})
+	if ctx.Err() != nil {
+		return result{}, ctx.Err()
+	}
+	read := runPhase(ctx, cfg, func(ctx context.Context, w int, rng *rand.Rand) error {
+		if written[w] == 0 {
+			return fmt.Errorf("worker %d wrote nothing to read", w)
+		}
+		k := key(w, rng.IntN(written[w]))
+		got, err := t.Get(ctx, k)
+		if err != nil {
+			return err
+		}
+		if verify && got != value {
+			return fmt.Errorf("read %s: got %d bytes, want the %d written", k, len(got), len(value))
+		}
+		return nil
+	})
+	return result{Name: name, Write: write, Read: read, Unverifiable: !verify}, ctx.Err()
+}
+
+func key(worker, n int) string { return fmt.Sprintf("lt-%02d-%08d", worker, n) }
+
+// runPhase runs op on cfg.clients workers for warmup + duration and
+// measures the duration part.
+func runPhase(ctx context.Context, cfg config, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
+	start := time.Now()
+	measureFrom := start.Add(cfg.warmup)
+	end := measureFrom.Add(cfg.duration)
+	ctx, cancel := context.WithDeadline(ctx, end.Add(5*time.Second))
+	defer cancel()
+
+	type tally struct {
+		lat    []time.Duration
+		errors int
+		first  error
+	}
+	tallies := make([]tally, cfg.clients)
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			tl := &tallies[w]
+			for {
+				t0 := time.Now()
+				if !t0.Before(end) || ctx.Err() != nil {
+					return
+				}
+				err := op(ctx, w, rng)
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if err != nil {
+					tl.errors++
+					if tl.first == nil {
+						tl.first = err
+					}
+					continue
+				}
+				tl.lat = append(tl.lat, time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	var p phase
+	var all []time.Duration
+	for _, tl := range tallies {
+		all = append(all, tl.lat...)
+		p.Errors += tl.errors
+		if p.FirstErr == nil {
+			p.FirstErr = tl.first
+		}
+	}
+	p.Ops = len(all)
+	p.Elapsed = cfg.duration
+	slices.Sort(all)
+	if len(all) > 0 {
+		p.P50 = all[len(all)/2]
+		p.P99 = all[len(all)*99/100]
+	}
+	return p
+}

@@ -1,0 +1,180 @@
+// Package client is the Go client of kv-async. It routes every request
+// straight to the node that owns the key, using the ClusterKit client SDK:
+// writes go to the key's primary, which replicates them in the background;
+// reads go to the primary, or to a replica when the primary cannot be
+// reached.
+//
+//	c, err := client.New(ctx, []string{"127.0.0.1:8080"})
+//	if err != nil { ... }
+//	defer c.Close()
+//	err = c.Set(ctx, "user:1", "Ada")
+//	v, err := c.Get(ctx, "user:1")
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"clusterkit.dev/clusterkit"
+	ckclient "clusterkit.dev/clusterkit/client"
+)
+
+// ErrNotFound is returned by Get for a key that has no value.
+var ErrNotFound = errors.New("kv-async: key not found")
+
+// Client talks to a kv-async cluster. It is safe for concurrent use.
+type Client struct {
+	sdk *ckclient.Client
+}
+
+// New connects to the cluster through any of seeds ("host:port"); see
+// clusterkit/client.New for the options. Close the client when done.
+func New(ctx context.Context, seeds []string, opts ...ckclient.Option) (*Client, error) {
+	sdk, err := ckclient.New(ctx, seeds, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{sdk: sdk}, nil
+}
+
+// Close stops the client's topology watch.
+func (c *Client) Close() error { return c.sdk.Close() }
+
+// SDK returns the routing client underneath, for its map and HTTP client.
+func (c *Client) SDK() *ckclient.Client { return c.sdk }
+
+// Set stores value under key. It returns once the key's primary has made
+// the write durable; the replicas receive it shortly after. A node that
+// no longer owns the key makes the client refresh its map and retry once.
+func (c *Client) Set(ctx context.Context, key, value string) error {
+	body, err := json.Marshal(map[string]string{"key": key, "value": value})
+	if err != nil {
+		return err
+	}
+	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
+		if r.Primary == nil {
+			return fmt.Errorf("kv-async: set %q: %w", key, ckclient.ErrNoPrimary)
+		}
+		return c.do(ctx, r, http.MethodPost, r.Primary, "/kv/set", body, nil)
+	})
+}
+
+// Delete removes key. Deleting a key that has no value succeeds.
+func (c *Client) Delete(ctx context.Context, key string) error {
+	body, err := json.Marshal(map[string]string{"key": key})
+	if err != nil {
+		return err
+	}
+	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
+		if r.Primary == nil {
+			return fmt.Errorf("kv-async: delete %q: %w", key, ckclient.ErrNoPrimary)
+		}
+		return c.do(ctx, r, http.MethodPost, r.Primary, "/kv/delete", body, nil)
+	})
+}
+
+// Get returns key's value from its primary, which has every acknowledged
+// write of the key. If the primary cannot be reached (or the partition has
+// none), Get reads from the replicas instead: their value may lag behind
+// the primary's by the replication lag.
+func (c *Client) Get(ctx context.Context, key string) (string, error) {
+	var value string
+	err := c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
+		var err error
+		if r.Primary != nil {
+			value, err = c.get(ctx, r, r.Primary, key, "")
+			if !unreachable(err) {
+				return err
+			}
+		}
+		errs := []error{err}
+		for i := range r.Replicas {
+			value, err = c.get(ctx, r, &r.Replicas[i], key, "any")
+			if err == nil || errors.Is(err, ErrNotFound) {
+				return err
+			}
+			errs = append(errs, err)
+		}
+		if len(r.Replicas) == 0 && r.Primary == nil {
+			errs = append(errs, ckclient.ErrNoPrimary)
+		}
+		return fmt.Errorf("kv-async: get %q: no owner answered: %w", key, errors.Join(errs...))
+	})
+	return value, err
+}
+
+// GetFrom reads key from one node with consistency "any": the node must be
+// a ready owner of the key's partition, and its value may lag behind the
+// primary's. It is meant for inspecting replicas.
+func (c *Client) GetFrom(ctx context.Context, node clusterkit.Node, key string) (string, error) {
+	r, err := c.sdk.Route(key)
+	if err != nil && !errors.Is(err, ckclient.ErrNoPrimary) {
+		return "", err
+	}
+	return c.get(ctx, r, &node, key, "any")
+}
+
+func (c *Client) get(ctx context.Context, r ckclient.Route, n *clusterkit.Node, key, consistency string) (string, error) {
+	q := url.Values{"key": {key}}
+	if consistency != "" {
+		q.Set("consistency", consistency)
+	}
+	var resp struct {
+		Value string `json:"value"`
+	}
+	err := c.do(ctx, r, http.MethodGet, n, "/kv/get?"+q.Encode(), nil, &resp)
+	if ckclient.StatusCode(err) == http.StatusNotFound {
+		return "", fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	return resp.Value, err
+}
+
+func (c *Client) do(ctx context.Context, r ckclient.Route, method string, n *clusterkit.Node, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.IP+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	ckclient.SetMapVersion(req, r)
+	resp, err := c.sdk.HTTPClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Read to the end, so that the connection goes back to the pool.
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	if err := ckclient.Check(resp); err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("kv-async: decode answer of %s: %w", n.IP, err)
+	}
+	return nil
+}
+
+// unreachable reports whether err means the node could not serve the
+// request at all (as opposed to answering it): a transport error or a 5xx.
+func unreachable(err error) bool {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	code := ckclient.StatusCode(err)
+	return code == 0 || code >= 500
+}

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// metrics are the server's Prometheus metrics, all named kvasync_*.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	commitSize  prometheus.Histogram
+	commitTime  prometheus.Histogram
+	batches     *prometheus.CounterVec
+	shipped     *prometheus.CounterVec
+	applied     *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	migrations  *prometheus.CounterVec
+	migRecords  prometheus.Counter
+	migBytes    prometheus.Counter
+	dropped     prometheus.Counter
+	lagOps      *prometheus.Desc
+	lagSeconds  *prometheus.Desc
+	lagProvider func() []PeerLag
+}
+
+func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_requests_total",
+			Help: "Requests served, by operation, this node's role for the key's partition, and result.",
+		}, []string{"op", "role", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvasync_request_duration_seconds",
+			Help:    "Time to serve a request, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, []string{"op"}),
+		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_store_commit_writes",
+			Help:    "Writes grouped into one store transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_store_commit_duration_seconds",
+			Help:    "Time to commit one store transaction, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_replication_batches_total",
+			Help: "Replication requests sent by this node as primary, by peer and result (ok, error).",
+		}, []string{"peer", "result"}),
+		shipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_replication_records_sent_total",
+			Help: "Records shipped to a peer by this node as primary and acknowledged.",
+		}, []string{"peer"}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_replication_records_received_total",
+			Help: "Records received from primaries, by result: applied, or skipped because this node held the same or a newer version.",
+		}, []string{"result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_replication_sections_refused_total",
+			Help: "Partition sections of replication requests this node refused, by reason (stale_epoch, not_owner, gap, not_ready, bad_record).",
+		}, []string{"reason"}),
+		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_migrated_partitions_total",
+			Help: "Partition copies by this node: kind copy (gained a partition) or catchup (promoted to primary), and result.",
+		}, []string{"kind", "result"}),
+		migRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvasync_migrated_records_total",
+			Help: "Records received by partition copies.",
+		}),
+		migBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvasync_migrated_bytes_total",
+			Help: "Key and value bytes received by partition copies.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvasync_dropped_partitions_total",
+			Help: "Partitions deleted from this node's store after it lost them.",
+		}),
+		lagOps: prometheus.NewDesc("kvasync_replication_lag_operations",
+			"Records this node, as primary, has not yet had acknowledged by a peer (counted up to 100000 per partition).", []string{"peer"}, nil),
+		lagSeconds: prometheus.NewDesc("kvasync_replication_lag_seconds",
+			"Age of the oldest record this node, as primary, has not yet had acknowledged by a peer.", []string{"peer"}, nil),
+		lagProvider: func() []PeerLag { return s.repl.lag() },
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.commitSize, m.commitTime, m.batches, m.shipped,
+		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observeRequest(op string, role clusterkit.Role, err error, d time.Duration) {
+	m.requests.WithLabelValues(op, string(role), resultOf(err)).Inc()
+	m.latency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *metrics) observeCommit(ops int, d time.Duration) {
+	m.commitSize.Observe(float64(ops))
+	m.commitTime.Observe(d.Seconds())
+}
+
+// resultOf names the outcome of a request for the requests metric.
+func resultOf(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var he *httpError
+	if !errors.As(err, &he) {
+		if statusOf(err) == http.StatusServiceUnavailable {
+			return "unavailable"
+		}
+		return "error"
+	}
+	switch he.code {
+	case http.StatusNotFound:
+		return "not_found"
+	case clusterkit.StatusNotOwner:
+		return "not_owner"
+	case http.StatusBadRequest, http.StatusMethodNotAllowed:
+		return "bad_request"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	return "error"
+}
+
+// lagCollector computes the replication lag when scraped.
+type lagCollector struct{ m *metrics }
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.lagOps
+	ch <- c.m.lagSeconds
+}
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.m.lagProvider() {
+		ch <- prometheus.MustNewConstMetric(c.m.lagOps, prometheus.GaugeValue, float64(p.Operations), p.Peer)
+		ch <- prometheus.MustNewConstMetric(c.m.lagSeconds, prometheus.GaugeValue, p.Seconds, p.Peer)
+	}
+}

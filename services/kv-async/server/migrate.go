@@ -1,0 +1,371 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// Migration. A node that gains a partition copies it from the event's
+// CopyFrom over GET /kv/stream, merging each record by version (newest
+// wins), so writes replicated to it during the copy are not lost and a
+// copy that is interrupted can simply run again. A node promoted to
+// primary first pulls, the same way, what the previous primary had not
+// yet shipped to it. Streams start from the receiver's cursor for the
+// source when it has one, so a repeated copy sends only what changed.
+
+// How long a promoted primary tries to pull from a previous owner.
+const (
+	catchUpTimeout     = 10 * time.Second
+	deadCatchUpTimeout = time.Second
+)
+
+// Stream framing limits: records per frame and key+value bytes per frame.
+const (
+	frameRecords = 256
+	frameBytes   = 1 << 20
+)
+
+// handleStream serves GET /kv/stream?partition=N[&since=S&inc=I]: the
+// partition's records as gob streamFrames, then an end frame. With inc
+// equal to this store's incarnation, only the records after position
+// since of this node's index are sent. The stream is one consistent
+// snapshot, taken once this node's map is at least the requester's
+// (HeaderMapVersion) and every write accepted before is committed: a
+// former primary has then stopped accepting writes for the partition, so
+// the snapshot holds every write it acknowledged.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
+	q := r.URL.Query()
+	p, err := strconv.Atoi(q.Get("partition"))
+	if err != nil || p < 0 || p >= s.ck.PartitionCount() {
+		return errorf(http.StatusBadRequest, "partition %q: want a number from 0 to %d", q.Get("partition"), s.ck.PartitionCount()-1)
+	}
+	var since, inc uint64
+	for name, dst := range map[string]*uint64{"since": &since, "inc": &inc} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.ParseUint(v, 10, 64); err != nil {
+				return errorf(http.StatusBadRequest, "%s %q: want an unsigned integer", name, v)
+			}
+		}
+	}
+	if inc != s.store.Incarnation() {
+		since = 0
+	}
+	*role = s.role(s.partition(p))
+	s.awaitMap(r.Context(), requestMapVersion(r))
+	// Barrier: every write queued before this point is committed.
+	if err := s.store.update(r.Context(), func(*bolt.Tx) error { return nil }); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := gob.NewEncoder(bw)
+	w.Header().Set("Content-Type", contentTypeGob)
+	err = s.store.view(func(tx *bolt.Tx) error {
+		end := streamEnd{Node: s.self, Inc: s.store.Incarnation()}
+		pb, err := partition(tx, p, false)
+		if err != nil {
+			return err
+		}
+		if pb != nil {
+			end.Head, end.Cursors = pb.head(), pb.allCursors()
+			var frame []Record
+			size := 0
+			c := pb.index.Cursor()
+			for k, v := c.Seek(u64(since + 1)); k != nil; k, v = c.Next() {
+				rec, ok, err := pb.get(string(v[8:]))
+				if err != nil || !ok {
+					return fmt.Errorf("index entry %x: record missing or bad: %v", k, err)
+				}
+				frame = append(frame, rec.Record)
+				size += len(rec.Key) + len(rec.Value)
+				end.Records++
+				if len(frame) >= frameRecords || size >= frameBytes {
+					if err := enc.Encode(streamFrame{Records: frame}); err != nil {
+						return err
+					}
+					frame, size = frame[:0], 0
+				}
+			}
+			if len(frame) > 0 {
+				if err := enc.Encode(streamFrame{Records: frame}); err != nil {
+					return err
+				}
+			}
+		}
+		return enc.Encode(streamFrame{End: &end})
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// onPartitionEvent is the server's clusterkit.PartitionEventHandler.
+func (s *Server) onPartitionEvent(ctx context.Context, ev clusterkit.PartitionEvent) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	switch {
+	case ev.OldRole == clusterkit.RoleNone && ev.NewRole != clusterkit.RoleNone:
+		s.cancelDrop(ev.Partition)
+		if ev.CopyFrom == nil {
+			return nil // a new partition, or a restart: nothing to copy
+		}
+		release := s.gate(ev.Partition)
+		defer release()
+		return s.copyIn(ctx, ev)
+	case ev.NewRole == clusterkit.RolePrimary:
+		release := s.gate(ev.Partition)
+		defer release()
+		s.catchUp(ctx, ev)
+	case ev.NewRole == clusterkit.RoleNone:
+		s.scheduleDrop(ev.Partition)
+	}
+	return nil
+}
+
+// copyIn copies a gained partition from ev.CopyFrom or, if it fails, from
+// the partition's other ready owners, retrying until one copy succeeds or
+// CopyTimeout passes.
+func (s *Server) copyIn(ctx context.Context, ev clusterkit.PartitionEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CopyTimeout)
+	defer cancel()
+	pause := minRetryPause
+	for {
+		sources := []*clusterkit.Node{ev.CopyFrom}
+		if p := s.partition(ev.Partition); p != nil {
+			for _, id := range append([]string{p.PrimaryNode}, p.ReplicaNodes...) {
+				if n := s.ck.Node(id); n != nil && id != s.self && id != ev.CopyFrom.ID && n.State != clusterkit.NodeDead {
+					sources = append(sources, n)
+				}
+			}
+		}
+		var errs []error
+		for _, src := range sources {
+			n, err := s.copyFrom(ctx, ev.Partition, src)
+			if err == nil {
+				s.metrics.migrations.WithLabelValues("copy", "ok").Inc()
+				s.log.Info("copied partition", "partition", ev.PartitionID, "from", src.ID, "records", n, "reason", ev.Reason)
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("from %s: %w", src.ID, err))
+		}
+		err := errors.Join(errs...)
+		s.log.Warn("partition copy failed, retrying", "partition", ev.PartitionID, "err", err)
+		if !sleep(ctx, pause) {
+			s.metrics.migrations.WithLabelValues("copy", "error").Inc()
+			return fmt.Errorf("copy %s: %w", ev.PartitionID, err)
+		}
+		pause = min(2*pause, maxRetryPause)
+	}
+}
+
+// catchUp runs on a node promoted to primary of a partition: it pulls from
+// every node that ever shipped the partition to it (the previous primary
+// among them) what it has not received yet. A node the cluster declared
+// dead is tried too, briefly: if it was only slow, its writes are saved;
+// if it is really gone, what it had not shipped is lost until it returns,
+// which is the price of asynchronous replication.
+func (s *Server) catchUp(ctx context.Context, ev clusterkit.PartitionEvent) {
+	var cursors []Cursor
+	_ = s.store.view(func(tx *bolt.Tx) error {
+		if pb, err := partition(tx, ev.Partition, false); err == nil && pb != nil {
+			cursors = pb.allCursors()
+		}
+		return nil
+	})
+	seen := map[string]bool{s.self: true}
+	for _, c := range cursors {
+		n := s.ck.Node(c.Node)
+		if seen[c.Node] || n == nil {
+			continue
+		}
+		seen[c.Node] = true
+		timeout := catchUpTimeout
+		if n.State == clusterkit.NodeDead {
+			timeout = deadCatchUpTimeout
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		got, err := s.copyFrom(pctx, ev.Partition, n)
+		cancel()
+		if err != nil {
+			s.metrics.migrations.WithLabelValues("catchup", "error").Inc()
+			s.log.Info("catch-up after promotion: source unavailable", "partition", ev.PartitionID, "from", n.ID, "state", n.State, "err", err)
+			continue
+		}
+		s.metrics.migrations.WithLabelValues("catchup", "ok").Inc()
+		if got > 0 {
+			s.log.Info("caught up after promotion", "partition", ev.PartitionID, "from", n.ID, "records", got)
+		}
+	}
+	s.repl.notify()
+}
+
+// copyFrom streams partition p from node src into the store and records
+// the cursors the completed stream proves. It returns the records
+// received.
+func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int, error) {
+	var since, inc uint64
+	_ = s.store.view(func(tx *bolt.Tx) error {
+		if pb, err := partition(tx, p, false); err == nil && pb != nil {
+			for _, c := range pb.allCursors() {
+				if c.Node == src.ID && c.Seq > since {
+					since, inc = c.Seq, c.Inc
+				}
+			}
+		}
+		return nil
+	})
+	q := url.Values{"partition": {strconv.Itoa(p)}}
+	if inc != 0 {
+		q.Set("since", strconv.FormatUint(since, 10))
+		q.Set("inc", strconv.FormatUint(inc, 10))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+src.IP+pathStream+"?"+q.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	// A stream may run longer than the peers client's timeout.
+	hc := *s.peers
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, resp.Body) // lets the connection be reused
+		resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return 0, fmt.Errorf("%s answered %s: %s", src.IP, resp.Status, b)
+	}
+	dec := gob.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	total := 0
+	for {
+		var f streamFrame
+		if err := dec.Decode(&f); err != nil {
+			return total, fmt.Errorf("stream ended early after %d records: %w", total, err)
+		}
+		if err := checkRecords(f.Records); err != nil {
+			return total, err
+		}
+		bytes := 0
+		for _, r := range f.Records {
+			bytes += len(r.Key) + len(r.Value)
+		}
+		err := s.store.update(ctx, func(tx *bolt.Tx) error {
+			pb, err := partition(tx, p, true)
+			if err != nil {
+				return abortError{err}
+			}
+			now := time.Now()
+			for _, rec := range f.Records {
+				if _, err := pb.merge(rec, now); err != nil {
+					return err
+				}
+			}
+			if f.End == nil {
+				return nil
+			}
+			if err := pb.advance(Cursor{Node: f.End.Node, Inc: f.End.Inc, Seq: f.End.Head}); err != nil {
+				return err
+			}
+			for _, c := range f.End.Cursors {
+				if c.Node != s.self {
+					if err := pb.advance(c); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += len(f.Records)
+		s.metrics.migRecords.Add(float64(len(f.Records)))
+		s.metrics.migBytes.Add(float64(bytes))
+		if f.End != nil {
+			if f.End.Records != total {
+				return total, fmt.Errorf("stream announced %d records, %d received", f.End.Records, total)
+			}
+			return total, nil
+		}
+	}
+}
+
+// scheduleDrop deletes partition p's data after DropDelay, unless this
+// node owns it again by then.
+func (s *Server) scheduleDrop(p int) {
+	if s.cfg.DropDelay <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if t := s.drops[p]; t != nil {
+		t.Stop()
+	}
+	s.drops[p] = time.AfterFunc(s.cfg.DropDelay, func() { s.drop(p) })
+}
+
+func (s *Server) cancelDrop(p int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.drops[p]; t != nil {
+		t.Stop()
+		delete(s.drops, p)
+	}
+}
+
+func (s *Server) drop(p int) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.drops, p)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	if s.role(s.partition(p)) != clusterkit.RoleNone {
+		return
+	}
+	if err := s.store.DropPartition(s.ctx, p); err != nil {
+		s.log.Warn("drop lost partition", "partition", p, "err", err)
+		return
+	}
+	s.metrics.dropped.Inc()
+	s.log.Info("dropped the data of a lost partition", "partition", clusterkit.PartitionID(p))
+}
+
+// dropUnowned schedules the deletion of stored partitions this node does
+// not own in its first map: it lost them while it was down.
+func (s *Server) dropUnowned() {
+	parts, err := s.store.Partitions()
+	if err != nil {
+		return
+	}
+	for _, p := range parts {
+		if s.role(s.partition(p)) == clusterkit.RoleNone {
+			s.scheduleDrop(p)
+		}
+	}
+}

@@ -1,0 +1,500 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// Replication, primary side. For every partition this node is primary of,
+// the node ships the records of its index to the partition's other owners
+// (replicas, and joining owners, which must not miss a write while they
+// copy). There is one shipper goroutine per peer; a request to a peer
+// carries a section per partition, each the next stretch of the index
+// after the peer's cursor, so writes reach a peer in the order the primary
+// accepted them. The peer persists its cursor with the records it applies,
+// so after any fault (a failed request, a peer or primary restart) the
+// shipper asks the peer for its cursor (a probe) and resumes from there:
+// nothing the primary acknowledged is skipped, and nothing is kept in
+// memory only.
+
+// Retry pauses of a shipper whose peer fails: doubled after each failed
+// request, reset by a success.
+const (
+	minRetryPause = 50 * time.Millisecond
+	maxRetryPause = 2 * time.Second
+)
+
+// Pauses before a partition section refused by the peer is sent again.
+const (
+	notReadyPause = 100 * time.Millisecond // the peer is copying it
+	refusedPause  = 500 * time.Millisecond // the peer's map differs from ours
+)
+
+// maxLagCount caps the records counted per partition for the lag.
+const maxLagCount = 100_000
+
+// target is a partition to ship to a peer, with its epoch in our map.
+type target struct {
+	partition int
+	epoch     uint64
+}
+
+type replicator struct {
+	s        *Server
+	mu       sync.Mutex
+	shippers map[string]*shipper
+	// active is the current shippers, for notify on the write path.
+	active atomic.Pointer[[]*shipper]
+	wg     sync.WaitGroup
+}
+
+func newReplicator(s *Server) *replicator {
+	r := &replicator{s: s, shippers: map[string]*shipper{}}
+	r.active.Store(&[]*shipper{})
+	return r
+}
+
+// run keeps one shipper per peer of the current map until ctx is done.
+func (r *replicator) run(ctx context.Context) {
+	defer r.stopAll()
+	first := true
+	for {
+		v := r.s.ck.Version()
+		if r.s.ck.Partitions() != nil {
+			r.reconcile(ctx)
+			if first {
+				first = false
+				r.s.dropUnowned()
+			}
+		}
+		if err := r.s.ck.WaitForMap(ctx, v+1); err != nil {
+			return
+		}
+	}
+}
+
+// targets returns, per peer, the partitions this node must ship to it.
+func (r *replicator) targets() map[string][]target {
+	out := map[string][]target{}
+	self := r.s.self
+	for _, p := range r.s.ck.Partitions() {
+		if p.PrimaryNode != self {
+			continue
+		}
+		for _, ids := range [][]string{p.ReplicaNodes, p.JoiningNodes} {
+			for _, id := range ids {
+				if id != self {
+					out[id] = append(out[id], target{partition: p.Index, epoch: p.Epoch})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (r *replicator) reconcile(ctx context.Context) {
+	peers := r.targets()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range peers {
+		if r.shippers[id] == nil {
+			sctx, cancel := context.WithCancel(ctx)
+			sh := &shipper{r: r, peer: id, wake: make(chan struct{}, 1), cancel: cancel, parts: map[int]*partState{}}
+			r.shippers[id] = sh
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				sh.run(sctx)
+			}()
+		}
+	}
+	for id, sh := range r.shippers {
+		if _, ok := peers[id]; !ok {
+			sh.cancel()
+			delete(r.shippers, id)
+		}
+	}
+	list := make([]*shipper, 0, len(r.shippers))
+	for _, sh := range r.shippers {
+		list = append(list, sh)
+		sh.wakeUp()
+	}
+	r.active.Store(&list)
+}
+
+func (r *replicator) stopAll() {
+	r.mu.Lock()
+	for id, sh := range r.shippers {
+		sh.cancel()
+		delete(r.shippers, id)
+	}
+	r.active.Store(&[]*shipper{})
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// notify tells the shippers that a write was committed.
+func (r *replicator) notify() {
+	for _, sh := range *r.active.Load() {
+		sh.wakeUp()
+	}
+}
+
+// cursor returns what this node knows of peer's cursor for partition p.
+func (r *replicator) cursor(peer string, p int) (seq uint64, known bool) {
+	r.mu.Lock()
+	sh := r.shippers[peer]
+	r.mu.Unlock()
+	if sh == nil {
+		return 0, false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if st := sh.parts[p]; st != nil && st.known {
+		return st.cursor, true
+	}
+	return 0, false
+}
+
+// shipper ships to one peer.
+type shipper struct {
+	r      *replicator
+	peer   string
+	wake   chan struct{}
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	parts map[int]*partState
+	next  int // partition to start the next batch with, for fairness
+}
+
+// partState is a shipper's knowledge of one partition on its peer.
+type partState struct {
+	epoch   uint64
+	known   bool   // cursor was confirmed by the peer
+	cursor  uint64 // the peer holds our index up to here
+	retryAt time.Time
+}
+
+func (sh *shipper) wakeUp() {
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sh *shipper) run(ctx context.Context) {
+	s := sh.r.s
+	pause := time.Duration(0)
+	failing := false
+	for {
+		sent, retryAt, err := sh.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.metrics.batches.WithLabelValues(sh.peer, "error").Inc()
+			if !failing {
+				s.log.Warn("replication to peer failing, retrying", "peer", sh.peer, "err", err)
+				failing = true
+			}
+			pause = min(max(2*pause, minRetryPause), maxRetryPause)
+			if !sleep(ctx, pause) {
+				return
+			}
+			continue
+		}
+		if failing {
+			s.log.Info("replication to peer resumed", "peer", sh.peer)
+			failing = false
+		}
+		pause = 0
+		if sent {
+			continue
+		}
+		idle := time.Second
+		if !retryAt.IsZero() {
+			idle = min(idle, max(time.Until(retryAt), time.Millisecond))
+		}
+		t := time.NewTimer(idle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-sh.wake:
+			t.Stop()
+			if d := s.cfg.ReplicationInterval; d > 0 && !sleep(ctx, d) {
+				return
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// round sends one batch to the peer if anything is due. It reports
+// whether it sent one, and the earliest time a refused section is due
+// again.
+func (sh *shipper) round(ctx context.Context) (sent bool, retryAt time.Time, err error) {
+	s := sh.r.s
+	targets := sh.r.targets()[sh.peer]
+	req := batchRequest{Sender: s.self, Inc: s.store.Incarnation(), MapVersion: s.ck.Version()}
+	now := time.Now()
+
+	sh.mu.Lock()
+	order := sh.sync(targets)
+	states := make(map[int]partState, len(order))
+	for _, t := range order {
+		states[t.partition] = *sh.parts[t.partition]
+	}
+	sh.mu.Unlock()
+
+	records, bytesLeft := s.cfg.ReplicationBatch, s.cfg.ReplicationBatchBytes
+	err = s.store.view(func(tx *bolt.Tx) error {
+		for _, t := range order {
+			st := states[t.partition]
+			if now.Before(st.retryAt) {
+				if retryAt.IsZero() || st.retryAt.Before(retryAt) {
+					retryAt = st.retryAt
+				}
+				continue
+			}
+			if !st.known {
+				req.Sections = append(req.Sections, section{Partition: t.partition, Epoch: t.epoch, Probe: true})
+				continue
+			}
+			if records <= 0 || bytesLeft <= 0 {
+				continue
+			}
+			pb, err := partition(tx, t.partition, false)
+			if err != nil {
+				return err
+			}
+			if pb == nil {
+				continue
+			}
+			sec := section{Partition: t.partition, Epoch: t.epoch, From: st.cursor}
+			c := pb.index.Cursor()
+			for k, v := c.Seek(u64(st.cursor + 1)); k != nil && records > 0 && bytesLeft > 0; k, v = c.Next() {
+				key := string(v[8:])
+				rec, ok, err := pb.get(key)
+				if err != nil || !ok {
+					return fmt.Errorf("partition %d: index entry %x for key %q: record missing or bad: %v", t.partition, k, key, err)
+				}
+				sec.Records = append(sec.Records, rec.Record)
+				sec.To = binary.BigEndian.Uint64(k)
+				records--
+				bytesLeft -= len(key) + len(rec.Value)
+			}
+			if len(sec.Records) > 0 {
+				req.Sections = append(req.Sections, sec)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(req.Sections) == 0 {
+		return false, retryAt, err
+	}
+	resp, err := sh.post(ctx, &req)
+	if err != nil {
+		return false, retryAt, err
+	}
+	s.metrics.batches.WithLabelValues(sh.peer, "ok").Inc()
+	sh.apply(&req, resp)
+	return true, retryAt, nil
+}
+
+// sync makes the shipper's partition states match targets and returns
+// them in the order to serve them, rotating the start for fairness.
+// sh.mu must be held.
+func (sh *shipper) sync(targets []target) []target {
+	keep := make(map[int]bool, len(targets))
+	for _, t := range targets {
+		keep[t.partition] = true
+		st := sh.parts[t.partition]
+		if st == nil {
+			st = &partState{}
+			sh.parts[t.partition] = st
+		}
+		st.epoch = t.epoch
+	}
+	for p := range sh.parts {
+		if !keep[p] {
+			// The peer left the partition; if it comes back it may have
+			// dropped its data, so its cursor must be asked again.
+			delete(sh.parts, p)
+		}
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].partition < targets[j].partition })
+	if len(targets) == 0 {
+		return nil
+	}
+	start := sh.next % len(targets)
+	sh.next++
+	return append(targets[start:len(targets):len(targets)], targets[:start]...)
+}
+
+// apply records the peer's answer.
+func (sh *shipper) apply(req *batchRequest, resp *batchResponse) {
+	s := sh.r.s
+	sent := map[int]*section{}
+	for i := range req.Sections {
+		sent[req.Sections[i].Partition] = &req.Sections[i]
+	}
+	now := time.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, res := range resp.Results {
+		st, sec := sh.parts[res.Partition], sent[res.Partition]
+		if st == nil || sec == nil {
+			continue
+		}
+		switch res.Status {
+		case statusApplied:
+			st.known, st.cursor = true, res.Cursor
+			s.metrics.shipped.WithLabelValues(sh.peer).Add(float64(len(sec.Records)))
+		case statusCursor, statusGap:
+			st.known, st.cursor = true, res.Cursor
+		case statusNotReady:
+			st.retryAt = now.Add(notReadyPause)
+		case statusStale:
+			s.log.Warn("peer refused replication: it has seen a newer epoch, this node is no longer primary",
+				"peer", sh.peer, "partition", res.Partition, "epoch", sec.Epoch)
+			st.retryAt = now.Add(refusedPause)
+		case statusNotOwner:
+			st.retryAt = now.Add(refusedPause)
+		default:
+			s.log.Error("peer refused replication", "peer", sh.peer, "partition", res.Partition, "status", res.Status, "err", res.Error)
+			st.retryAt = now.Add(maxRetryPause)
+		}
+	}
+}
+
+// post sends a batch and decodes the answer.
+func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse, error) {
+	s := sh.r.s
+	node := s.ck.Node(sh.peer)
+	if node == nil {
+		return nil, fmt.Errorf("peer %s is not a member", sh.peer)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(req); err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.IP+pathReplicate, &buf)
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", contentTypeGob)
+	hreq.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(req.MapVersion, 10))
+	hresp, err := s.peers.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, hresp.Body) // lets the connection be reused
+		hresp.Body.Close()
+	}()
+	if hresp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(hresp.Body, 1024))
+		return nil, fmt.Errorf("%s answered %s: %s", node.IP, hresp.Status, bytes.TrimSpace(b))
+	}
+	var resp batchResponse
+	if err := gob.NewDecoder(hresp.Body).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("decode answer of %s: %w", node.IP, err)
+	}
+	return &resp, nil
+}
+
+// PeerLag is how far one peer is behind this node, as primary.
+type PeerLag struct {
+	Peer string `json:"peer"`
+	// Operations counts the records the peer has not acknowledged.
+	Operations int `json:"operations"`
+	// Seconds is the age of the oldest of them (0 when none).
+	Seconds float64 `json:"seconds"`
+	// Partitions lists the partitions the peer lags in, or whose cursor
+	// is not yet known.
+	Partitions []PartitionLag `json:"partitions"`
+}
+
+// PartitionLag is a peer's lag in one partition.
+type PartitionLag struct {
+	Partition int `json:"partition"`
+	// Cursor is the peer's position in this node's index for the
+	// partition; Known is false until the peer confirmed it.
+	Cursor     uint64  `json:"cursor"`
+	Known      bool    `json:"known"`
+	Head       uint64  `json:"head"`
+	Operations int     `json:"operations"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// lag computes every peer's lag from the current map and the shippers'
+// cursors. A peer whose cursor is not yet known counts as holding nothing.
+func (r *replicator) lag() []PeerLag {
+	targets := r.targets()
+	peers := make([]string, 0, len(targets))
+	for id := range targets {
+		peers = append(peers, id)
+	}
+	slices.Sort(peers)
+	out := make([]PeerLag, 0, len(peers))
+	now := time.Now()
+	_ = r.s.store.view(func(tx *bolt.Tx) error {
+		for _, id := range peers {
+			pl := PeerLag{Peer: id, Partitions: []PartitionLag{}}
+			for _, t := range targets[id] {
+				cur, known := r.cursor(id, t.partition)
+				l := PartitionLag{Partition: t.partition, Cursor: cur, Known: known}
+				if pb, err := partition(tx, t.partition, false); err == nil && pb != nil {
+					l.Head = pb.head()
+					c := pb.index.Cursor()
+					for k, v := c.Seek(u64(cur + 1)); k != nil && l.Operations < maxLagCount; k, v = c.Next() {
+						if l.Operations == 0 && len(v) >= 8 {
+							at := time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
+							l.Seconds = max(now.Sub(at).Seconds(), 0)
+						}
+						l.Operations++
+					}
+				}
+				pl.Operations += l.Operations
+				pl.Seconds = max(pl.Seconds, l.Seconds)
+				if l.Operations > 0 || !l.Known {
+					pl.Partitions = append(pl.Partitions, l)
+				}
+			}
+			sort.Slice(pl.Partitions, func(i, j int) bool { return pl.Partitions[i].Partition < pl.Partitions[j].Partition })
+			out = append(out, pl)
+		}
+		return nil
+	})
+	return out
+}
+
+// sleep waits d or until ctx is done, and reports whether ctx is still
+// live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,328 @@
+// Package server is the kv-async node: a key-value store whose writes are
+// accepted by the primary of the key's partition, made durable there, and
+// then replicated by that primary to the partition's other owners in the
+// background, in order and in batches.
+//
+// A Server attaches to a ClusterKit node: it serves its KV API on the
+// node's HTTP port, copies partitions when the node gains them, and ships
+// the partitions the node is primary of to their replicas. Build it with
+// New before the ClusterKit's Start; Close it after the ClusterKit's Stop.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// Config configures a Server. Only DataDir is required.
+type Config struct {
+	// DataDir holds the store file (kv.db). Required.
+	DataDir string
+	// ReplicationBatch caps the records of one replication request to a
+	// replica (across partitions). Larger batches amortise a round trip
+	// over more writes. Default 512.
+	ReplicationBatch int
+	// ReplicationBatchBytes caps the bytes of keys and values of one
+	// replication request; a single larger record still goes alone.
+	// Default 4 MiB, at most MaxReplicationBatchBytes.
+	ReplicationBatchBytes int
+	// ReplicationInterval is how long a primary lets writes gather before
+	// it ships them to an idle replica. 0 (the default) ships at once;
+	// writes that arrive while a batch is in flight are gathered anyway.
+	ReplicationInterval time.Duration
+	// DropDelay is how long a node keeps the data of a partition it no
+	// longer owns before deleting it, so that a new owner can still copy
+	// from it. 0 keeps it forever.
+	DropDelay time.Duration
+	// CopyTimeout bounds the copy of one partition when this node gains
+	// it. Default 5m.
+	CopyTimeout time.Duration
+	// Logger receives the server's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Limits of the KV API.
+const (
+	// MaxKeyBytes is the largest key accepted.
+	MaxKeyBytes = 1 << 10
+	// MaxValueBytes is the largest value accepted.
+	MaxValueBytes = 1 << 20
+	// MaxReplicationBatchBytes is the largest ReplicationBatchBytes: a
+	// replica accepts requests of up to twice as much.
+	MaxReplicationBatchBytes = 32 << 20
+)
+
+func (c *Config) fillDefaults() {
+	if c.ReplicationBatch == 0 {
+		c.ReplicationBatch = 512
+	}
+	if c.ReplicationBatchBytes == 0 {
+		c.ReplicationBatchBytes = 4 << 20
+	}
+	if c.CopyTimeout == 0 {
+		c.CopyTimeout = 5 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate checks the fields; the error names the field.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("kv-async: DataDir is required")
+	case c.ReplicationBatch < 0:
+		return fmt.Errorf("kv-async: ReplicationBatch %d is negative", c.ReplicationBatch)
+	case c.ReplicationBatchBytes < 0 || c.ReplicationBatchBytes > MaxReplicationBatchBytes:
+		return fmt.Errorf("kv-async: ReplicationBatchBytes %d is outside 0..%d", c.ReplicationBatchBytes, MaxReplicationBatchBytes)
+	case c.ReplicationInterval < 0:
+		return fmt.Errorf("kv-async: ReplicationInterval %v is negative", c.ReplicationInterval)
+	case c.DropDelay < 0:
+		return fmt.Errorf("kv-async: DropDelay %v is negative", c.DropDelay)
+	case c.CopyTimeout < 0:
+		return fmt.Errorf("kv-async: CopyTimeout %v is negative", c.CopyTimeout)
+	}
+	return nil
+}
+
+// Server is one kv-async node. Its methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	ck      *clusterkit.ClusterKit
+	self    string
+	log     *slog.Logger
+	store   *Store
+	metrics *metrics
+	repl    *replicator
+	routes  map[string]route
+	// peers is the keep-alive client for node-to-node requests.
+	peers *http.Client
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// gates holds the partitions this node is copying or catching up;
+	// the channel is closed when the partition is ready.
+	gates map[int]chan struct{}
+	// drops holds the pending deletions of partitions this node lost.
+	drops  map[int]*time.Timer
+	closed bool
+}
+
+// New opens the store in cfg.DataDir and attaches the server to ck: its
+// KV API on ck's HTTP port, its metrics on ck's registry, its partition
+// event handler, and its replication loop. Call it before ck.Start.
+func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := OpenStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("kv-async: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.DisableCompression = true
+	s := &Server{
+		cfg:   cfg,
+		ck:    ck,
+		self:  ck.GetMyNodeID(),
+		log:   cfg.Logger.With("service", "kv-async"),
+		store: store,
+		peers: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		gates: map[int]chan struct{}{},
+		drops: map[int]*time.Timer{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.metrics, err = newMetrics(s, ck.Registry()); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("kv-async: register metrics: %w", err)
+	}
+	store.observeCommit = s.metrics.observeCommit
+	s.repl = newReplicator(s)
+	s.routes = s.newRoutes()
+	ck.Echo().Pre(s.dispatch)
+	ck.OnPartitionEvent(s.onPartitionEvent)
+	s.goroutine(s.repl.run)
+	return s, nil
+}
+
+// Close stops replication and pending partition drops, waits for the
+// server's goroutines and closes the store. Requests still being served
+// fail; close the ClusterKit first so that none arrive. Close is safe to
+// call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for p, t := range s.drops {
+		t.Stop()
+		delete(s.drops, p)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.peers.CloseIdleConnections()
+	return s.store.Close()
+}
+
+// Store returns the server's store, for inspection.
+func (s *Server) Store() *Store { return s.store }
+
+func (s *Server) goroutine(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// role returns this node's role for p in the map p comes from.
+func (s *Server) role(p *clusterkit.Partition) clusterkit.Role {
+	switch {
+	case p == nil:
+		return clusterkit.RoleNone
+	case p.PrimaryNode == s.self:
+		return clusterkit.RolePrimary
+	case slices.Contains(p.ReplicaNodes, s.self):
+		return clusterkit.RoleReplica
+	case slices.Contains(p.JoiningNodes, s.self):
+		return clusterkit.RoleJoining
+	}
+	return clusterkit.RoleNone
+}
+
+// partition returns partition i of the current map, or nil.
+func (s *Server) partition(i int) *clusterkit.Partition {
+	parts := s.ck.Partitions()
+	if i < 0 || i >= len(parts) {
+		return nil
+	}
+	return &parts[i]
+}
+
+// awaitMap waits, at most 2s, until this node's map is at least version v:
+// a request routed with a newer map than ours is judged by that map.
+func (s *Server) awaitMap(ctx context.Context, v uint64) {
+	if v <= s.ck.Version() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = s.ck.WaitForMap(ctx, v)
+}
+
+// requestMapVersion returns the map version a request was routed with.
+func requestMapVersion(r *http.Request) uint64 {
+	v, _ := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
+	return v
+}
+
+// gate marks partition p as not ready (being copied or caught up) and
+// returns the function that marks it ready again.
+func (s *Server) gate(p int) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.gates[p] = ch
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.gates[p] == ch {
+			delete(s.gates, p)
+		}
+		s.mu.Unlock()
+		close(ch)
+	}
+}
+
+// ready returns nil when partition p is ready, or a channel closed when it
+// becomes ready.
+func (s *Server) ready(p int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.gates[p]; ok {
+		return ch
+	}
+	return nil
+}
+
+// route is one endpoint of the KV API.
+type route struct {
+	method string
+	op     string
+	h      func(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error
+}
+
+func (s *Server) newRoutes() map[string]route {
+	return map[string]route{
+		"/kv/set":         {http.MethodPost, "set", s.handleSet},
+		"/kv/get":         {http.MethodGet, "get", s.handleGet},
+		"/kv/delete":      {http.MethodPost, "delete", s.handleDelete},
+		"/kv/replication": {http.MethodGet, "replication_status", s.handleReplicationStatus},
+		pathReplicate:     {http.MethodPost, "replicate", s.handleReplicate},
+		pathStream:        {http.MethodGet, "stream", s.handleStream},
+	}
+}
+
+// dispatch serves the KV API from a Pre middleware of the ClusterKit's
+// echo instance: before routing, and so before the echo-wide 1 MB body
+// limit, which a 1 MiB value would exceed. Other paths go on to echo.
+func (s *Server) dispatch(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		rt, ok := s.routes[r.URL.Path]
+		if !ok {
+			if strings.HasPrefix(r.URL.Path, "/kv/") {
+				c.Response().Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+				writeError(c.Response(), errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
+				return nil
+			}
+			return next(c)
+		}
+		s.serve(c.Response(), r, rt)
+		return nil
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	start := time.Now()
+	role := clusterkit.RoleNone
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(p))
+			err = errorf(http.StatusInternalServerError, "internal error")
+			writeError(w, err)
+		}
+		s.metrics.observeRequest(rt.op, role, err, time.Since(start))
+	}()
+	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		err = errorf(http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, rt.method)
+		writeError(w, err)
+		return
+	}
+	if err = rt.h(w, r, &role); err != nil {
+		writeError(w, err)
+	}
+}
