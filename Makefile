@@ -38,8 +38,7 @@ tidy-check: ## fail if a go.mod or go.sum is not tidy
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck on every module
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off "$$($(GO) env GOPATH)/bin/staticcheck" ./...); done
+	@for m in $(MODULES); do echo "== lint $$m"; (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...); done
 
 # The deployable binaries: static, so that they run in FROM scratch images.
 SERVICES := kv-sync kv-async kv-server-side
