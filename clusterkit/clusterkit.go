@@ -46,6 +46,10 @@ type ClusterKit struct {
 	joinMu sync.Mutex
 	// ready batches handoff completions on the leader.
 	ready readyBatch
+	// planMu makes the leader's plan steps and handoff completions read
+	// and change the state one at a time, so that neither commits a
+	// decision made from a state the other has just changed.
+	planMu sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	rn       *raftNode
@@ -187,12 +191,13 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	return nil
 }
 
-// awaitReplay ends the event replay once raft has applied the log the node
-// restarted with (at once for a new node).
+// awaitReplay ends the event replay once the FSM has applied the log the
+// node restarted with (at once for a new node). raft's AppliedIndex is not
+// enough: raft counts entries as applied when it hands them to the FSM.
 func (ck *ClusterKit) awaitReplay(ctx context.Context, rn *raftNode) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for rn.hadState && rn.AppliedIndex() < rn.lastIndex {
+	for rn.hadState && ck.fsm.applied.Load() < rn.replayTo {
 		select {
 		case <-ctx.Done():
 			return

@@ -95,6 +95,9 @@ func (ck *ClusterKit) reconcile(now time.Time) error {
 	if err := ck.balanceVoters(st); err != nil {
 		return err
 	}
+	ck.planMu.Lock()
+	defer ck.planMu.Unlock()
+	ck.fsm.read(func(s *state.State) { st = s.Clone() })
 	pl, err := ck.planner(st, now)
 	if err != nil {
 		return err

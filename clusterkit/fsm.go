@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -21,6 +22,9 @@ type fsm struct {
 	// publish is called, outside mu and in log order, with every new view.
 	// It must not block.
 	publish func(*view)
+
+	// applied is the index of the last command applied and published.
+	applied atomic.Uint64
 }
 
 // applyResult is what Apply returns to the proposer through the future.
@@ -51,6 +55,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if v != nil {
 		f.publish(v)
 	}
+	f.applied.Store(l.Index)
 	return applyResult{changed: changed, version: version, err: err}
 }
 

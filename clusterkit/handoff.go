@@ -101,6 +101,7 @@ func (ck *ClusterKit) runReady(ctx context.Context) {
 			continue
 		}
 
+		ck.planMu.Lock()
 		var st *state.State
 		ck.fsm.read(func(s *state.State) { st = s.Clone() })
 		now := time.Now()
@@ -120,10 +121,12 @@ func (ck *ClusterKit) runReady(ctx context.Context) {
 			waiting = append(waiting, it)
 		}
 		if len(moves) == 0 {
+			ck.planMu.Unlock()
 			ck.wakeReady()
 			continue
 		}
 		_, err := ck.apply(state.Command{Op: state.OpCompleteMoves, Moves: moves})
+		ck.planMu.Unlock()
 		if err == nil {
 			ck.metrics.handoffs.WithLabelValues("completed").Add(float64(len(moves)))
 			for _, s := range since {

@@ -139,15 +139,25 @@ func abortReason(late bool) string {
 
 // handovers moves the primary to the target's primary where that node is a
 // ready, settled owner and the current primary is alive (a dead primary is
-// a failover's business).
+// a failover's business). A handover only for balance, where the current
+// primary stays an owner, waits until every member is alive: while a node
+// is down, placement would shuffle primaries towards it, and each shuffle
+// is a failover for the application.
 func (pl *planner) handovers(promoted map[int]bool) []state.Move {
+	healthy := true
+	for _, n := range pl.st.Nodes {
+		healthy = healthy && n.Status == state.StatusAlive
+	}
 	var moves []state.Move
 	for i, p := range pl.st.Partitions {
 		if promoted[i] || len(p.Owners) == 0 {
 			continue
 		}
-		tp := pl.target[i].Primary()
-		if tp == "" || tp == p.Owners[0] || !p.IsOwner(tp) || !pl.settled(tp) || pl.dead(p.Owners[0]) {
+		tp, cp := pl.target[i].Primary(), p.Owners[0]
+		if tp == "" || tp == cp || !p.IsOwner(tp) || !pl.settled(tp) || pl.dead(cp) {
+			continue
+		}
+		if pl.inTarget(i, cp) && !healthy {
 			continue
 		}
 		moves = append(moves, state.Move{Partition: i, Node: tp})

@@ -93,3 +93,22 @@ func TestPlanFailoverAndTimeout(t *testing.T) {
 		t.Fatalf("plan %+v: want the late handoff aborted", cmds)
 	}
 }
+
+// While a member is down, primaries are not shuffled for balance, only
+// failed over; a primary that must leave (draining) is still handed over.
+func TestPlanNoBalanceHandoverWhileDegraded(t *testing.T) {
+	st := planState(t, [][]string{{"a", "b"}, {"c", "a"}}, "a", "b", "c")
+	st.Nodes["c"].Status = state.StatusSuspect
+	cfg := LocalConfig()
+	pl := &planner{st: st, now: time.UnixMilli(0).Add(time.Hour), cfg: &cfg, eligible: 3,
+		target: table([]string{"b", "a"}, []string{"c", "a"})}
+	if cmds := pl.plan(); len(cmds) != 0 {
+		t.Fatalf("balance handover while c is suspect: %+v", cmds)
+	}
+	st.Nodes["a"].Draining = true
+	pl.target = table([]string{"b", "c"}, []string{"c", "b"})
+	cmds := pl.plan()
+	if len(cmds) == 0 || cmds[0].Op != state.OpPromote || cmds[0].Moves[0] != (state.Move{Partition: 0, Node: "b"}) {
+		t.Fatalf("plan %+v: want the draining primary handed over to b", cmds)
+	}
+}

@@ -25,9 +25,11 @@ type raftNode struct {
 	transport *raft.NetworkTransport
 	logw      io.Closer
 	// hadState is true when the node started from saved state, and
-	// lastIndex is then the last index of its saved log.
-	hadState  bool
-	lastIndex uint64
+	// replayTo is then the index of the last command in its saved log that
+	// its latest snapshot does not hold (0 if none): the FSM has caught up
+	// with the saved state once it has applied replayTo.
+	hadState bool
+	replayTo uint64
 }
 
 // openRaft opens the stores in dataDir, binds the transport and starts
@@ -65,8 +67,10 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raft
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
-	if rn.lastIndex, err = rn.store.LastIndex(); err != nil {
-		return nil, fmt.Errorf("read raft log: %w", err)
+	if rn.hadState {
+		if rn.replayTo, err = lastCommand(rn.store, snaps); err != nil {
+			return nil, err
+		}
 	}
 	beforeStart(rn.hadState)
 
@@ -81,6 +85,38 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raft
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	return rn, nil
+}
+
+// lastCommand returns the index of the last command entry in the log that
+// is newer than the latest snapshot, or 0. Configuration and no-op entries
+// never reach the FSM, so the log's last index is not what to wait for.
+func lastCommand(logs raft.LogStore, snaps raft.SnapshotStore) (uint64, error) {
+	var snapIndex uint64
+	metas, err := snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(metas) > 0 {
+		snapIndex = metas[0].Index
+	}
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, fmt.Errorf("read raft log: %w", err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("read raft log: %w", err)
+	}
+	for i := last; i >= max(first, 1) && i > snapIndex; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return 0, fmt.Errorf("read raft log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
 }
 
 // bootstrap founds a single-voter cluster of this node. It is a no-op when
