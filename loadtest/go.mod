@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	clusterkit.dev/clusterkit v0.0.0
 	clusterkit.dev/services/kv-async v0.0.0
+	clusterkit.dev/services/kv-sync v0.0.0
 )
 
 require (

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	asyncclient "clusterkit.dev/services/kv-async/client"
+	syncclient "clusterkit.dev/services/kv-sync/client"
 )
 
 // newHTTPClient returns the keep-alive client shared by a strategy's
@@ -103,6 +104,28 @@ func newTarget(ctx context.Context, strategy string, seeds []string, clients int
 		return newPlainTarget(seeds, clients), nil
 	case "async":
 		return asyncclient.New(ctx, seeds)
+	case "sync":
+		c, err := syncclient.New(ctx, seeds)
+		if err != nil {
+			return nil, err
+		}
+		return syncTarget{c}, nil
 	}
 	return nil, fmt.Errorf("unknown strategy %q", strategy)
 }
+
+// syncTarget adapts the kv-sync client, whose calls also return the
+// version they wrote or read.
+type syncTarget struct{ c *syncclient.Client }
+
+func (t syncTarget) Set(ctx context.Context, key, value string) error {
+	_, err := t.c.Set(ctx, key, value)
+	return err
+}
+
+func (t syncTarget) Get(ctx context.Context, key string) (string, error) {
+	v, _, err := t.c.Get(ctx, key)
+	return v, err
+}
+
+func (t syncTarget) Close() error { return t.c.Close() }

@@ -1,0 +1,43 @@
+package store
+
+import "strconv"
+
+// Version orders the writes of one key: a record with a greater Version
+// replaces one with a smaller Version, wherever and in whatever order the two
+// arrive. The zero Version is older than every write.
+//
+// Epoch is the partition epoch of the primary that accepted the write and Seq
+// orders the writes of that primary: only one node is primary in an epoch.
+// The epoch is compared first, so every write accepted by a newer primary
+// wins over every write of a deposed one, even when the new primary has not
+// yet copied the key.
+type Version struct {
+	Epoch uint64 `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than o.
+func (v Version) Compare(o Version) int {
+	switch {
+	case v.Epoch < o.Epoch:
+		return -1
+	case v.Epoch > o.Epoch:
+		return 1
+	case v.Seq < o.Seq:
+		return -1
+	case v.Seq > o.Seq:
+		return 1
+	}
+	return 0
+}
+
+// Less reports whether v is older than o.
+func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
+
+// IsZero reports whether v is the zero Version.
+func (v Version) IsZero() bool { return v == Version{} }
+
+// String formats v as "epoch.seq".
+func (v Version) String() string {
+	return strconv.FormatUint(v.Epoch, 10) + "." + strconv.FormatUint(v.Seq, 10)
+}

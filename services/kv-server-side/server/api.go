@@ -1,0 +1,346 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-server-side/internal/store"
+)
+
+// Limits of the KV API. A request over a limit is refused with 413.
+const (
+	// MaxKeySize is the longest key, in bytes.
+	MaxKeySize = 1 << 10
+	// MaxValueSize is the longest value, in bytes.
+	MaxValueSize = 1 << 20
+	// maxBody bounds a request body: the longest key and value in a JSON
+	// envelope, every byte escaped as \u00XX in the worst case.
+	maxBody = 6*(MaxKeySize+MaxValueSize) + 1024
+)
+
+// setRequest is the body of POST /kv/set and POST /kv/delete (which reads
+// only Key). Pointers tell a missing field from an empty one.
+type setRequest struct {
+	Key   *string `json:"key"`
+	Value *string `json:"value"`
+}
+
+// writeAnswer is the body of a successful write or delete.
+type writeAnswer struct {
+	Key     string        `json:"key"`
+	Version store.Version `json:"version"`
+}
+
+// getAnswer is the body of a successful read.
+type getAnswer struct {
+	Key     string        `json:"key"`
+	Value   string        `json:"value"`
+	Version store.Version `json:"version"`
+}
+
+// op is one KV operation, from a client or forwarded by another node.
+type op struct {
+	kind  byte // opKindSet, opKindGet or opKindDelete
+	key   string
+	value []byte // opKindSet
+}
+
+// Kinds of op; they are also the op codes of POST /kv/forward.
+const (
+	opKindSet    byte = 'S'
+	opKindGet    byte = 'G'
+	opKindDelete byte = 'D'
+)
+
+// name returns the op's metrics label.
+func (o *op) name() string {
+	switch o.kind {
+	case opKindSet:
+		return opSet
+	case opKindDelete:
+		return opDelete
+	}
+	return opGet
+}
+
+// handleSet serves POST /kv/set.
+func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, opKindSet)
+}
+
+// handleDelete serves POST /kv/delete.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, opKindDelete)
+}
+
+func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) {
+	start := time.Now()
+	o := op{kind: kind}
+	role, status := roleNone, 0
+	defer func() { s.m.observe(o.name(), role, result(status), start) }()
+
+	body, err := readBody(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	key, value, err := decodeWrite(body, kind == opKindSet)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	o.key = key
+	if kind == opKindSet {
+		o.value = []byte(value)
+	}
+	var rep reply
+	role, rep = s.route(r.Context(), o, forwarded(r))
+	status = s.write(w, rep)
+}
+
+// handleDeleteKey serves DELETE /kv/key?key=.
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	role, status := roleNone, 0
+	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+
+	key, err := queryKey(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	var rep reply
+	role, rep = s.route(r.Context(), op{kind: opKindDelete, key: key}, forwarded(r))
+	status = s.write(w, rep)
+}
+
+// handleGet serves GET /kv/get?key=, and GET /kv/get?key=&local=true, which
+// answers from this node's store whatever its role: a debugging aid, and
+// what a read from the replicas asks them.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	role, status := roleNone, 0
+	defer func() { s.m.observe(opGet, role, result(status), start) }()
+
+	key, err := queryKey(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	if local := r.URL.Query().Get("local"); local != "" {
+		on, err := strconv.ParseBool(local)
+		if err != nil {
+			status = s.writeError(w, errBadRequest("local must be true or false, got "+strconv.Quote(local)))
+			return
+		}
+		if on {
+			role, status = roleLocal, s.write(w, s.readLocal(key))
+			return
+		}
+	}
+	var rep reply
+	role, rep = s.route(r.Context(), op{kind: opKindGet, key: key}, forwarded(r))
+	status = s.write(w, rep)
+}
+
+// forwarded reports whether another node forwarded r.
+func forwarded(r *http.Request) bool { return r.Header.Get(headerForwardedBy) != "" }
+
+// route serves o on the key's primary: here when this node is the primary,
+// else by forwarding it. A forwarded op that reaches a node which is not the
+// primary is refused with 421 rather than forwarded again, so requests
+// never loop while maps disagree.
+func (s *Server) route(ctx context.Context, o op, wasForwarded bool) (role string, rep reply) {
+	p, err := s.ck.GetPartition(o.key)
+	if err != nil {
+		return roleNone, errReply(errUnavailable("this node has no partition map yet"))
+	}
+	if s.ck.IsPrimary(p) {
+		return rolePrimary, s.serve(ctx, p, o)
+	}
+	if wasForwarded {
+		return rolePrimary, s.notOwnerReply(p)
+	}
+	return s.forward(ctx, p, o)
+}
+
+// serve runs o as the primary of p.
+func (s *Server) serve(ctx context.Context, p *clusterkit.Partition, o op) reply {
+	switch o.kind {
+	case opKindSet:
+		return s.writeLocal(p, o.key, o.value, false)
+	case opKindDelete:
+		return s.writeLocal(p, o.key, nil, true)
+	}
+	return s.readPrimary(ctx, p, o.key)
+}
+
+// writeLocal accepts a write (or a delete, as a tombstone) as the primary
+// of p: it numbers it, stores it and replicates it according to the ack
+// mode. With AckAll the local commit and the replication run at the same
+// time.
+func (s *Server) writeLocal(p *clusterkit.Partition, key string, value []byte, deleted bool) reply {
+	rec := store.Record{Key: key, Value: value, Deleted: deleted,
+		Version: store.Version{Epoch: p.Epoch, Seq: s.clock.now()}}
+	local := func() error { return s.storeOwn(p, rec) }
+	var err error
+	if s.cfg.Ack == AckPrimary {
+		if err = local(); err == nil {
+			s.repl.replicateAsync(p, rec)
+		}
+	} else {
+		err = s.repl.replicate(p, rec, local)
+	}
+	if err != nil {
+		return errReply(err)
+	}
+	return jsonReply(http.StatusOK, writeAnswer{Key: key, Version: rec.Version})
+}
+
+// storeOwn stores a write this node accepted as primary. The store refuses
+// it only when the key holds a newer version: a write of a newer epoch means
+// a newer primary exists; a newer write of this epoch superseded it, which is
+// fine.
+func (s *Server) storeOwn(p *clusterkit.Partition, rec store.Record) error {
+	held, err := s.store.Write(p.Index, rec)
+	if err != nil {
+		return fmt.Errorf("store write: %w", err)
+	}
+	if held.Epoch > rec.Version.Epoch {
+		return errUnavailable(fmt.Sprintf("partition %d has a newer primary than this node knows; retry", p.Index))
+	}
+	return nil
+}
+
+// readPrimary answers a read as the primary of p, once this node holds the
+// partition's data (it may still be copying it after a move).
+func (s *Server) readPrimary(ctx context.Context, p *clusterkit.Partition, key string) reply {
+	if !s.parts.waitServable(ctx, p.Index, s.cfg.ReadyTimeout) {
+		return errReply(errUnavailable(fmt.Sprintf("partition %d is still being copied to this node; retry", p.Index)))
+	}
+	rec, found, err := s.store.Get(p.Index, key)
+	if err != nil {
+		return errReply(fmt.Errorf("store read: %w", err))
+	}
+	if !found || rec.Deleted {
+		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found"})
+	}
+	return jsonReply(http.StatusOK, getAnswer{Key: key, Value: string(rec.Value), Version: rec.Version})
+}
+
+// readLocal answers from this node's store. A deleted key is a 404 that
+// carries the tombstone's version. An owner that is still copying the
+// partition answers 503: its store may miss keys.
+func (s *Server) readLocal(key string) reply {
+	p, err := s.ck.GetPartition(key)
+	if err != nil {
+		return errReply(errUnavailable("this node has no partition map yet"))
+	}
+	if owner(p, s.self) && !s.parts.ready(p.Index) {
+		return errReply(errUnavailable(fmt.Sprintf("partition %d is still being copied to this node", p.Index)))
+	}
+	rec, found, err := s.store.Get(p.Index, key)
+	if err != nil {
+		return errReply(fmt.Errorf("store read: %w", err))
+	}
+	switch {
+	case !found:
+		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found"})
+	case rec.Deleted:
+		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found", Version: &rec.Version})
+	}
+	return jsonReply(http.StatusOK, getAnswer{Key: key, Value: string(rec.Value), Version: rec.Version})
+}
+
+// owner reports whether id owns p in any role: primary, replica or joining.
+func owner(p *clusterkit.Partition, id string) bool {
+	if p.PrimaryNode == id {
+		return true
+	}
+	for _, r := range p.ReplicaNodes {
+		if r == id {
+			return true
+		}
+	}
+	for _, r := range p.JoiningNodes {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads a request body of at most maxBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBody {
+		return nil, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, maxBody))
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
+		return nil, errBadRequest("read request body: " + err.Error())
+	}
+	if buf.Len() > maxBody {
+		return nil, errTooLarge(fmt.Sprintf("request body exceeds %d bytes", maxBody))
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeWrite decodes and checks the JSON body of a set (withValue) or a
+// delete.
+func decodeWrite(body []byte, withValue bool) (key, value string, err error) {
+	var req setRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return "", "", errBadRequest(fmt.Sprintf("%s must be a string", te.Field))
+		}
+		return "", "", errBadRequest("malformed JSON body: " + err.Error())
+	}
+	if req.Key == nil {
+		return "", "", errBadRequest(`"key" is required`)
+	}
+	if err := checkKey(*req.Key); err != nil {
+		return "", "", err
+	}
+	if !withValue {
+		return *req.Key, "", nil
+	}
+	if req.Value == nil {
+		return "", "", errBadRequest(`"value" is required`)
+	}
+	if len(*req.Value) > MaxValueSize {
+		return "", "", errTooLarge(fmt.Sprintf("value is %d bytes; the limit is %d", len(*req.Value), MaxValueSize))
+	}
+	return *req.Key, *req.Value, nil
+}
+
+// queryKey returns the key query parameter, checked.
+func queryKey(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	if !q.Has("key") {
+		return "", errBadRequest(`query parameter "key" is required`)
+	}
+	key := q.Get("key")
+	return key, checkKey(key)
+}
+
+func checkKey(key string) error {
+	if key == "" {
+		return errBadRequest("key must not be empty")
+	}
+	if len(key) > MaxKeySize {
+		return errTooLarge(fmt.Sprintf("key is %d bytes; the limit is %d", len(key), MaxKeySize))
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// Forwarded ops travel to the primary in batches (POST /kv/forward): a few
+// batch requests per primary are in flight, and the ops that queue
+// meanwhile leave together in the next one, so under load many client
+// requests share one round trip between two nodes. Reads and writes queue
+// apart: reads are answered at once, while writes wait for replication.
+//
+//	request: op* then 'E' | uvarint count
+//	op:      kind ('S' set, 'G' get, 'D' delete) | uvarint len(key) | key
+//	         [ | uvarint len(value) | value ]   (set only)
+//	answer:  per op: uvarint status | uvarint len(body) | body (the JSON
+//	         reply), then 'E' | uvarint count
+const (
+	fwdReadsInflight  = 2
+	fwdWritesInflight = 8
+	fwdMaxBatch       = 256
+	fwdMaxOps         = 4096
+)
+
+// forwarder sends this node's forwarded ops to primaries.
+type forwarder struct {
+	s  *Server
+	wg sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	queues map[fwdKey]*fwdQueue
+}
+
+type fwdKey struct {
+	addr   string
+	writes bool
+}
+
+// fwdQueue is the queue of forwarded ops of one kind to one node.
+type fwdQueue struct {
+	f    *forwarder
+	addr string
+	max  int
+
+	mu     sync.Mutex
+	queue  []*fwdCall
+	active int
+}
+
+type fwdCall struct {
+	op   op
+	done chan fwdResult
+}
+
+type fwdResult struct {
+	rep reply
+	err error
+}
+
+func newForwarder(s *Server) *forwarder {
+	return &forwarder{s: s, queues: map[fwdKey]*fwdQueue{}}
+}
+
+// send forwards o to node with the next batch and waits for the node's
+// reply or ctx.
+func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (reply, error) {
+	k := fwdKey{addr: node.IP, writes: o.kind != opKindGet}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return reply{}, errClosing
+	}
+	q := f.queues[k]
+	if q == nil {
+		q = &fwdQueue{f: f, addr: node.IP, max: fwdReadsInflight}
+		if k.writes {
+			q.max = fwdWritesInflight
+		}
+		f.queues[k] = q
+	}
+	call := &fwdCall{op: o, done: make(chan fwdResult, 1)}
+	q.mu.Lock()
+	q.queue = append(q.queue, call)
+	if q.active < q.max {
+		q.active++
+		f.wg.Add(1) // under f.mu: close cannot be waiting yet
+		go q.run()
+	}
+	q.mu.Unlock()
+	f.mu.Unlock()
+	select {
+	case res := <-call.done:
+		return res.rep, res.err
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+}
+
+// close stops new forwards and waits for the batches in flight, which the
+// server's cancelled context ends.
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// run sends the queue in batches until it is empty.
+func (q *fwdQueue) run() {
+	defer q.f.wg.Done()
+	var buf []byte
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.active--
+			q.mu.Unlock()
+			return
+		}
+		n := min(len(q.queue), fwdMaxBatch)
+		calls := make([]*fwdCall, n)
+		copy(calls, q.queue)
+		rest := copy(q.queue, q.queue[n:])
+		clear(q.queue[rest:])
+		q.queue = q.queue[:rest]
+		q.mu.Unlock()
+
+		var replies []reply
+		var err error
+		buf, replies, err = q.post(buf, calls)
+		for i, c := range calls {
+			if err != nil {
+				c.done <- fwdResult{err: err}
+			} else {
+				c.done <- fwdResult{rep: replies[i]}
+			}
+		}
+	}
+}
+
+// post sends one batch and returns the primary's replies.
+func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
+	buf = buf[:0]
+	for _, c := range calls {
+		buf = appendFwdOp(buf, &c.op)
+	}
+	buf = appendEndFrame(buf, len(calls))
+	s := q.f.s
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/forward", bytes.NewReader(buf))
+	if err != nil {
+		return buf, nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(headerForwardedBy, s.self)
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return buf, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return buf, nil, fmt.Errorf("%s answered %s: %s", q.addr, resp.Status, bytes.TrimSpace(msg))
+	}
+	replies, err := readFwdReplies(resp.Body, len(calls))
+	return buf, replies, err
+}
+
+// handleForward serves POST /kv/forward: ops forwarded by another node, run
+// here as their primary; an op whose primary is not this node is answered
+// 421, never forwarded again. Writes run concurrently, since each waits for
+// its replication.
+func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
+	ops, err := readFwdOps(r.Body)
+	if err != nil {
+		s.writeError(w, errBadRequest(err.Error()))
+		return
+	}
+	replies := make([]reply, len(ops))
+	var wg sync.WaitGroup
+	for i := range ops {
+		run := func() {
+			start := time.Now()
+			role, rep := s.route(r.Context(), ops[i], true)
+			replies[i] = rep
+			s.m.observe(ops[i].name(), role, result(rep.status), start)
+		}
+		if ops[i].kind == opKindGet {
+			run()
+		} else {
+			wg.Go(run)
+		}
+	}
+	wg.Wait()
+	var buf []byte
+	for _, rep := range replies {
+		buf = binary.AppendUvarint(buf, uint64(rep.status))
+		buf = binary.AppendUvarint(buf, uint64(len(rep.body)))
+		buf = append(buf, rep.body...)
+	}
+	buf = appendEndFrame(buf, len(replies))
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+}
+
+func appendFwdOp(dst []byte, o *op) []byte {
+	dst = append(dst, o.kind)
+	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
+	dst = append(dst, o.key...)
+	if o.kind == opKindSet {
+		dst = binary.AppendUvarint(dst, uint64(len(o.value)))
+		dst = append(dst, o.value...)
+	}
+	return dst
+}
+
+// readFwdOps decodes a forwarded batch; keys and values obey the API's
+// limits, which the forwarding node checked.
+func readFwdOps(r io.Reader) ([]op, error) {
+	br := bufio.NewReaderSize(r, 4<<10)
+	var ops []op
+	for {
+		kind, err := br.ReadByte()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		switch kind {
+		case frameEnd:
+			n, err := binary.ReadUvarint(br)
+			if err != nil {
+				return nil, truncated(err)
+			}
+			if n != uint64(len(ops)) {
+				return nil, fmt.Errorf("forward batch: end frame counts %d ops, received %d", n, len(ops))
+			}
+			return ops, nil
+		case opKindSet, opKindGet, opKindDelete:
+		default:
+			return nil, fmt.Errorf("forward batch: unknown op %q", kind)
+		}
+		if len(ops) == fwdMaxOps {
+			return nil, fmt.Errorf("forward batch: more than %d ops", fwdMaxOps)
+		}
+		key, err := readField(br, MaxKeySize)
+		if err != nil {
+			return nil, err
+		}
+		if len(key) == 0 {
+			return nil, errors.New("forward batch: empty key")
+		}
+		o := op{kind: kind, key: string(key)}
+		if kind == opKindSet {
+			if o.value, err = readField(br, MaxValueSize); err != nil {
+				return nil, err
+			}
+		}
+		ops = append(ops, o)
+	}
+}
+
+// readFwdReplies decodes the answer to a batch of n ops.
+func readFwdReplies(r io.Reader, n int) ([]reply, error) {
+	br := bufio.NewReaderSize(r, 4<<10)
+	replies := make([]reply, n)
+	for i := range replies {
+		status, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if status < 100 || status > 599 {
+			return nil, fmt.Errorf("forward batch: status %d", status)
+		}
+		body, err := readField(br, maxWireValue)
+		if err != nil {
+			return nil, err
+		}
+		replies[i] = reply{status: int(status), body: body}
+	}
+	kind, err := br.ReadByte()
+	if err != nil {
+		return nil, truncated(err)
+	}
+	count, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, truncated(err)
+	}
+	if kind != frameEnd || count != uint64(n) {
+		return nil, fmt.Errorf("forward batch: bad end frame after %d replies", n)
+	}
+	return replies, nil
+}
+
+// readField reads a length-prefixed byte string of at most limit bytes.
+func readField(br *bufio.Reader, limit uint64) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, truncated(err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("field of %d bytes exceeds %d", n, limit)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, truncated(err)
+	}
+	return b, nil
+}
+
+// send sends one request to node, marked as forwarded by this node.
+func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+node.IP+uri, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(headerForwardedBy, s.self)
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	return s.client.Do(req)
+}

@@ -1,0 +1,435 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/cktest"
+)
+
+func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	want := tc.writeKeys("user", "v1", 1000)
+	if len(want) != 1000 {
+		t.Fatalf("%d of 1000 writes acknowledged", len(want))
+	}
+	tc.checkReads(want)
+	// AckAll answers after every owner stored the write.
+	tc.checkOwners(want)
+
+	// Overwrites win everywhere, through any node.
+	tc.checkReads(tc.writeKeys("user", "v2", 100))
+}
+
+func TestDeleteIsReplicatedAsATombstone(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	for _, key := range []string{"gone-by-post", "gone-by-delete"} {
+		if a := tc.set(0, key, "v"); a.status != http.StatusOK {
+			t.Fatalf("set %s: %d %s", key, a.status, a.body)
+		}
+	}
+	del := tc.do(1, http.MethodPost, "/kv/delete", []byte(`{"key":"gone-by-post"}`), nil)
+	if del.status != http.StatusOK || del.version == nil {
+		t.Fatalf("POST /kv/delete: %d %s", del.status, del.body)
+	}
+	if a := tc.do(2, http.MethodDelete, "/kv/key?key=gone-by-delete", nil, nil); a.status != http.StatusOK {
+		t.Fatalf("DELETE /kv/key: %d %s", a.status, a.body)
+	}
+	for _, key := range []string{"gone-by-post", "gone-by-delete"} {
+		for i := range 3 {
+			if a := tc.get(i, key); a.status != http.StatusNotFound || a.err != "key not found" {
+				t.Errorf("get %s via node %d after delete: %d %s", key, i, a.status, a.body)
+			}
+			// Every owner keeps the tombstone with its version, so an
+			// older value copied later cannot bring the key back.
+			if a := tc.getLocal(i, key); a.status != http.StatusNotFound || a.version == nil {
+				t.Errorf("local get %s on node %d: %d %s, want 404 with a version", key, i, a.status, a.body)
+			}
+		}
+	}
+	if a := tc.getLocal(0, "gone-by-post"); *a.version != *del.version {
+		t.Errorf("tombstone version %v, delete answered %v", *a.version, *del.version)
+	}
+	// Deleting a missing key is not an error: deletes are idempotent.
+	if a := tc.do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"never-set"}`), nil); a.status != http.StatusOK {
+		t.Errorf("delete of a missing key: %d %s", a.status, a.body)
+	}
+}
+
+func TestAddedNodeCopiesItsPartitions(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{DropAfter: 300 * time.Millisecond})
+	want := tc.writeKeys("before", "v", 1000)
+
+	// Keep writing while the new node copies: a write that reaches it (as
+	// a joining owner) or its source mid-copy must not be lost.
+	stop := make(chan struct{})
+	var during sync.Map
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
+				if a := tc.set(w%3, k, v); a.status == http.StatusOK {
+					during.Store(k, v)
+					n.Add(1)
+				}
+			}
+		})
+	}
+	added := tc.add()
+	tc.waitSettled()
+	close(stop)
+	wg.Wait()
+	during.Range(func(k, v any) bool {
+		want[k.(string)] = v.(string)
+		return true
+	})
+	t.Logf("%d writes acknowledged while the node joined", n.Load())
+
+	newID := tc.c.Member(added).ID
+	owned := 0
+	for _, p := range tc.c.Member(0).CK.Partitions() {
+		if owner(&p, newID) {
+			owned++
+		}
+	}
+	if owned == 0 {
+		t.Fatalf("%s owns no partition after joining", newID)
+	}
+	tc.checkOwners(want)
+	tc.checkReads(want)
+
+	// The nodes that gave partitions away delete them after DropAfter.
+	tc.c.Eventually("lost partitions dropped", func() error {
+		for _, m := range tc.c.Running() {
+			s := tc.server(m.Index)
+			for _, p := range m.CK.Partitions() {
+				if owner(&p, m.ID) {
+					continue
+				}
+				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
+					return fmt.Errorf("%s still holds %s it does not own (%v)", m.ID, p.ID, err)
+				}
+			}
+		}
+		return nil
+	})
+	tc.checkReads(want)
+}
+
+func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
+	cfg := testConfig()
+	// The killed node keeps its slots while it is away: it comes back to
+	// its own partitions, from its own data.
+	cfg.ReReplicationDelay = time.Minute
+	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
+	want := tc.writeKeys("k", "v1", 1000)
+
+	victim := 1
+	for tc.c.Member(victim).CK.IsLeader() {
+		victim++
+	}
+	victimID := tc.c.Member(victim).ID
+	primaries := 0
+	for _, p := range tc.c.Member(0).CK.Partitions() {
+		if p.PrimaryNode == victimID {
+			primaries++
+		}
+	}
+	if primaries == 0 {
+		t.Fatalf("%s is primary of no partition: the test would prove nothing", victimID)
+	}
+	tc.kill(victim)
+
+	// Every acknowledged write still reads: keys whose primary died are
+	// answered by the replicas until a replica is promoted.
+	tc.checkReads(want)
+
+	// Once the library has promoted replicas, writes succeed again for
+	// every partition; they are acknowledged by the two live owners.
+	tc.c.Eventually("live primaries", func() error {
+		for _, m := range tc.c.Running() {
+			for _, p := range m.CK.Partitions() {
+				if p.PrimaryNode == victimID {
+					return fmt.Errorf("%s: %s still primary in %s's map", p.ID, victimID, m.ID)
+				}
+			}
+		}
+		return nil
+	})
+	tc.waitSettled()
+	updated := tc.writeKeys("k", "v2", 300)
+	for k, v := range updated {
+		want[k] = v
+	}
+	tc.checkReads(want)
+
+	// Restarted, the node still has what it stored before it died, and
+	// catches up the writes it missed.
+	tc.start(victim)
+	tc.waitSettled()
+	s := tc.server(victim)
+	missing := 0
+	for k, v := range want {
+		p, _ := tc.c.Member(victim).CK.GetPartition(k)
+		if !owner(p, victimID) {
+			continue
+		}
+		rec, found, err := s.store.Get(p.Index, k)
+		if err != nil || !found || string(rec.Value) != v {
+			missing++
+			if missing < 5 {
+				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.get(p.Index), found, rec.Value, v, err)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
+	}
+	tc.checkOwners(want)
+	tc.checkReads(want)
+}
+
+func TestAckPrimaryReplicatesInTheBackground(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{Ack: AckPrimary})
+	want := tc.writeKeys("async", "v", 1000)
+	if len(want) != 1000 {
+		t.Fatalf("%d of 1000 writes acknowledged", len(want))
+	}
+	// The primary answers reads, so they see every acknowledged write at
+	// once; the replicas catch up shortly after.
+	tc.checkReads(want)
+	tc.c.Eventually("replicas caught up", func() error {
+		for k, v := range want {
+			for _, id := range tc.owners(0, k) {
+				if a := tc.getLocal(tc.index(id), k); a.status != http.StatusOK || a.value != v {
+					return fmt.Errorf("%s on %s: %d %s", k, id, a.status, a.body)
+				}
+			}
+		}
+		return nil
+	})
+	for i := range 3 {
+		if got := metricValue(t, tc, i, "kvss_replication_pending"); got != 0 {
+			t.Errorf("node %d: kvss_replication_pending %v after catching up", i, got)
+		}
+	}
+}
+
+func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	key := "loop"
+	owners := tc.owners(0, key)
+	primary := tc.index(owners[0])
+	other := (primary + 1) % 3
+	hop := http.Header{headerForwardedBy: {"node-x"}}
+
+	for _, req := range []struct{ method, path, body string }{
+		{http.MethodGet, "/kv/get?key=" + key, ""},
+		{http.MethodPost, "/kv/set", `{"key":"loop","value":"v"}`},
+		{http.MethodDelete, "/kv/key?key=" + key, ""},
+	} {
+		var body []byte
+		if req.body != "" {
+			body = []byte(req.body)
+		}
+		a := tc.do(other, req.method, req.path, body, hop)
+		if a.status != clusterkit.StatusNotOwner {
+			t.Fatalf("%s %s forwarded to a non-primary: %d %s, want 421", req.method, req.path, a.status, a.body)
+		}
+		var nb clusterkit.NotOwnerBody
+		if err := json.Unmarshal(a.body, &nb); err != nil {
+			t.Fatal(err)
+		}
+		ck := tc.c.Member(other).CK
+		p, _ := ck.GetPartition(key)
+		if nb.Primary != owners[0] || nb.Partition != p.Index || nb.MapVersion != ck.Version() || nb.Error == "" {
+			t.Errorf("421 body %+v, want primary %s, partition %d, version %d", nb, owners[0], p.Index, ck.Version())
+		}
+		if a.header.Get(clusterkit.HeaderMapVersion) != strconv.FormatUint(ck.Version(), 10) {
+			t.Errorf("421 without the map version header")
+		}
+	}
+	// So is a batch of forwarded ops: each op gets its 421.
+	var batch []byte
+	for _, o := range []op{{kind: opKindGet, key: key}, {kind: opKindSet, key: key, value: []byte("v")}} {
+		batch = appendFwdOp(batch, &o)
+	}
+	a := tc.do(other, http.MethodPost, "/kv/forward", appendEndFrame(batch, 2), hop)
+	if a.status != http.StatusOK {
+		t.Fatalf("forward batch: %d %q", a.status, a.body)
+	}
+	replies, err := readFwdReplies(bytes.NewReader(a.body), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rep := range replies {
+		var nb clusterkit.NotOwnerBody
+		if rep.status != clusterkit.StatusNotOwner || json.Unmarshal(rep.body, &nb) != nil || nb.Primary != owners[0] {
+			t.Errorf("forwarded op %d to a non-primary: %d %s", i, rep.status, rep.body)
+		}
+	}
+	// The refused writes went nowhere.
+	for i := range 3 {
+		if a := tc.getLocal(i, key); a.status != http.StatusNotFound {
+			t.Errorf("node %d stored the refused write: %d %s", i, a.status, a.body)
+		}
+	}
+	// Without the header the same node forwards.
+	if a := tc.set(other, key, "v"); a.status != http.StatusOK {
+		t.Fatalf("set via a non-primary: %d %s", a.status, a.body)
+	}
+	if got := metricValue(t, tc, other, `kvss_requests_total{op="set",result="ok",role="forward"}`); got != 1 {
+		t.Errorf("forwarded sets counted %v, want 1", got)
+	}
+}
+
+func TestReplicaRefusesADeposedPrimary(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReplicationFactor = 2
+	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
+	key := "fenced"
+	ck := tc.c.Member(0).CK
+	p, _ := ck.GetPartition(key)
+	owners := append([]string{p.PrimaryNode}, p.ReplicaNodes...)
+	replica := tc.index(p.ReplicaNodes[0])
+	outsider := -1
+	for _, m := range tc.c.Members() {
+		if !slices.Contains(owners, m.ID) {
+			outsider = m.Index
+		}
+	}
+	send := func(i int, epoch uint64, value string) byte {
+		t.Helper()
+		rec := recordForTest(key, value, epoch, 1)
+		body := appendEndFrame(appendRecordFrame(nil, &rec), 1)
+		a := tc.do(i, http.MethodPost, "/kv/replicate", body, nil)
+		if a.status != http.StatusOK || len(a.body) != 1 {
+			t.Fatalf("replicate to node %d: %d %q", i, a.status, a.body)
+		}
+		return a.body[0]
+	}
+	if p.Epoch == 0 {
+		t.Fatalf("partition epoch is 0: nothing older to refuse")
+	}
+	if st := send(replica, p.Epoch-1, "old"); st != statusStaleEpoch {
+		t.Errorf("record of epoch %d at epoch %d: status %d, want stale", p.Epoch-1, p.Epoch, st)
+	}
+	if a := tc.getLocal(replica, key); a.status != http.StatusNotFound {
+		t.Errorf("stale record stored: %d %s", a.status, a.body)
+	}
+	if st := send(outsider, p.Epoch, "v"); st != statusNotOwner {
+		t.Errorf("record sent to a non-owner: status %d, want not owner", st)
+	}
+	if st := send(replica, p.Epoch, "current"); st != statusStored {
+		t.Errorf("record of the current epoch: status %d, want stored", st)
+	}
+	if a := tc.getLocal(replica, key); a.status != http.StatusOK || a.value != "current" {
+		t.Errorf("after a current record: %d %s", a.status, a.body)
+	}
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	longKey := strings.Repeat("k", MaxKeySize+1)
+	bigValue := strings.Repeat("v", MaxValueSize+1)
+	setBody := func(key, value string) string {
+		b, _ := json.Marshal(map[string]string{"key": key, "value": value})
+		return string(b)
+	}
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		status       int
+	}{
+		{"malformed JSON", http.MethodPost, "/kv/set", `{"key":"a","value":`, http.StatusBadRequest},
+		{"not an object", http.MethodPost, "/kv/set", `["a","b"]`, http.StatusBadRequest},
+		{"missing key", http.MethodPost, "/kv/set", `{"value":"v"}`, http.StatusBadRequest},
+		{"empty key", http.MethodPost, "/kv/set", `{"key":"","value":"v"}`, http.StatusBadRequest},
+		{"missing value", http.MethodPost, "/kv/set", `{"key":"a"}`, http.StatusBadRequest},
+		{"value not a string", http.MethodPost, "/kv/set", `{"key":"a","value":5}`, http.StatusBadRequest},
+		{"key too long", http.MethodPost, "/kv/set", setBody(longKey, "v"), http.StatusRequestEntityTooLarge},
+		{"value too long", http.MethodPost, "/kv/set", setBody("a", bigValue), http.StatusRequestEntityTooLarge},
+		{"body too long", http.MethodPost, "/kv/set", strings.Repeat(" ", maxBody+1), http.StatusRequestEntityTooLarge},
+		{"get without key", http.MethodGet, "/kv/get", "", http.StatusBadRequest},
+		{"get of a long key", http.MethodGet, "/kv/get?key=" + longKey, "", http.StatusRequestEntityTooLarge},
+		{"get of a missing key", http.MethodGet, "/kv/get?key=absent", "", http.StatusNotFound},
+		{"bad local flag", http.MethodGet, "/kv/get?key=a&local=maybe", "", http.StatusBadRequest},
+		{"delete without key", http.MethodPost, "/kv/delete", `{}`, http.StatusBadRequest},
+		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
+		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
+		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
+		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
+		{"stream of a negative partition", http.MethodGet, "/kv/stream?partition=-1", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
+		{"replicate garbage", http.MethodPost, "/kv/replicate", "garbage", http.StatusBadRequest},
+		{"forward garbage", http.MethodPost, "/kv/forward", "garbage", http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		for i := range 3 { // owner or not, every node refuses alike
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+			}
+			a := tc.do(i, c.method, c.path, body, nil)
+			if a.status != c.status || a.err == "" {
+				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.status, a.body, c.status)
+			}
+			if a.header.Get(clusterkit.HeaderMapVersion) == "" {
+				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
+			}
+		}
+	}
+	for i := range 3 {
+		s := tc.server(i)
+		for p := range tc.c.Member(i).CK.PartitionCount() {
+			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
+				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
+			}
+		}
+	}
+
+	// The limits are inclusive.
+	maxKey, maxValue := strings.Repeat("k", MaxKeySize), strings.Repeat("v", MaxValueSize)
+	if a := tc.set(1, maxKey, maxValue); a.status != http.StatusOK {
+		t.Fatalf("set of the longest key and value: %d %.200s", a.status, a.body)
+	}
+	if a := tc.get(2, maxKey); a.status != http.StatusOK || a.value != maxValue {
+		t.Fatalf("get of the longest key: %d, %d bytes", a.status, len(a.value))
+	}
+}
+
+// metricValue returns the value of the sample named series (with its
+// labels, in the exposition's order) on member i's /metrics.
+func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
+	t.Helper()
+	a := tc.do(i, http.MethodGet, "/metrics", nil, nil)
+	for _, line := range strings.Split(string(a.body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s on node %d", series, i)
+	return 0
+}

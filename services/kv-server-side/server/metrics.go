@@ -1,0 +1,133 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the service's Prometheus collectors, registered on the node's
+// registry (ClusterKit.Registry) so that one scrape of /metrics covers the
+// library and the service. Every name starts with "kvss_".
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+
+	replBatches *prometheus.CounterVec
+	replRecords *prometheus.CounterVec
+	replBatch   prometheus.Histogram
+	replLag     prometheus.Histogram
+	replPending prometheus.Gauge
+
+	migrations      *prometheus.CounterVec
+	migrationTime   prometheus.Histogram
+	migratedRecords prometheus.Counter
+	migratedBytes   prometheus.Counter
+	streamedBytes   prometheus.Counter
+	dropped         prometheus.Counter
+}
+
+// Labels of kvss_requests_total and kvss_request_duration_seconds.
+const (
+	// op
+	opSet    = "set"
+	opGet    = "get"
+	opDelete = "delete"
+
+	// role: how this node handled the request.
+	rolePrimary  = "primary"  // served as the key's primary
+	roleForward  = "forward"  // forwarded to the primary
+	roleFallback = "fallback" // read from the replicas: the primary did not answer
+	roleLocal    = "local"    // local=true read of this node's store
+	roleNone     = "none"     // refused before routing (bad input, no map)
+
+	// result
+	resultOK          = "ok"
+	resultNotFound    = "not_found"
+	resultBadRequest  = "bad_request"
+	resultTooLarge    = "too_large"
+	resultNotOwner    = "not_owner"
+	resultUnavailable = "unavailable"
+	resultError       = "error"
+)
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvss_requests_total",
+			Help: "KV requests received by this node, by operation, role (primary, forward, fallback, local, none) and result.",
+		}, []string{"op", "role", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvss_request_duration_seconds",
+			Help:    "Time to answer a KV request, forwarding and replication included, by operation and role.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"op", "role"}),
+		replBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvss_replication_batches_total",
+			Help: "Replication requests sent by this node as primary, by result (ok, error).",
+		}, []string{"result"}),
+		replRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvss_replication_records_total",
+			Help: "Writes sent to other owners, by result (ok, stale_epoch, not_owner, failed, dropped).",
+		}, []string{"result"}),
+		replBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvss_replication_batch_records",
+			Help:    "Writes carried by one replication request.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		replLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvss_replication_lag_seconds",
+			Help:    "Time from a write's commit on the primary to its acknowledgement by another owner.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		replPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kvss_replication_pending",
+			Help: "Writes committed on this primary and not yet acknowledged (or given up) by another owner.",
+		}),
+		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvss_migrations_total",
+			Help: "Partition copies into this node, by kind (copy: a gained partition; catchup: a promotion or restart) and result (ok, error).",
+		}, []string{"kind", "result"}),
+		migrationTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvss_migration_duration_seconds",
+			Help:    "Time to copy one partition from one source.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		migratedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvss_migrated_records_total",
+			Help: "Records received by partition copies.",
+		}),
+		migratedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvss_migrated_bytes_total",
+			Help: "Key and value bytes received by partition copies.",
+		}),
+		streamedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvss_streamed_bytes_total",
+			Help: "Key and value bytes this node sent to other nodes copying its partitions.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvss_partitions_dropped_total",
+			Help: "Partitions whose data this node deleted after losing them.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending,
+		m.migrations, m.migrationTime, m.migratedRecords, m.migratedBytes, m.streamedBytes, m.dropped,
+	} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, errors.New("kvss metrics are already registered on this node's registry: one server per ClusterKit")
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe counts one finished request.
+func (m *metrics) observe(op, role, result string, start time.Time) {
+	m.requests.WithLabelValues(op, role, result).Inc()
+	m.latency.WithLabelValues(op, role).Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,445 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-server-side/internal/store"
+)
+
+// Replication: the primary sends each write to every other owner of the
+// partition, replicas and joining nodes alike. Writes to one node are
+// batched: up to maxInflight requests per node are in flight, and the writes
+// that queue up meanwhile leave together in the next request, so a busy
+// primary makes few requests and each replica commits a batch with one
+// fsync. A replica answers one status byte per record.
+const (
+	maxInflight   = 4
+	maxBatchCount = 256
+	maxBatchBytes = 4 << 20
+	// maxQueue bounds a node's queue of background (AckPrimary) writes;
+	// beyond it writes are dropped for that node and counted.
+	maxQueue = 1 << 16
+	// downFor is how long a node that failed a request is skipped, so that
+	// writes do not each wait for a dead node.
+	downFor = time.Second
+)
+
+// Statuses of a replicated record, one byte each in a replica's answer.
+const (
+	statusStored     byte = 0 // stored, or the replica holds a newer version
+	statusStaleEpoch byte = 1 // the replica knows a newer primary: the sender is deposed
+	statusNotOwner   byte = 2 // the replica does not own the partition in its map
+)
+
+var (
+	errPeerDown  = errors.New("node failed recently")
+	errQueueFull = errors.New("replication queue full")
+	errClosing   = errors.New("server closing")
+)
+
+// replicator sends writes from this node, as primary, to other owners.
+type replicator struct {
+	s      *Server
+	closed atomic.Bool
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	peers map[string]*peer
+}
+
+func newReplicator(s *Server) *replicator {
+	return &replicator{s: s, peers: map[string]*peer{}}
+}
+
+// peer is the queue of writes to one node.
+type peer struct {
+	r    *replicator
+	id   string
+	addr string
+
+	mu        sync.Mutex
+	queue     []*repItem
+	active    int
+	downUntil time.Time
+}
+
+// repItem is one write on its way to one node.
+type repItem struct {
+	rec  store.Record
+	sent time.Time
+	// res receives the outcome; nil for a background write.
+	res chan<- repResult
+}
+
+type repResult struct {
+	node   string
+	status byte
+	// nodeVersion is the map version of the node that answered.
+	nodeVersion uint64
+	err         error
+}
+
+// replicate sends rec to p's other owners, runs local (the primary's own
+// commit) meanwhile, and waits, at most ReplicationTimeout, until each owner
+// answered. It succeeds when local did and a majority of p's ready owners
+// (this primary included) stored rec, and fails if any owner knows a newer
+// primary.
+func (r *replicator) replicate(p *clusterkit.Partition, rec store.Record, local func() error) error {
+	targets := len(p.ReplicaNodes) + len(p.JoiningNodes)
+	res := make(chan repResult, targets)
+	now := time.Now()
+	for _, ids := range [][]string{p.ReplicaNodes, p.JoiningNodes} {
+		for _, id := range ids {
+			r.enqueue(id, &repItem{rec: rec, sent: now, res: res})
+		}
+	}
+	if err := local(); err != nil {
+		return err
+	}
+	ready := 1 + len(p.ReplicaNodes)
+	need := ready/2 + 1
+	stored, fenced := 1, false
+	var newest uint64
+	var failures []string
+	timer := time.NewTimer(r.s.cfg.ReplicationTimeout)
+	defer timer.Stop()
+collect:
+	for got := 0; got < targets; got++ {
+		select {
+		case a := <-res:
+			newest = max(newest, a.nodeVersion)
+			switch {
+			case a.err != nil:
+				failures = append(failures, a.node+": "+a.err.Error())
+			case a.status == statusStaleEpoch:
+				fenced = true
+			case a.status == statusNotOwner:
+				failures = append(failures, a.node+": not an owner in its map")
+			case isReplica(p, a.node):
+				stored++
+			}
+		case <-timer.C:
+			failures = append(failures, fmt.Sprintf("%d owners did not answer within %v", targets-got, r.s.cfg.ReplicationTimeout))
+			break collect
+		}
+	}
+	if fenced {
+		return errUnavailable(fmt.Sprintf("partition %d has a newer primary than this node knows; retry", p.Index))
+	}
+	if stored < need {
+		return errUnavailable(fmt.Sprintf("write stored on %d of %d owners of partition %d, %d needed: %v",
+			stored, ready, p.Index, need, failures))
+	}
+	if newest > p.Version {
+		r.reachNewOwners(p, rec, newest)
+	}
+	return nil
+}
+
+// reachNewOwners is called when an owner answered with a newer map than
+// the one the write was sent with: the partition may have gained an owner
+// the write did not reach, and a joining owner copying the partition must
+// see every write made meanwhile. It waits briefly for this node's map to
+// catch up and sends rec to the owners the newer map adds, waiting for
+// their answers. It is best effort: the write is already stored by a
+// majority.
+func (r *replicator) reachNewOwners(old *clusterkit.Partition, rec store.Record, v uint64) {
+	s := r.s
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplicationTimeout)
+	defer cancel()
+	_ = s.ck.WaitForMap(ctx, v)
+	p, err := s.ck.GetPartition(rec.Key)
+	if err != nil {
+		return
+	}
+	var extra []string
+	for _, ids := range [][]string{p.ReplicaNodes, p.JoiningNodes} {
+		for _, id := range ids {
+			if id != s.self && !owner(old, id) {
+				extra = append(extra, id)
+			}
+		}
+	}
+	res := make(chan repResult, len(extra))
+	for _, id := range extra {
+		r.enqueue(id, &repItem{rec: rec, sent: time.Now(), res: res})
+	}
+	for range extra {
+		select {
+		case <-res:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// replicateAsync sends rec to p's other owners in the background.
+func (r *replicator) replicateAsync(p *clusterkit.Partition, rec store.Record) {
+	now := time.Now()
+	for _, ids := range [][]string{p.ReplicaNodes, p.JoiningNodes} {
+		for _, id := range ids {
+			r.enqueue(id, &repItem{rec: rec, sent: now})
+		}
+	}
+}
+
+func isReplica(p *clusterkit.Partition, id string) bool {
+	for _, r := range p.ReplicaNodes {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue queues it for node id and starts a sender if fewer than
+// maxInflight are running.
+func (r *replicator) enqueue(id string, it *repItem) {
+	node := r.s.ck.Node(id)
+	if node == nil {
+		r.finish(it, id, repResult{err: errors.New("not a member")})
+		return
+	}
+	pr := r.peer(node)
+	pr.mu.Lock()
+	var err error
+	switch {
+	case r.closed.Load():
+		err = errClosing
+	case time.Now().Before(pr.downUntil):
+		err = errPeerDown
+	case it.res == nil && len(pr.queue) >= maxQueue:
+		err = errQueueFull
+	}
+	if err != nil {
+		pr.mu.Unlock()
+		r.finish(it, id, repResult{err: err})
+		return
+	}
+	pr.queue = append(pr.queue, it)
+	r.s.m.replPending.Inc()
+	if pr.active < maxInflight {
+		pr.active++
+		r.wg.Add(1)
+		go pr.run()
+	}
+	pr.mu.Unlock()
+}
+
+// peer returns the queue of node, replacing it if the node's address
+// changed.
+func (r *replicator) peer(node *clusterkit.Node) *peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr := r.peers[node.ID]
+	if pr == nil || pr.addr != node.IP {
+		pr = &peer{r: r, id: node.ID, addr: node.IP}
+		r.peers[node.ID] = pr
+	}
+	return pr
+}
+
+// finish reports the outcome of one item.
+func (r *replicator) finish(it *repItem, node string, res repResult) {
+	res.node = node
+	m := r.s.m
+	switch {
+	case errors.Is(res.err, errQueueFull):
+		m.replRecords.WithLabelValues("dropped").Inc()
+	case res.err != nil:
+		m.replRecords.WithLabelValues("failed").Inc()
+	case res.status == statusStaleEpoch:
+		m.replRecords.WithLabelValues("stale_epoch").Inc()
+	case res.status == statusNotOwner:
+		m.replRecords.WithLabelValues("not_owner").Inc()
+	default:
+		m.replRecords.WithLabelValues("ok").Inc()
+		m.replLag.Observe(time.Since(it.sent).Seconds())
+	}
+	if it.res != nil {
+		it.res <- res
+	}
+}
+
+// run sends the queue in batches until it is empty.
+func (pr *peer) run() {
+	defer pr.r.wg.Done()
+	var buf []byte
+	for {
+		pr.mu.Lock()
+		if len(pr.queue) == 0 {
+			pr.active--
+			pr.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		for n < len(pr.queue) && n < maxBatchCount && (n == 0 || size < maxBatchBytes) {
+			size += len(pr.queue[n].rec.Key) + len(pr.queue[n].rec.Value)
+			n++
+		}
+		batch := make([]*repItem, n)
+		copy(batch, pr.queue)
+		rest := copy(pr.queue, pr.queue[n:])
+		clear(pr.queue[rest:])
+		pr.queue = pr.queue[:rest]
+		pr.mu.Unlock()
+
+		var statuses []byte
+		var nodeVersion uint64
+		var err error
+		buf, statuses, nodeVersion, err = pr.post(buf, batch)
+		if err != nil {
+			pr.r.s.m.replBatches.WithLabelValues(resultError).Inc()
+			pr.r.s.log.Debug("replication failed", "node", pr.id, "records", len(batch), "err", err)
+			pr.markDown()
+		} else {
+			pr.r.s.m.replBatches.WithLabelValues(resultOK).Inc()
+		}
+		pr.r.s.m.replBatch.Observe(float64(len(batch)))
+		for i, it := range batch {
+			res := repResult{err: err, nodeVersion: nodeVersion}
+			if err == nil {
+				res.status = statuses[i]
+			}
+			pr.r.finish(it, pr.id, res)
+		}
+		pr.r.s.m.replPending.Sub(float64(len(batch)))
+	}
+}
+
+// markDown skips the node for downFor and fails what is queued for it.
+func (pr *peer) markDown() {
+	pr.mu.Lock()
+	pr.downUntil = time.Now().Add(downFor)
+	queued := pr.queue
+	pr.queue = nil
+	pr.mu.Unlock()
+	for _, it := range queued {
+		pr.r.finish(it, pr.id, repResult{err: errPeerDown})
+	}
+	pr.r.s.m.replPending.Sub(float64(len(queued)))
+}
+
+// post sends one batch and returns the node's statuses, one per record, and
+// its map version.
+func (pr *peer) post(buf []byte, batch []*repItem) ([]byte, []byte, uint64, error) {
+	buf = buf[:0]
+	for _, it := range batch {
+		buf = appendRecordFrame(buf, &it.rec)
+	}
+	buf = appendEndFrame(buf, len(batch))
+	s := pr.r.s
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplicationTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+pr.addr+"/kv/replicate", bytes.NewReader(buf))
+	if err != nil {
+		return buf, nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(headerForwardedBy, s.self)
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return buf, nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return buf, nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return buf, nil, 0, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	if len(body) != len(batch) {
+		return buf, nil, 0, fmt.Errorf("answered %d statuses for %d records", len(body), len(batch))
+	}
+	v, _ := strconv.ParseUint(resp.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
+	return buf, body, v, nil
+}
+
+// awaitSenderMap waits briefly when the request comes from a node with a
+// newer map than this node's, so that a node just made an owner accepts it.
+func (s *Server) awaitSenderMap(r *http.Request) {
+	v, err := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
+	if err != nil || v <= s.ck.Version() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	_ = s.ck.WaitForMap(ctx, v)
+}
+
+// close fails queued writes and waits for the senders to return. Writes in
+// flight fail too: the server's context is already cancelled.
+func (r *replicator) close() {
+	r.closed.Store(true)
+	r.mu.Lock()
+	peers := make([]*peer, 0, len(r.peers))
+	for _, pr := range r.peers {
+		peers = append(peers, pr)
+	}
+	r.mu.Unlock()
+	for _, pr := range peers {
+		// enqueue checks closed under pr.mu: after this no sender starts.
+		pr.mu.Lock()
+		queued := pr.queue
+		pr.queue = nil
+		pr.mu.Unlock()
+		for _, it := range queued {
+			r.finish(it, pr.id, repResult{err: errClosing})
+		}
+		r.s.m.replPending.Sub(float64(len(queued)))
+	}
+	r.wg.Wait()
+}
+
+// handleReplicate serves POST /kv/replicate: writes sent by a primary. Each
+// record is checked against this node's map: it must own the partition,
+// and the record's epoch must not be older than the partition's (a deposed
+// primary is refused). When the sender's map is newer, the node first waits
+// briefly for it, so that a node just added as owner accepts its first
+// writes.
+func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
+	s.awaitSenderMap(r)
+	fr := newFrameReader(r.Body)
+	var entries []store.Entry
+	var statuses []byte
+	for {
+		rec, err := fr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.writeError(w, errBadRequest(err.Error()))
+			return
+		}
+		p, perr := s.ck.GetPartition(rec.Key)
+		switch {
+		case perr != nil || !owner(p, s.self):
+			statuses = append(statuses, statusNotOwner)
+		case rec.Version.Epoch < p.Epoch:
+			statuses = append(statuses, statusStaleEpoch)
+		default:
+			statuses = append(statuses, statusStored)
+			entries = append(entries, store.Entry{Partition: p.Index, Record: rec})
+		}
+	}
+	if _, err := s.store.Merge(entries); err != nil {
+		s.writeError(w, fmt.Errorf("store merge: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(statuses)
+}

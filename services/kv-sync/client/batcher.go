@@ -1,0 +1,189 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"clusterkit.dev/clusterkit"
+	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kv-sync/internal/batch"
+)
+
+// The client's replica requests to one node travel in batches (POST
+// /kv/batch): a few batch requests per node are in flight, and
+// the requests that queue meanwhile leave together in the next one. Under
+// load, the concurrent operations of a client share round trips, and the
+// node commits a batch's writes with one fsync; a lone request leaves at
+// once. Reads and writes queue apart, so that reads never wait behind
+// writes waiting for a disk.
+const (
+	maxBatchOps = 512
+)
+
+// inflight bounds the batch requests of one kind in flight to one node.
+// Reads are answered at once, so two in flight gather the most per batch;
+// writes wait for the node's disk, which groups concurrent batches into
+// one commit, so more may wait together.
+func inflight(kind byte) int {
+	if kind == batch.OpWrite {
+		return 8
+	}
+	return 2
+}
+
+// errUnavailable is a node's answer that it cannot serve the request now.
+var errUnavailable = errors.New("kvsync: node unavailable for this key")
+
+// nodeQueue is the queue of replica requests to one node.
+type nodeQueue struct {
+	c    *Client
+	addr string
+	max  int // batch requests in flight
+
+	mu     sync.Mutex
+	queue  []*call
+	active int
+}
+
+// call is one replica request and, once done is signalled, its answer.
+type call struct {
+	op         batch.Op
+	mapVersion uint64
+	done       chan callResult
+}
+
+type callResult struct {
+	res batch.Result
+	// nodeVersion is the map version of the node that answered.
+	nodeVersion uint64
+	err         error
+}
+
+// queueKey names the queue of one kind of op to one node.
+type queueKey struct {
+	addr string
+	kind byte
+}
+
+// node returns the queue of ops of kind to the node at addr.
+func (c *Client) node(addr string, kind byte) *nodeQueue {
+	c.queuesMu.Lock()
+	defer c.queuesMu.Unlock()
+	k := queueKey{addr, kind}
+	q := c.queues[k]
+	if q == nil {
+		q = &nodeQueue{c: c, addr: addr, max: inflight(kind)}
+		c.queues[k] = q
+	}
+	return q
+}
+
+// do sends op to the node with the next batch and waits for its result,
+// with the node's map version, or ctx. A result that arrives after ctx is
+// done is dropped. It is called
+// only by an operation in progress (see Client.enter), which keeps the
+// client open while the sender it may start runs.
+func (q *nodeQueue) do(ctx context.Context, op batch.Op, r ckclient.Route) (batch.Result, uint64, error) {
+	cl := &call{op: op, mapVersion: r.MapVersion, done: make(chan callResult, 1)}
+	q.mu.Lock()
+	q.queue = append(q.queue, cl)
+	if q.active < q.max {
+		q.active++
+		q.c.wg.Go(q.run)
+	}
+	q.mu.Unlock()
+	select {
+	case res := <-cl.done:
+		return res.res, res.nodeVersion, res.err
+	case <-ctx.Done():
+		return batch.Result{}, 0, ctx.Err()
+	}
+}
+
+// run sends the queue in batches until it is empty.
+func (q *nodeQueue) run() {
+	var buf []byte
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.active--
+			q.mu.Unlock()
+			return
+		}
+		n := min(len(q.queue), maxBatchOps)
+		calls := make([]*call, n)
+		copy(calls, q.queue)
+		rest := copy(q.queue, q.queue[n:])
+		clear(q.queue[rest:])
+		q.queue = q.queue[:rest]
+		q.mu.Unlock()
+
+		var results []batch.Result
+		var nodeVersion uint64
+		var err error
+		buf, results, nodeVersion, err = q.post(buf, calls)
+		for i, cl := range calls {
+			if err != nil {
+				cl.done <- callResult{err: err}
+				continue
+			}
+			cl.done <- callResult{res: results[i], nodeVersion: nodeVersion, err: q.statusErr(results[i].Status, nodeVersion)}
+		}
+	}
+}
+
+// post sends one batch and returns its results and the node's map version.
+func (q *nodeQueue) post(buf []byte, calls []*call) ([]byte, []batch.Result, uint64, error) {
+	buf = buf[:0]
+	var mapVersion uint64
+	for _, cl := range calls {
+		buf = batch.AppendOp(buf, &cl.op)
+		mapVersion = max(mapVersion, cl.mapVersion)
+	}
+	buf = batch.AppendEnd(buf, len(calls))
+	ctx, cancel := context.WithTimeout(q.c.bg, q.c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
+	if err != nil {
+		return buf, nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(mapVersion, 10))
+	resp, err := q.c.hc.Do(req)
+	if err != nil {
+		return buf, nil, 0, err
+	}
+	defer drain(resp.Body)
+	if err := ckclient.Check(resp); err != nil {
+		return buf, nil, 0, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(calls))*(batch.MaxKey+batch.MaxValue)))
+	if err != nil {
+		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
+	}
+	results, err := batch.ReadResults(body, len(calls))
+	if err != nil {
+		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
+	}
+	return buf, results, ckclient.MapVersion(resp), nil
+}
+
+// statusErr turns a result's status into the error of its call.
+func (q *nodeQueue) statusErr(status byte, nodeVersion uint64) error {
+	switch status {
+	case batch.StatusOK, batch.StatusFound, batch.StatusAbsent:
+		return nil
+	case batch.StatusNotOwner:
+		return &ckclient.NotOwnerError{Addr: q.addr, MapVersion: nodeVersion,
+			Body: clusterkit.NotOwnerBody{Error: "not an owner of the key's partition", MapVersion: nodeVersion}}
+	case batch.StatusUnavailable:
+		return fmt.Errorf("%w: %s", errUnavailable, q.addr)
+	}
+	return fmt.Errorf("kvsync: %s refused the request (status %d)", q.addr, status)
+}

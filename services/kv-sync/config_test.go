@@ -1,0 +1,88 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig([]string{"NODE_ID=node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.DataDir != "data/node-1" || !c.Fsync ||
+		c.QuorumTimeout != 5*time.Second || c.PartitionCount != 0 || c.ReplicationFactor != 0 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	sc := c.serverConfig(c.logger())
+	if sc.NoSync || sc.DataDir != "data/node-1" {
+		t.Fatalf("server config: %+v", sc)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigReadsTheReferenceVariables(t *testing.T) {
+	c, err := loadConfig([]string{
+		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
+		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false",
+		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
+		"FSYNC=false", "QUORUM_TIMEOUT=2s", "DROP_AFTER=-1s", "LOG_LEVEL=debug",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := c.newClusterKit(c.logger())
+	if err != nil {
+		t.Fatalf("cluster options: %v", err)
+	}
+	if ck.GetMyNodeID() != "node-2" {
+		t.Fatalf("node ID %q", ck.GetMyNodeID())
+	}
+	sc := c.serverConfig(c.logger())
+	if !sc.NoSync || sc.QuorumTimeout != 2*time.Second || sc.DropAfter >= 0 || sc.DataDir != "/data" {
+		t.Fatalf("server config: %+v", sc)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "NODE_ID"},
+		{[]string{"NODE_ID=n", "PARTITION_COUNT=many"}, "PARTITION_COUNT"},
+		{[]string{"NODE_ID=n", "PARTITION_COUNT=-1"}, "PARTITION_COUNT"},
+		{[]string{"NODE_ID=n", "REPLICATION_FACTOR=-3"}, "REPLICATION_FACTOR"},
+		{[]string{"NODE_ID=n", "BOOTSTRAP=perhaps"}, "BOOTSTRAP"},
+		{[]string{"NODE_ID=n", "FSYNC=sometimes"}, "FSYNC"},
+		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=soon"}, "QUORUM_TIMEOUT"},
+		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=0s"}, "QUORUM_TIMEOUT"},
+		{[]string{"NODE_ID=n", "LOG_LEVEL=loud"}, "LOG_LEVEL"},
+	} {
+		_, err := loadConfig(c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)
+		}
+	}
+	// Errors found by the library name the variable too.
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"NODE_ID=bad id!"}, "NODE_ID"},
+		{[]string{"NODE_ID=n", "HTTP_ADDR=8080"}, "HTTP_ADDR"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=:8080"}, "JOIN_ADDR"},
+		{[]string{"NODE_ID=n", "REPLICATION_FACTOR=99"}, "REPLICATION_FACTOR"},
+	} {
+		cfg, err := loadConfig(c.env)
+		if err == nil {
+			_, err = cfg.newClusterKit(cfg.logger())
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package store
+
+import "strconv"
+
+// Version orders the writes of one key: a record with a greater Version
+// replaces one with a smaller Version, wherever and in whatever order the
+// two arrive. The zero Version is older than every write.
+//
+// Versions are (counter, writer) pairs, as in the ABD quorum protocol: a
+// writer first reads the greatest version from a majority of the owners,
+// then writes with the next counter and its own writer ID, so that a write
+// that starts after another finished always gets a greater version, and two
+// concurrent writes never get the same one.
+type Version struct {
+	Counter uint64 `json:"counter"`
+	Writer  uint64 `json:"writer"`
+}
+
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than o.
+func (v Version) Compare(o Version) int {
+	switch {
+	case v.Counter < o.Counter:
+		return -1
+	case v.Counter > o.Counter:
+		return 1
+	case v.Writer < o.Writer:
+		return -1
+	case v.Writer > o.Writer:
+		return 1
+	}
+	return 0
+}
+
+// Less reports whether v is older than o.
+func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
+
+// IsZero reports whether v is the zero Version.
+func (v Version) IsZero() bool { return v == Version{} }
+
+// String formats v as "counter.writer".
+func (v Version) String() string {
+	return strconv.FormatUint(v.Counter, 10) + "." + strconv.FormatUint(v.Writer, 10)
+}

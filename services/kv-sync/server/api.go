@@ -1,0 +1,322 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-sync/client"
+	"clusterkit.dev/services/kv-sync/internal/store"
+)
+
+// Limits of the KV API. A request over a limit is refused with 413.
+const (
+	// MaxKeySize is the longest key, in bytes.
+	MaxKeySize = client.MaxKeySize
+	// MaxValueSize is the longest value, in bytes.
+	MaxValueSize = client.MaxValueSize
+	// maxBody bounds a request body: the longest key and value in a JSON
+	// envelope, every byte escaped as \u00XX in the worst case.
+	maxBody = 6*(MaxKeySize+MaxValueSize) + 1024
+)
+
+// writeRequest is the body of POST /kv/set and POST /kv/delete (which
+// ignores Value). Pointers tell a missing field from an empty one.
+type writeRequest struct {
+	Key     *string        `json:"key"`
+	Value   *string        `json:"value"`
+	Version *store.Version `json:"version"`
+}
+
+// writeAnswer is the body of a successful write or delete. For a replica
+// write, Version is the version the key holds afterwards: newer than the
+// request's when a newer write got there first.
+type writeAnswer struct {
+	Key     string        `json:"key"`
+	Version store.Version `json:"version"`
+}
+
+// getAnswer is the body of a successful read.
+type getAnswer struct {
+	Key     string        `json:"key"`
+	Value   string        `json:"value"`
+	Version store.Version `json:"version"`
+}
+
+// handleSet serves POST /kv/set: a replica write when the body carries a
+// version, a quorum write run by this node otherwise.
+func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, opSet)
+}
+
+// handleDelete serves POST /kv/delete, as handleSet.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, opDelete)
+}
+
+func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) {
+	start := time.Now()
+	role, status := roleNone, 0
+	defer func() { s.m.observe(op, role, result(status), start) }()
+
+	body, err := readBody(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	req, err := decodeWrite(body, op == opSet)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	value := ""
+	if req.Value != nil {
+		value = *req.Value
+	}
+	if req.Version != nil {
+		role = roleReplica
+		status = s.replicaWrite(w, r, store.Record{Key: *req.Key, Value: []byte(value), Version: *req.Version, Deleted: op == opDelete})
+		return
+	}
+	role = roleCoordinator
+	status = s.coordinate(w, r, *req.Key, func(ctx context.Context, c *client.Client) (any, error) {
+		var v client.Version
+		var err error
+		if op == opDelete {
+			v, err = c.Delete(ctx, *req.Key)
+		} else {
+			v, err = c.Set(ctx, *req.Key, value)
+		}
+		return writeAnswer{Key: *req.Key, Version: store.Version(v)}, err
+	})
+}
+
+// handleDeleteKey serves DELETE /kv/key?key=: a quorum delete run by this
+// node.
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	role, status := roleNone, 0
+	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+
+	key, err := queryKey(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	role = roleCoordinator
+	status = s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
+		v, err := c.Delete(ctx, key)
+		return writeAnswer{Key: key, Version: store.Version(v)}, err
+	})
+}
+
+// handleGet serves GET /kv/get?key=: a quorum read run by this node, or with
+// local=true this node's own record, the replica read of a client's quorum.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	role, status := roleNone, 0
+	defer func() { s.m.observe(opGet, role, result(status), start) }()
+
+	key, err := queryKey(r)
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	local, err := queryBool(r, "local")
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	if local {
+		role, status = roleReplica, s.replicaRead(w, r, key)
+		return
+	}
+	role = roleCoordinator
+	status = s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
+		value, v, err := c.Get(ctx, key)
+		return getAnswer{Key: key, Value: value, Version: store.Version(v)}, err
+	})
+}
+
+// replicaWrite stores a versioned write of a client's quorum, unless the
+// key holds a newer version, and answers the version the key holds. The
+// node must own the key's partition in its map (in any role: joining owners
+// receive writes too).
+func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.Record) int {
+	if rec.Version.IsZero() {
+		return s.writeError(w, errBadRequest("version must not be zero"))
+	}
+	s.awaitClientMap(r)
+	p, err := s.ck.GetPartition(rec.Key)
+	if err != nil {
+		return s.writeError(w, errUnavailable("this node has no partition map yet"))
+	}
+	if !owner(p, s.self) {
+		return s.writeNotOwner(w, p, "an owner")
+	}
+
+	if rec.Deleted {
+		rec.Value = nil
+	}
+	held, err := s.store.Write(p.Index, rec)
+	if err != nil {
+		return s.writeError(w, fmt.Errorf("store write: %w", err))
+	}
+	if held != rec.Version {
+		s.m.staleWrites.Inc()
+	}
+	return s.writeJSON(w, http.StatusOK, writeAnswer{Key: rec.Key, Version: held})
+}
+
+// replicaRead answers this node's record of key: 200 with its value and
+// version, or 404, with the version when the key was deleted. The node must
+// be a ready owner (primary or replica) holding the partition's data.
+func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string) int {
+	s.awaitClientMap(r)
+	p, err := s.ck.GetPartition(key)
+	if err != nil {
+		return s.writeError(w, errUnavailable("this node has no partition map yet"))
+	}
+	if !readOwner(p, s.self) {
+		return s.writeNotOwner(w, p, "a ready owner")
+	}
+	if !s.parts.ready(p.Index) {
+		return s.writeError(w, errUnavailable(fmt.Sprintf("partition %d is still being copied to this node", p.Index)))
+	}
+	rec, found, err := s.store.Get(p.Index, key)
+	if err != nil {
+		return s.writeError(w, fmt.Errorf("store read: %w", err))
+	}
+	switch {
+	case !found:
+		return s.writeJSON(w, http.StatusNotFound, errorBody{Error: "key not found"})
+	case rec.Deleted:
+		return s.writeJSON(w, http.StatusNotFound, errorBody{Error: "key not found", Version: &rec.Version})
+	}
+	return s.writeJSON(w, http.StatusOK, getAnswer{Key: key, Value: string(rec.Value), Version: rec.Version})
+}
+
+// awaitClientMap waits briefly when the request was routed with a newer
+// map than this node's, so that a node just made an owner accepts it.
+func (s *Server) awaitClientMap(r *http.Request) {
+	v, err := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
+	if err != nil || v <= s.ck.Version() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	_ = s.ck.WaitForMap(ctx, v)
+}
+
+// owner reports whether id owns p in any role: primary, replica or joining.
+func owner(p *clusterkit.Partition, id string) bool {
+	if readOwner(p, id) {
+		return true
+	}
+	for _, r := range p.JoiningNodes {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// readOwner reports whether id is p's primary or one of its replicas.
+func readOwner(p *clusterkit.Partition, id string) bool {
+	if p.PrimaryNode == id {
+		return true
+	}
+	for _, r := range p.ReplicaNodes {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads a request body of at most maxBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBody {
+		return nil, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, maxBody))
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
+		return nil, errBadRequest("read request body: " + err.Error())
+	}
+	if buf.Len() > maxBody {
+		return nil, errTooLarge(fmt.Sprintf("request body exceeds %d bytes", maxBody))
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeWrite decodes and checks the JSON body of a set (withValue) or a
+// delete.
+func decodeWrite(body []byte, withValue bool) (writeRequest, error) {
+	var req writeRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return req, errBadRequest(fmt.Sprintf("%s has the wrong type: want %s", te.Field, te.Type))
+		}
+		return req, errBadRequest("malformed JSON body: " + err.Error())
+	}
+	if req.Key == nil {
+		return req, errBadRequest(`"key" is required`)
+	}
+	if err := checkKey(*req.Key); err != nil {
+		return req, err
+	}
+	if !withValue {
+		return req, nil
+	}
+	if req.Value == nil {
+		return req, errBadRequest(`"value" is required`)
+	}
+	if len(*req.Value) > MaxValueSize {
+		return req, errTooLarge(fmt.Sprintf("value is %d bytes; the limit is %d", len(*req.Value), MaxValueSize))
+	}
+	return req, nil
+}
+
+// queryKey returns the key query parameter, checked.
+func queryKey(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	if !q.Has("key") {
+		return "", errBadRequest(`query parameter "key" is required`)
+	}
+	key := q.Get("key")
+	return key, checkKey(key)
+}
+
+// queryBool returns a boolean query parameter, false when absent.
+func queryBool(r *http.Request, name string) (bool, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, errBadRequest(name + " must be true or false, got " + strconv.Quote(raw))
+	}
+	return on, nil
+}
+
+func checkKey(key string) error {
+	if key == "" {
+		return errBadRequest("key must not be empty")
+	}
+	if len(key) > MaxKeySize {
+		return errTooLarge(fmt.Sprintf("key is %d bytes; the limit is %d", len(key), MaxKeySize))
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+
+	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kv-sync/client"
+)
+
+// coordinator runs quorum operations for requests that carry no version,
+// from clients without the SDK (curl). It uses the same client an
+// application would, seeded with this node's own address, so a request
+// sent to a node costs one extra hop and gets the same guarantees.
+type coordinator struct {
+	s *Server
+
+	mu     sync.Mutex
+	c      *client.Client
+	closed bool
+}
+
+func newCoordinator(s *Server) *coordinator { return &coordinator{s: s} }
+
+// client returns the coordinator's client, building it on first use: the
+// node must be running to answer its map requests.
+func (co *coordinator) client(ctx context.Context) (*client.Client, error) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	switch {
+	case co.closed:
+		return nil, errUnavailable("server closing")
+	case co.c != nil:
+		return co.c, nil
+	}
+	self := co.s.ck.Node(co.s.self)
+	if self == nil {
+		return nil, errUnavailable("this node is not in the cluster map yet")
+	}
+	c, err := client.New(ctx, []string{self.IP}, client.WithTimeout(co.s.cfg.QuorumTimeout),
+		client.WithSDKOptions(ckclient.WithLogger(co.s.log)))
+	if err != nil {
+		return nil, errUnavailable("start quorum client: " + err.Error())
+	}
+	co.c = c
+	return c, nil
+}
+
+// close closes the client once its background writes are done.
+func (co *coordinator) close() {
+	co.mu.Lock()
+	c := co.c
+	co.closed, co.c = true, nil
+	co.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// coordinate runs op with the coordinator's client and answers its result:
+// 200 with the answer, 404 for client.ErrNotFound, 503 when no quorum
+// answered.
+func (s *Server) coordinate(w http.ResponseWriter, r *http.Request, key string,
+	op func(context.Context, *client.Client) (any, error)) int {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QuorumTimeout)
+	defer cancel()
+	c, err := s.coord.client(ctx)
+	if err != nil {
+		return s.writeError(w, err)
+	}
+	answer, err := op(ctx, c)
+	switch {
+	case err == nil:
+		return s.writeJSON(w, http.StatusOK, answer)
+	case errors.Is(err, client.ErrNotFound):
+		return s.writeJSON(w, http.StatusNotFound, errorBody{Error: "key not found"})
+	case errors.Is(err, client.ErrInvalid):
+		return s.writeError(w, errBadRequest(err.Error()))
+	}
+	return s.writeError(w, errUnavailable("quorum "+key+": "+err.Error()))
+}

@@ -1,0 +1,391 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kv-sync/client"
+	"clusterkit.dev/services/kv-sync/internal/batch"
+)
+
+func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	c := tc.newClient()
+	want := tc.writeKeys(c, "user", "v1", 1000)
+	if len(want) != 1000 {
+		t.Fatalf("%d of 1000 writes acknowledged", len(want))
+	}
+	tc.checkQuorumReads(c, want)
+	// A write returns once a majority stored it; Close waits for the
+	// copies still on their way to the other owners.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tc.checkOwners(want)
+	// Any node runs the quorum for a request without a version.
+	tc.checkReads(want)
+
+	// Overwrites win everywhere.
+	c2 := tc.newClient()
+	update := tc.writeKeys(c2, "user", "v2", 100)
+	tc.checkQuorumReads(c2, update)
+	tc.checkReads(update)
+}
+
+func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	set := tc.do(0, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada"}`), nil)
+	if set.status != http.StatusOK || set.version == nil || set.version.Counter != 1 {
+		t.Fatalf("set: %d %s", set.status, set.body)
+	}
+	for i := range 3 {
+		if a := tc.get(i, "user:1"); a.status != http.StatusOK || a.value != "Ada" || *a.version != *set.version {
+			t.Fatalf("get via node %d: %d %s", i, a.status, a.body)
+		}
+	}
+	again := tc.do(1, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada Lovelace"}`), nil)
+	if again.status != http.StatusOK || again.version.Counter != 2 {
+		t.Fatalf("second set: %d %s, want counter 2", again.status, again.body)
+	}
+	if a := tc.do(2, http.MethodDelete, "/kv/key?key=user:1", nil, nil); a.status != http.StatusOK {
+		t.Fatalf("DELETE /kv/key: %d %s", a.status, a.body)
+	}
+	if a := tc.do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"user:2"}`), nil); a.status != http.StatusOK {
+		t.Fatalf("delete of a missing key: %d %s", a.status, a.body)
+	}
+	for i := range 3 {
+		if a := tc.get(i, "user:1"); a.status != http.StatusNotFound || a.err != "key not found" {
+			t.Errorf("get via node %d after delete: %d %s", i, a.status, a.body)
+		}
+	}
+	// The SDK client sees the same data.
+	c := tc.newClient()
+	if _, _, err := c.Get(context.Background(), "user:1"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("client get after delete: %v", err)
+	}
+	if got := metricValue(t, tc, 0, `kvsync_requests_total{op="set",result="ok",role="coordinator"}`); got != 1 {
+		t.Errorf("coordinated sets on node 0: %v, want 1", got)
+	}
+}
+
+func TestAddedNodeCopiesItsPartitions(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{DropAfter: 300 * time.Millisecond})
+	c := tc.newClient()
+	want := tc.writeKeys(c, "before", "v", 1000)
+
+	// Keep writing while the new node copies: writes reach it as a joining
+	// owner, and the copy merges by version.
+	stop := make(chan struct{})
+	var during sync.Map
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
+				if _, err := c.Set(context.Background(), k, v); err == nil {
+					during.Store(k, v)
+					n.Add(1)
+				}
+			}
+		})
+	}
+	added := tc.add()
+	tc.waitSettled()
+	close(stop)
+	wg.Wait()
+	during.Range(func(k, v any) bool {
+		want[k.(string)] = v.(string)
+		return true
+	})
+	t.Logf("%d writes acknowledged while the node joined", n.Load())
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	newID := tc.c.Member(added).ID
+	owned := 0
+	for _, p := range tc.c.Member(0).CK.Partitions() {
+		if owner(&p, newID) {
+			owned++
+		}
+	}
+	if owned == 0 {
+		t.Fatalf("%s owns no partition after joining", newID)
+	}
+	tc.checkOwners(want)
+	tc.checkQuorumReads(tc.newClient(), want)
+
+	// The nodes that gave partitions away delete them after DropAfter.
+	tc.c.Eventually("lost partitions dropped", func() error {
+		for _, m := range tc.c.Running() {
+			s := tc.server(m.Index)
+			for _, p := range m.CK.Partitions() {
+				if owner(&p, m.ID) {
+					continue
+				}
+				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
+					return fmt.Errorf("%s still holds %s it does not own (%v)", m.ID, p.ID, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
+	cfg := testConfig()
+	// The killed node keeps its slots while it is away.
+	cfg.ReReplicationDelay = time.Minute
+	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
+	c := tc.newClient()
+	want := tc.writeKeys(c, "k", "v1", 1000)
+
+	victim := 1
+	for tc.c.Member(victim).CK.IsLeader() {
+		victim++
+	}
+	victimID := tc.c.Member(victim).ID
+	tc.kill(victim)
+
+	// Two of three owners answer: every read and write goes on, with no
+	// failover needed.
+	tc.checkQuorumReads(c, want)
+	for k, v := range tc.writeKeys(c, "k", "v2", 300) {
+		want[k] = v
+	}
+	tc.checkQuorumReads(c, want)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restarted, the node still has what it stored before it died, and
+	// catches up the writes it missed.
+	tc.start(victim)
+	tc.waitSettled()
+	s := tc.server(victim)
+	missing := 0
+	for k, v := range want {
+		p, _ := tc.c.Member(victim).CK.GetPartition(k)
+		if !owner(p, victimID) {
+			continue
+		}
+		if rec, found, err := s.store.Get(p.Index, k); err != nil || !found || string(rec.Value) != v {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
+	}
+	tc.checkOwners(want)
+	tc.checkQuorumReads(tc.newClient(), want)
+}
+
+func TestReplicaRequests(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReplicationFactor = 2
+	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
+	key := "replica"
+	p, _ := tc.c.Member(0).CK.GetPartition(key)
+	owners := append([]string{p.PrimaryNode}, p.ReplicaNodes...)
+	in, out := tc.index(owners[0]), -1
+	for _, m := range tc.c.Members() {
+		if !slices.Contains(owners, m.ID) {
+			out = m.Index
+		}
+	}
+	write := func(i int, counter, writer uint64, value string) answer {
+		b, _ := json.Marshal(map[string]any{"key": key, "value": value, "version": map[string]uint64{"counter": counter, "writer": writer}})
+		return tc.do(i, http.MethodPost, "/kv/set", b, nil)
+	}
+	if a := write(in, 5, 1, "five"); a.status != http.StatusOK || *a.version != (versionJSON{5, 1}) {
+		t.Fatalf("replica write: %d %s", a.status, a.body)
+	}
+	// An older write is acknowledged with the newer version held, and
+	// changes nothing: replica writes are idempotent and order-free.
+	if a := write(in, 4, 9, "four"); a.status != http.StatusOK || *a.version != (versionJSON{5, 1}) {
+		t.Fatalf("older replica write: %d %s, want the held version 5.1", a.status, a.body)
+	}
+	if a := tc.getLocal(in, key); a.status != http.StatusOK || a.value != "five" {
+		t.Fatalf("after an older write: %d %s", a.status, a.body)
+	}
+	if got := metricValue(t, tc, in, "kvsync_stale_writes_total"); got != 1 {
+		t.Errorf("stale writes counted %v, want 1", got)
+	}
+	// A node that does not own the partition refuses replica requests
+	// with 421 and its map version, and stores nothing.
+	for _, a := range []answer{write(out, 6, 1, "six"), tc.getLocal(out, key)} {
+		var nb clusterkit.NotOwnerBody
+		if a.status != clusterkit.StatusNotOwner || json.Unmarshal(a.body, &nb) != nil ||
+			nb.MapVersion != tc.c.Member(out).CK.Version() || nb.Partition != p.Index {
+			t.Errorf("replica request to a non-owner: %d %s", a.status, a.body)
+		}
+	}
+	if recs, _ := tc.server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
+		t.Errorf("non-owner stored %v", recs)
+	}
+	// The same through a batch, as the client sends them.
+	send := func(i int, ops ...batch.Op) []batch.Result {
+		t.Helper()
+		var b []byte
+		for k := range ops {
+			b = batch.AppendOp(b, &ops[k])
+		}
+		a := tc.do(i, http.MethodPost, "/kv/batch", batch.AppendEnd(b, len(ops)), nil)
+		if a.status != http.StatusOK {
+			t.Fatalf("batch to node %d: %d %q", i, a.status, a.body)
+		}
+		res, err := batch.ReadResults(a.body, len(ops))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := send(in,
+		batch.Op{Kind: batch.OpWrite, Key: key, Counter: 4, Writer: 1, Value: []byte("old")},
+		batch.Op{Kind: batch.OpWrite, Key: key, Value: []byte("unversioned")},
+		batch.Op{Kind: batch.OpRead, Key: key})
+	if res[0].Status != batch.StatusOK || res[1].Status != batch.StatusInvalid ||
+		res[2].Status != batch.StatusFound || string(res[2].Value) != "five" || res[2].Counter != 5 {
+		t.Errorf("batch to an owner: %+v", res)
+	}
+	for _, r := range send(out, batch.Op{Kind: batch.OpRead, Key: key}, batch.Op{Kind: batch.OpWrite, Key: key, Counter: 9, Writer: 1}) {
+		if r.Status != batch.StatusNotOwner {
+			t.Errorf("batch op to a non-owner: status %d", r.Status)
+		}
+	}
+	if recs, _ := tc.server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
+		t.Errorf("non-owner stored %v", recs)
+	}
+
+	// A versioned delete leaves a tombstone that a local read reports.
+	del, _ := json.Marshal(map[string]any{"key": key, "version": map[string]uint64{"counter": 7, "writer": 1}})
+	if a := tc.do(in, http.MethodPost, "/kv/delete", del, nil); a.status != http.StatusOK {
+		t.Fatalf("replica delete: %d %s", a.status, a.body)
+	}
+	if a := tc.getLocal(in, key); a.status != http.StatusNotFound || a.version == nil || *a.version != (versionJSON{7, 1}) {
+		t.Fatalf("local read of a tombstone: %d %s", a.status, a.body)
+	}
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	longKey := strings.Repeat("k", MaxKeySize+1)
+	bigValue := strings.Repeat("v", MaxValueSize+1)
+	setBody := func(key, value string) string {
+		b, _ := json.Marshal(map[string]string{"key": key, "value": value})
+		return string(b)
+	}
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		status       int
+	}{
+		{"malformed JSON", http.MethodPost, "/kv/set", `{"key":"a","value":`, http.StatusBadRequest},
+		{"not an object", http.MethodPost, "/kv/set", `["a","b"]`, http.StatusBadRequest},
+		{"missing key", http.MethodPost, "/kv/set", `{"value":"v"}`, http.StatusBadRequest},
+		{"empty key", http.MethodPost, "/kv/set", `{"key":"","value":"v"}`, http.StatusBadRequest},
+		{"missing value", http.MethodPost, "/kv/set", `{"key":"a"}`, http.StatusBadRequest},
+		{"value not a string", http.MethodPost, "/kv/set", `{"key":"a","value":5}`, http.StatusBadRequest},
+		{"version not an object", http.MethodPost, "/kv/set", `{"key":"a","value":"v","version":"1.2"}`, http.StatusBadRequest},
+		{"zero version", http.MethodPost, "/kv/set", `{"key":"a","value":"v","version":{"counter":0,"writer":0}}`, http.StatusBadRequest},
+		{"key too long", http.MethodPost, "/kv/set", setBody(longKey, "v"), http.StatusRequestEntityTooLarge},
+		{"value too long", http.MethodPost, "/kv/set", setBody("a", bigValue), http.StatusRequestEntityTooLarge},
+		{"body too long", http.MethodPost, "/kv/set", strings.Repeat(" ", maxBody+1), http.StatusRequestEntityTooLarge},
+		{"get without key", http.MethodGet, "/kv/get", "", http.StatusBadRequest},
+		{"get of a long key", http.MethodGet, "/kv/get?key=" + longKey, "", http.StatusRequestEntityTooLarge},
+		{"get of a missing key", http.MethodGet, "/kv/get?key=absent", "", http.StatusNotFound},
+		{"bad local flag", http.MethodGet, "/kv/get?key=a&local=maybe", "", http.StatusBadRequest},
+		{"delete without key", http.MethodPost, "/kv/delete", `{}`, http.StatusBadRequest},
+		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
+		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
+		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
+		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
+		{"batch garbage", http.MethodPost, "/kv/batch", "garbage", http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		for i := range 3 {
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+			}
+			a := tc.do(i, c.method, c.path, body, nil)
+			if a.status != c.status || a.err == "" {
+				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.status, a.body, c.status)
+			}
+			if a.header.Get(clusterkit.HeaderMapVersion) == "" {
+				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
+			}
+		}
+	}
+	for i := range 3 {
+		s := tc.server(i)
+		for p := range tc.c.Member(i).CK.PartitionCount() {
+			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
+				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
+			}
+		}
+	}
+
+	// The client refuses bad input before sending anything.
+	c := tc.newClient()
+	ctx := context.Background()
+	if _, err := c.Set(ctx, "", "v"); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("empty key: %v", err)
+	}
+	if _, err := c.Set(ctx, longKey, "v"); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("long key: %v", err)
+	}
+	if _, err := c.Set(ctx, "a", bigValue); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("long value: %v", err)
+	}
+	if _, _, err := c.Get(ctx, longKey); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("get of a long key: %v", err)
+	}
+
+	// The limits are inclusive.
+	maxKey, maxValue := strings.Repeat("k", MaxKeySize), strings.Repeat("v", MaxValueSize)
+	if _, err := c.Set(ctx, maxKey, maxValue); err != nil {
+		t.Fatalf("set of the longest key and value: %v", err)
+	}
+	if got, _, err := c.Get(ctx, maxKey); err != nil || got != maxValue {
+		t.Fatalf("get of the longest key: %d bytes, %v", len(got), err)
+	}
+}
+
+// metricValue returns the value of the sample named series (with its
+// labels, in the exposition's order) on member i's /metrics.
+func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
+	t.Helper()
+	a := tc.do(i, http.MethodGet, "/metrics", nil, nil)
+	for _, line := range strings.Split(string(a.body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s on node %d", series, i)
+	return 0
+}

@@ -1,0 +1,243 @@
+// Package server is the storage node of kv-sync, a key-value service built
+// on ClusterKit with client-side quorums: the client (package client)
+// writes every key to all of its partition's owners and waits for a
+// majority, and reads from a majority, returning the newest version and
+// writing it back to owners that lag (the ABD protocol). Once a write is
+// acknowledged, no later read returns an older value.
+//
+// A node stores versioned records in a bbolt file in its data directory,
+// one bucket per partition, and keeps only the newest version of each key,
+// so replica writes are idempotent and may arrive in any order. It serves
+// replica requests only for partitions it owns in its map, and answers 421
+// (clusterkit.StatusNotOwner) otherwise. When it gains a partition it
+// streams it from the previous owner and merges it by version.
+//
+// For clients without the SDK (curl), a node also runs quorum operations
+// itself, with the same client, when a request carries no version:
+//
+//	POST   /kv/set      {"key", "value", "version"}  replica write, by the client
+//	POST   /kv/set      {"key", "value"}             quorum write, run by this node
+//	GET    /kv/get?key=k&local=true                  replica read, by the client
+//	GET    /kv/get?key=k                             quorum read, run by this node
+//	POST   /kv/delete   {"key", "version"}           replica delete (a tombstone)
+//	POST   /kv/delete   {"key"}                      quorum delete, run by this node
+//	DELETE /kv/key?key=k                             quorum delete, run by this node
+//	POST   /kv/batch                                 many replica reads and writes (package batch)
+//	GET    /kv/stream?partition=N                    node to node: a partition's records
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-sync/internal/store"
+)
+
+// Config configures a Server. Zero durations take the defaults.
+type Config struct {
+	// DataDir is the directory of the store file, kv.db. Required. It may
+	// be the ClusterKit DataDir: the file names do not clash.
+	DataDir string
+	// NoSync acknowledges replica writes once they are in the page cache
+	// instead of on disk: several times the write throughput; an
+	// acknowledged write then survives the crash of any minority of
+	// machines, but not a power loss of a majority of a partition's owners
+	// at once. Default false: fsync every commit.
+	NoSync bool
+	// QuorumTimeout bounds a quorum operation this node runs for a request
+	// without a version. Default 5s.
+	QuorumTimeout time.Duration
+	// CopyTimeout bounds the copy of one partition from one node.
+	// Default 2m.
+	CopyTimeout time.Duration
+	// DropAfter is how long the node keeps the data of a partition it lost
+	// before deleting it, in case another node is still copying from it.
+	// Default 10m; negative keeps lost partitions for ever.
+	DropAfter time.Duration
+	// Logger receives the service's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate checks c; the error names the field.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("server: DataDir is required")
+	}
+	if c.QuorumTimeout < 0 {
+		return fmt.Errorf("server: QuorumTimeout must not be negative, got %v", c.QuorumTimeout)
+	}
+	if c.CopyTimeout < 0 {
+		return fmt.Errorf("server: CopyTimeout must not be negative, got %v", c.CopyTimeout)
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	if c.QuorumTimeout == 0 {
+		c.QuorumTimeout = 5 * time.Second
+	}
+	if c.CopyTimeout == 0 {
+		c.CopyTimeout = 2 * time.Minute
+	}
+	if c.DropAfter == 0 {
+		c.DropAfter = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the kv-sync service of one node.
+type Server struct {
+	ck    *clusterkit.ClusterKit
+	self  string
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	m     *metrics
+
+	client *http.Client
+	parts  *partitions
+	drops  *dropper
+	coord  *coordinator
+
+	gainedMu sync.Mutex
+	gained   map[int]bool // partitions filled since the server started
+
+	// ctx is cancelled by Close; background work runs under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the store in cfg.DataDir and attaches the service to ck: its
+// routes on ck's HTTP server, its metrics on ck's registry and its
+// partition event handler. Call it before ck.Start, so that the handler sees
+// every change; call Close after ck.Stop.
+func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fillDefaults()
+	m, err := newMetrics(ck.Registry())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kv.db"), store.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		ck:     ck,
+		self:   ck.GetMyNodeID(),
+		cfg:    cfg,
+		log:    cfg.Logger.With("service", "kv-sync"),
+		store:  st,
+		m:      m,
+		client: newClient(),
+		parts:  newPartitions(),
+		gained: map[int]bool{},
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	s.drops = newDropper(s)
+	s.coord = newCoordinator(s)
+	ck.Echo().Pre(s.intercept)
+	ck.OnPartitionEvent(s.handleEvent)
+	return s, nil
+}
+
+// Close stops the service's background work and closes the store. Call it
+// after the node's ClusterKit has stopped, so that no request is still
+// being served. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.coord.close()
+		s.drops.close()
+		s.client.CloseIdleConnections()
+		s.closeErr = s.store.Close()
+	})
+	return s.closeErr
+}
+
+// intercept serves the KV API ahead of the library's router. The KV API
+// applies its own body limits: the library caps its own request bodies at
+// 1 MiB, less than a 1 MiB value in its JSON envelope.
+func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if !strings.HasPrefix(r.URL.Path, "/kv/") {
+			return next(c)
+		}
+		s.ServeHTTP(c.Response().Writer, r)
+		return nil
+	}
+}
+
+// ServeHTTP serves the KV API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var method string
+	var handle func(http.ResponseWriter, *http.Request)
+	switch r.URL.Path {
+	case "/kv/set":
+		method, handle = http.MethodPost, s.handleSet
+	case "/kv/get":
+		method, handle = http.MethodGet, s.handleGet
+	case "/kv/delete":
+		method, handle = http.MethodPost, s.handleDelete
+	case "/kv/key":
+		method, handle = http.MethodDelete, s.handleDeleteKey
+	case "/kv/stream":
+		method, handle = http.MethodGet, s.handleStream
+	case "/kv/batch":
+		method, handle = http.MethodPost, s.handleBatch
+	default:
+		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
+		return
+	}
+	handle(w, r)
+}
+
+// newClient returns the client of node-to-node requests: keep-alive
+// connections pooled per node and a short dial timeout, so that a dead node
+// is noticed at once.
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}}
+}
+
+// send sends a node-to-node request with this node's map version.
+func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+node.IP+uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	return s.client.Do(req)
+}
