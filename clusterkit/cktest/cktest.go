@@ -8,6 +8,7 @@
 package cktest
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,8 @@ type Member struct {
 	// Init, if set, runs on every new ClusterKit of the member before its
 	// Start: the place to register hooks.
 	Init func(ck *clusterkit.ClusterKit)
+
+	ran bool // started successfully at least once
 }
 
 // HTTPAddr returns the member's dialable HTTP address.
@@ -179,6 +183,24 @@ func (c *Cluster) Start(i int) *Member {
 }
 
 func (c *Cluster) start(m *Member) error {
+	err := c.startOnce(m)
+	// A port picked free may be taken by the time the node binds it. A
+	// member that never ran may move to other ports; one that ran keeps
+	// its addresses, which the cluster knows.
+	for try := 0; try < 3 && errors.Is(err, syscall.EADDRINUSE) && !m.ran; try++ {
+		httpPort, raftPort := freePort(c.t), freePort(c.t)
+		m.Options.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+		m.Options.HTTPAdvertise = m.Options.HTTPAddr
+		m.Options.RaftAddr = fmt.Sprintf("127.0.0.1:%d", raftPort)
+		err = c.startOnce(m)
+	}
+	if err == nil {
+		m.ran = true
+	}
+	return err
+}
+
+func (c *Cluster) startOnce(m *Member) error {
 	ck, err := clusterkit.NewClusterKit(m.Options)
 	if err != nil {
 		return err
