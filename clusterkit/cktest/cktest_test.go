@@ -17,6 +17,15 @@ func TestMemberMovesOffATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	go func() { // refuse at once whoever dials the old address
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
 	c.StartAll()
 	c.WaitConverged()
 	if got := c.Member(1).Options.HTTPAddr; got == taken {
