@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -196,11 +197,17 @@ func startEcho() (*exec.Cmd, string, error) {
 	return cmd, strings.TrimSpace(line), nil
 }
 
+// freeAddr returns a 127.0.0.1 address whose port was free a moment ago,
+// from below the kernel's usual ephemeral range (32768-60999), so that the
+// source ports of the run's own connections cannot take it before the
+// node binds it.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return ""
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return ""
 }

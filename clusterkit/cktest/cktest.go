@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -317,9 +318,29 @@ func (c *Cluster) CK(i int) *clusterkit.ClusterKit {
 	return c.ck(c.Member(i))
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
+// chosen as the harness chooses its nodes' ports, for tests that start
+// nodes of their own.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
+// picks from below the kernel's usual ephemeral range (32768-60999), where
+// the source ports of outgoing connections come from, so that the many
+// connections of a test run cannot take the port before the node binds it.
 func freePort(t testing.TB) int {
 	t.Helper()
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
