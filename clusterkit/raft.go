@@ -21,7 +21,7 @@ import (
 // that they can be closed together.
 type raftNode struct {
 	*raft.Raft
-	store     *raftboltdb.BoltStore
+	store     *raftStore
 	transport *raft.NetworkTransport
 	logw      io.Closer
 	// hadState is true when the node started from saved state, and
@@ -45,10 +45,11 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raft
 			rn.close()
 		}
 	}()
-	rn.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(o.DataDir, "raft.db")})
+	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(o.DataDir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("open raft store: %w", err)
 	}
+	rn.store = &raftStore{db: db}
 	w := newLogWriter(o.Logger)
 	rn.logw = w
 	snaps, err := raft.NewFileSnapshotStore(o.DataDir, 2, w)
