@@ -142,6 +142,15 @@ func getJSON(ctx context.Context, hc *http.Client, url string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// cpuMeter measures the CPU time of the cluster's processes.
+func (c *localCluster) cpuMeter() cpuMeter {
+	m := cpuMeter{}
+	for _, p := range c.procs {
+		m.pids = append(m.pids, p.Process.Pid)
+	}
+	return m
+}
+
 // stop ends the processes (SIGTERM, then SIGKILL after 5s) and removes the
 // data.
 func (c *localCluster) stop() {

@@ -76,7 +76,7 @@ func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
 	defer srv.Close()
 	tg := newPlainTarget([]string{strings.TrimPrefix(srv.URL, "http://")}, cfg.clients)
 	defer tg.Close()
-	r, err := measure(context.Background(), "mem", tg, cfg, true)
+	r, err := measure(context.Background(), "mem", tg, cpuMeter{}, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
 	defer bad.Close()
 	tg2 := newPlainTarget([]string{strings.TrimPrefix(bad.URL, "http://")}, cfg.clients)
 	defer tg2.Close()
-	r, err = measure(context.Background(), "corrupt", tg2, cfg, true)
+	r, err = measure(context.Background(), "corrupt", tg2, cpuMeter{}, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +114,10 @@ func TestLocalClusterRun(t *testing.T) {
 	}
 	if r.Write.Ops == 0 || r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors != 0 {
 		t.Fatalf("result %+v (first errors %v, %v)", r, r.Write.FirstErr, r.Read.FirstErr)
+	}
+	// The nodes did work for the clients, and the meter saw it.
+	if nodes, client := r.Write.CPUPerOp(); nodes <= 0 || client <= 0 {
+		t.Errorf("write CPU per op: nodes %v, client %v; want both measured", nodes, client)
 	}
 	var sb strings.Builder
 	printTable(&sb, cfg, []result{r, r})

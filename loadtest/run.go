@@ -18,7 +18,7 @@ func run(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
 	}
 	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
 	t := newPlainTarget([]string{addr}, cfg.clients)
-	r, err := measure(ctx, "echo (ceiling)", t, cfg, false)
+	r, err := measure(ctx, "echo (ceiling)", t, cpuMeter{pids: []int{echo.Process.Pid}}, cfg, false)
 	t.Close()
 	_ = echo.Process.Signal(syscall.SIGTERM)
 	_ = echo.Wait()
@@ -39,6 +39,7 @@ func run(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
 
 func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Writer) (result, error) {
 	seeds := cfg.seeds
+	var cpu cpuMeter
 	if len(seeds) == 0 {
 		bin := filepath.Join(cfg.binDir, binaries[strategy])
 		var env []string
@@ -52,6 +53,7 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 		}
 		defer c.stop()
 		seeds = c.addrs
+		cpu = c.cpuMeter()
 	}
 	fmt.Fprintf(log, "measuring %s through %v\n", strategy, seeds)
 	t, err := newTarget(ctx, strategy, seeds, cfg.clients)
@@ -63,5 +65,5 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 	if strategy == "server-side" {
 		name += " (ACK=" + cfg.ack + ")"
 	}
-	return measure(ctx, name, t, cfg, true)
+	return measure(ctx, name, t, cpu, cfg, true)
 }

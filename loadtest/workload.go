@@ -26,6 +26,23 @@ type phase struct {
 	P99     time.Duration
 	// FirstErr is the first error seen, if any.
 	FirstErr error
+	// ServerCPU and ClientCPU are the CPU time the servers and this
+	// process used while the phase was measured; ServerCPU is negative
+	// when unknown.
+	ServerCPU, ClientCPU time.Duration
+}
+
+// CPUPerOp returns the servers' and the client's CPU time per operation,
+// the servers' negative when unknown.
+func (p phase) CPUPerOp() (servers, client time.Duration) {
+	if p.Ops == 0 {
+		return -1, -1
+	}
+	servers = -1
+	if p.ServerCPU >= 0 {
+		servers = p.ServerCPU / time.Duration(p.Ops)
+	}
+	return servers, p.ClientCPU / time.Duration(p.Ops)
 }
 
 // Rate is operations per second.
@@ -45,10 +62,10 @@ type result struct {
 
 // measure writes with cfg.clients workers for cfg.duration, then reads back
 // keys that were written, checking every value.
-func measure(ctx context.Context, name string, t target, cfg config, verify bool) (result, error) {
+func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg config, verify bool) (result, error) {
 	value := strings.Repeat("v", cfg.valueSize)
 	written := make([]int, cfg.clients) // keys written by each worker
-	write := runPhase(ctx, cfg, func(ctx context.Context, w int, _ *rand.Rand) error {
+	write := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, _ *rand.Rand) error {
 		err := t.Set(ctx, key(w, written[w]), value)
 		if err == nil {
 			written[w]++
@@ -58,7 +75,7 @@ func measure(ctx context.Context, name string, t target, cfg config, verify bool
 	if ctx.Err() != nil {
 		return result{}, ctx.Err()
 	}
-	read := runPhase(ctx, cfg, func(ctx context.Context, w int, rng *rand.Rand) error {
+	read := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, rng *rand.Rand) error {
 		if written[w] == 0 {
 			return fmt.Errorf("worker %d wrote nothing to read", w)
 		}
@@ -78,13 +95,23 @@ func measure(ctx context.Context, name string, t target, cfg config, verify bool
 func key(worker, n int) string { return fmt.Sprintf("lt-%02d-%08d", worker, n) }
 
 // runPhase runs op on cfg.clients workers for warmup + duration and
-// measures the duration part.
-func runPhase(ctx context.Context, cfg config, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
+// measures the duration part, and the CPU time used during it.
+func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
 	start := time.Now()
 	measureFrom := start.Add(cfg.warmup)
 	end := measureFrom.Add(cfg.duration)
 	ctx, cancel := context.WithDeadline(ctx, end.Add(5*time.Second))
 	defer cancel()
+
+	var cpuFrom, cpuTo cpuSample
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		time.Sleep(time.Until(measureFrom))
+		cpuFrom = cpu.sample()
+		time.Sleep(time.Until(end))
+		cpuTo = cpu.sample()
+	}()
 
 	type tally struct {
 		lat    []time.Duration
@@ -120,7 +147,11 @@ func runPhase(ctx context.Context, cfg config, op func(ctx context.Context, work
 		}()
 	}
 	wg.Wait()
-	var p phase
+	<-cpuDone
+	p := phase{ServerCPU: -1, ClientCPU: cpuTo.client - cpuFrom.client}
+	if cpuFrom.servers >= 0 && cpuTo.servers >= 0 {
+		p.ServerCPU = cpuTo.servers - cpuFrom.servers
+	}
 	var all []time.Duration
 	for _, tl := range tallies {
 		all = append(all, tl.lat...)
