@@ -34,10 +34,12 @@ type config struct {
 
 	ReplicationBatch      int           `env:"REPLICATION_BATCH" envDefault:"512"`
 	ReplicationBatchBytes int           `env:"REPLICATION_BATCH_BYTES" envDefault:"4194304"`
-	ReplicationInterval   time.Duration `env:"REPLICATION_INTERVAL" envDefault:"0s"`
+	ReplicationInterval   time.Duration `env:"REPLICATION_INTERVAL" envDefault:"10ms"`
 	PartitionDropDelay    time.Duration `env:"PARTITION_DROP_DELAY" envDefault:"10m"`
 	CopyTimeout           time.Duration `env:"COPY_TIMEOUT" envDefault:"5m"`
+	SyncWindow            time.Duration `env:"SYNC_WINDOW" envDefault:"20ms"`
 	LogLevel              string        `env:"LOG_LEVEL" envDefault:"info"`
+	PprofAddr             string        `env:"PPROF_ADDR"`
 }
 
 // loadConfig reads and checks the environment; errors name the variable.
@@ -64,6 +66,7 @@ func loadConfig(environ map[string]string) (config, error) {
 	nonNegative("REPLICATION_INTERVAL", c.ReplicationInterval)
 	nonNegative("PARTITION_DROP_DELAY", c.PartitionDropDelay)
 	nonNegative("COPY_TIMEOUT", c.CopyTimeout)
+	nonNegative("SYNC_WINDOW", c.SyncWindow)
 	if c.PartitionCount < 0 {
 		errs = append(errs, fmt.Errorf("PARTITION_COUNT: %d must not be negative (0: the cluster's value)", c.PartitionCount))
 	}
@@ -132,6 +135,7 @@ func (c config) serverConfig(log *slog.Logger) server.Config {
 		ReplicationInterval:   c.ReplicationInterval,
 		DropDelay:             c.PartitionDropDelay,
 		CopyTimeout:           c.CopyTimeout,
+		SyncWindow:            c.SyncWindow,
 		Logger:                log,
 	}
 }

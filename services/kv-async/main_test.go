@@ -31,8 +31,15 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReplicationBatch != 512 || c.PartitionDropDelay != 10*time.Minute || c.PartitionCount != 0 || c.ReplicationFactor != 0 {
+	if c.ReplicationBatch != 512 || c.PartitionDropDelay != 10*time.Minute || c.PartitionCount != 0 || c.ReplicationFactor != 0 ||
+		c.SyncWindow != 20*time.Millisecond || c.ReplicationInterval != 10*time.Millisecond || c.PprofAddr != "" {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if sc := c.serverConfig(nil); sc.SyncWindow != c.SyncWindow || sc.ReplicationInterval != c.ReplicationInterval {
+		t.Fatalf("server config %+v from %+v", sc, c)
+	}
+	if c, err := loadConfig(with("SYNC_WINDOW", "0s")); err != nil || c.SyncWindow != 0 {
+		t.Fatalf("SYNC_WINDOW=0s: %+v, %v", c.SyncWindow, err)
 	}
 	o := c.clusterOptions(nil)
 	if o.Config.PartitionCount != 0 || o.Config.ReplicationFactor != 0 || o.DataDir != "/data/cluster" || c.serverConfig(nil).DataDir != "/data/kv" {
@@ -55,6 +62,8 @@ func TestLoadConfig(t *testing.T) {
 		{with("REPLICATION_INTERVAL", "soon"), "REPLICATION_INTERVAL"},
 		{with("PARTITION_DROP_DELAY", "-1s"), "PARTITION_DROP_DELAY"},
 		{with("LOG_LEVEL", "loud"), "LOG_LEVEL"},
+		{with("SYNC_WINDOW", "-1ms"), "SYNC_WINDOW"},
+		{with("SYNC_WINDOW", "soon"), "SYNC_WINDOW"},
 	} {
 		_, err := loadConfig(tt.env)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -12,7 +12,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,9 +19,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kv-async/internal/jsonstr"
+	"clusterkit.dev/services/kv-async/internal/opbatch"
 )
 
 // ErrNotFound is returned by Get for a key that has no value.
@@ -31,51 +33,67 @@ var ErrNotFound = errors.New("kv-async: key not found")
 // Client talks to a kv-async cluster. It is safe for concurrent use.
 type Client struct {
 	sdk *ckclient.Client
+	// bg is the context of the batches in flight; Close cancels it.
+	bg     context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	queues map[string]*nodeQueue // writes, by node address
+	wg     sync.WaitGroup        // batch senders
 }
 
 // New connects to the cluster through any of seeds ("host:port"); see
-// clusterkit/client.New for the options. Close the client when done.
+// clusterkit/client.New for the options (ckclient.WithHTTPClient for a
+// transport of your own: TLS, a proxy, tracing). Close the client when
+// done.
 func New(ctx context.Context, seeds []string, opts ...ckclient.Option) (*Client, error) {
 	sdk, err := ckclient.New(ctx, seeds, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{sdk: sdk}, nil
+	bg, cancel := context.WithCancel(context.Background())
+	return &Client{sdk: sdk, bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
 }
 
-// Close stops the client's topology watch.
-func (c *Client) Close() error { return c.sdk.Close() }
+// Close ends the writes in flight (they fail) and stops the client's
+// topology watch. Calls after Close fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return c.sdk.Close()
+}
 
 // SDK returns the routing client underneath, for its map and HTTP client.
 func (c *Client) SDK() *ckclient.Client { return c.sdk }
 
-// Set stores value under key. It returns once the key's primary has made
-// the write durable; the replicas receive it shortly after. A node that
-// no longer owns the key makes the client refresh its map and retry once.
+// Set stores value under key. It returns once the key's primary has
+// logged the write, as its sync policy says (see the service's README);
+// the replicas receive it shortly after. A node that no longer owns the
+// key makes the client refresh its map and retry once.
 func (c *Client) Set(ctx context.Context, key, value string) error {
-	body, err := json.Marshal(map[string]string{"key": key, "value": value})
-	if err != nil {
-		return err
-	}
+	op := opbatch.Op{Kind: opbatch.Set, Key: []byte(key), Value: []byte(value)}
 	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
 		if r.Primary == nil {
 			return fmt.Errorf("kv-async: set %q: %w", key, ckclient.ErrNoPrimary)
 		}
-		return c.do(ctx, r, http.MethodPost, r.Primary, "/kv/set", body, nil)
+		_, err := c.write(ctx, r, op)
+		return err
 	})
 }
 
 // Delete removes key. Deleting a key that has no value succeeds.
 func (c *Client) Delete(ctx context.Context, key string) error {
-	body, err := json.Marshal(map[string]string{"key": key})
-	if err != nil {
-		return err
-	}
+	op := opbatch.Op{Kind: opbatch.Delete, Key: []byte(key)}
 	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
 		if r.Primary == nil {
 			return fmt.Errorf("kv-async: delete %q: %w", key, ckclient.ErrNoPrimary)
 		}
-		return c.do(ctx, r, http.MethodPost, r.Primary, "/kv/delete", body, nil)
+		_, err := c.write(ctx, r, op)
+		return err
 	})
 }
 
@@ -121,36 +139,57 @@ func (c *Client) GetFrom(ctx context.Context, node clusterkit.Node, key string) 
 }
 
 func (c *Client) get(ctx context.Context, r ckclient.Route, n *clusterkit.Node, key, consistency string) (string, error) {
-	q := url.Values{"key": {key}}
+	path := "/kv/get?key=" + url.QueryEscape(key)
 	if consistency != "" {
-		q.Set("consistency", consistency)
+		path += "&consistency=" + url.QueryEscape(consistency)
+	}
+	b, err := c.getBody(ctx, r, n, path)
+	if ckclient.StatusCode(err) == http.StatusNotFound {
+		return "", fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	if err != nil {
+		return "", err
+	}
+	return decodeValue(n, b)
+}
+
+// decodeValue returns the value of a get's answer. The plain answer
+// (no escape sequence) is read without reflection.
+func decodeValue(n *clusterkit.Node, b []byte) (string, error) {
+	var value []byte
+	if jsonstr.ParseObject(b, func(m jsonstr.Member) bool {
+		if string(m.Name) == "value" {
+			if !m.String || value != nil {
+				return false
+			}
+			value = m.Value
+		}
+		return true
+	}) && value != nil {
+		return string(value), nil
 	}
 	var resp struct {
 		Value string `json:"value"`
 	}
-	err := c.do(ctx, r, http.MethodGet, n, "/kv/get?"+q.Encode(), nil, &resp)
-	if ckclient.StatusCode(err) == http.StatusNotFound {
-		return "", fmt.Errorf("%w: %q", ErrNotFound, key)
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return "", fmt.Errorf("kv-async: decode answer of %s: %w", n.IP, err)
 	}
-	return resp.Value, err
+	return resp.Value, nil
 }
 
-func (c *Client) do(ctx context.Context, r ckclient.Route, method string, n *clusterkit.Node, path string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.IP+path, rd)
+// getBody sends GET target to node n and returns the body of a 2xx
+// answer. An answer that is not 2xx is an error, as
+// clusterkit/client.Check makes it: a *ckclient.NotOwnerError for a 421,
+// a *ckclient.StatusError otherwise.
+func (c *Client) getBody(ctx context.Context, r ckclient.Route, n *clusterkit.Node, target string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.IP+target, nil)
 	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	ckclient.SetMapVersion(req, r)
 	resp, err := c.sdk.HTTPClient().Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		// Read to the end, so that the connection goes back to the pool.
@@ -158,15 +197,13 @@ func (c *Client) do(ctx context.Context, r ckclient.Route, method string, n *clu
 		resp.Body.Close()
 	}()
 	if err := ckclient.Check(resp); err != nil {
-		return err
+		return nil, err
 	}
-	if out == nil {
-		return nil
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("kv-async: read answer of %s: %w", n.IP, err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("kv-async: decode answer of %s: %w", n.IP, err)
-	}
-	return nil
+	return b, nil
 }
 
 // unreachable reports whether err means the node could not serve the

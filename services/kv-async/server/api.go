@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -70,50 +69,42 @@ type GetResponse struct {
 }
 
 func (s *Server) handleSet(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
-	var req setRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	if req.Key == nil {
-		return errorf(http.StatusBadRequest, "key is required")
-	}
-	if req.Value == nil {
-		return errorf(http.StatusBadRequest, "value is required")
-	}
-	if err := checkKey(*req.Key); err != nil {
-		return err
-	}
-	if len(*req.Value) > MaxValueBytes {
-		return errorf(http.StatusRequestEntityTooLarge, "value is %d bytes, the limit is %d", len(*req.Value), MaxValueBytes)
-	}
-	rec, _, p, err := s.write(r, role, *req.Key, []byte(*req.Value), false)
+	key, value, err := decodeSet(w, r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, WriteResponse{Key: rec.Key, Partition: p, Version: rec.Version.String()})
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if len(value) > MaxValueBytes {
+		return errorf(http.StatusRequestEntityTooLarge, "value is %d bytes, the limit is %d", len(value), MaxValueBytes)
+	}
+	rec, _, p, err := s.write(r, role, key, value, false)
+	if err != nil {
+		return err
+	}
+	resp := WriteResponse{Key: rec.Key, Partition: p, Version: string(rec.Version.appendTo(make([]byte, 0, 24)))}
+	writeBody(w, http.StatusOK, resp.appendJSON(make([]byte, 0, 64+len(key))))
 	return nil
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
-	var req deleteRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	if req.Key == nil {
-		return errorf(http.StatusBadRequest, "key is required")
-	}
-	if err := checkKey(*req.Key); err != nil {
-		return err
-	}
-	rec, existed, p, err := s.write(r, role, *req.Key, nil, true)
+	key, err := decodeDelete(w, r)
 	if err != nil {
 		return err
 	}
-	resp := DeleteResponse{Key: *req.Key, Partition: p, Deleted: existed}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	rec, existed, p, err := s.write(r, role, key, nil, true)
+	if err != nil {
+		return err
+	}
+	resp := DeleteResponse{Key: key, Partition: p, Deleted: existed}
 	if existed {
 		resp.Version = rec.Version.String()
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeBody(w, http.StatusOK, resp.appendJSON(nil))
 	return nil
 }
 
@@ -133,16 +124,7 @@ func (s *Server) write(r *http.Request, role *clusterkit.Role, key string, value
 		*role = clusterkit.RolePrimary
 	}
 	idx := p.Index
-	rec, existed, err := s.store.Write(r.Context(), idx, key, value, deleted, func() (uint64, error) {
-		// Judged again inside the transaction: a node that stops being
-		// primary accepts nothing after the map change, which is what
-		// lets a new owner copy everything this node acknowledged.
-		cur := s.partition(idx)
-		if s.role(cur) != clusterkit.RolePrimary {
-			return 0, s.notOwner(cur, "this node is no longer the primary of "+cur.ID)
-		}
-		return cur.Epoch, nil
-	})
+	rec, existed, err := s.store.Write(r.Context(), idx, key, value, deleted, func() (uint64, error) { return s.primaryEpoch(idx) })
 	if err != nil {
 		return Record{}, false, idx, err
 	}
@@ -195,7 +177,8 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, role *cluster
 	if !found || rec.Deleted {
 		return errorf(http.StatusNotFound, "key %q not found", key)
 	}
-	writeJSON(w, http.StatusOK, GetResponse{Key: key, Value: string(rec.Value), Partition: p.Index, Version: rec.Version.String()})
+	resp := GetResponse{Key: key, Value: string(rec.Value), Partition: p.Index, Version: rec.Version.String()}
+	writeBody(w, http.StatusOK, resp.appendJSON(make([]byte, 0, 80+len(key)+len(rec.Value))))
 	return nil
 }
 
@@ -229,24 +212,26 @@ func checkKey(key string) error {
 	return nil
 }
 
-// decodeBody decodes a JSON request body of at most maxWriteBody bytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength > maxWriteBody {
-		return errorf(http.StatusRequestEntityTooLarge, "body is %d bytes, the limit is %d", r.ContentLength, maxWriteBody)
+// readBody reads a request body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body is %d bytes, the limit is %d", r.ContentLength, limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxWriteBody))
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	var err error
+	if r.ContentLength >= 0 {
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
 	}
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
-		return nil
+		return b, nil
 	case errors.As(err, &mbe):
-		return errorf(http.StatusRequestEntityTooLarge, "body exceeds %d bytes", maxWriteBody)
-	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, "malformed JSON body: empty")
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body exceeds %d bytes", limit)
 	}
-	return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	return nil, errorf(http.StatusBadRequest, "read body: %v", err)
 }

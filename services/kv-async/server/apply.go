@@ -1,12 +1,9 @@
 package server
 
 import (
-	"encoding/gob"
 	"fmt"
 	"net/http"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"clusterkit.dev/clusterkit"
 )
@@ -30,11 +27,15 @@ const maxBatchBody = 2 * MaxReplicationBatchBytes
 //     only if newer than the receiver's version of the key, and the cursor
 //     moves to To in the same transaction.
 func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
-	if ct := r.Header.Get("Content-Type"); ct != contentTypeGob {
-		return errorf(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, contentTypeGob)
+	if ct := r.Header.Get("Content-Type"); ct != contentTypeBatch {
+		return errorf(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, contentTypeBatch)
 	}
-	var req batchRequest
-	if err := gob.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody)).Decode(&req); err != nil {
+	body, err := readBody(w, r, maxBatchBody)
+	if err != nil {
+		return err
+	}
+	req, err := decodeBatchRequest(body)
+	if err != nil {
 		return errorf(http.StatusBadRequest, "malformed batch: %v", err)
 	}
 	if req.Sender == "" || req.Sender == s.self {
@@ -46,7 +47,9 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	var results []sectionResult
 	refused := map[string]int{}
 	applied, skipped := 0, 0
-	err := s.store.update(r.Context(), func(tx *bolt.Tx) error {
+	// The answer tells the primary the records are here: it is given, like
+	// a client's, under the sync policy.
+	err = s.store.mutate(r.Context(), func(m *mutation) error {
 		results = make([]sectionResult, len(req.Sections))
 		clear(refused)
 		applied, skipped = 0, 0
@@ -80,18 +83,27 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				refused[res.Status]++
 				continue
 			}
-			pb, err := partition(tx, sec.Partition, true)
+			f, err := m.fence(sec.Partition)
 			if err != nil {
-				return abortError{err}
+				return err
 			}
-			if f := pb.fence(); sec.Epoch < f {
+			if sec.Epoch < f {
 				res.Status, res.Error = statusStale, fmt.Sprintf("epoch %d is older than epoch %d seen before", sec.Epoch, f)
 				refused[res.Status]++
 				continue
 			}
-			cur := pb.cursor(req.Sender, req.Inc)
+			cur, _, err := m.cursor(sec.Partition, req.Sender, req.Inc)
+			if err != nil {
+				return err
+			}
 			switch {
 			case sec.Probe:
+				// Record the sender as a source of the partition, even at
+				// 0: promoted to primary, this node pulls from its sources
+				// what they had not shipped yet.
+				if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: cur}); err != nil {
+					return err
+				}
 				res.Status, res.Cursor = statusCursor, cur
 				continue
 			case sec.From > cur:
@@ -100,7 +112,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				continue
 			}
 			for _, rec := range sec.Records {
-				ok, err := pb.merge(rec, now)
+				ok, err := m.merge(sec.Partition, rec, now)
 				if err != nil {
 					return err
 				}
@@ -110,10 +122,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 					skipped++
 				}
 			}
-			if err := pb.advance(Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
+			if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
 				return err
 			}
-			if err := pb.raiseFence(sec.Epoch); err != nil {
+			if err := m.raiseFence(sec.Partition, sec.Epoch); err != nil {
 				return err
 			}
 			res.Status, res.Cursor, res.Applied = statusApplied, max(cur, sec.To), len(sec.Records)
@@ -128,8 +140,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	for reason, n := range refused {
 		s.metrics.rejected.WithLabelValues(reason).Add(float64(n))
 	}
-	w.Header().Set("Content-Type", contentTypeGob)
-	return gob.NewEncoder(w).Encode(batchResponse{MapVersion: s.ck.Version(), Results: results})
+	w.Header().Set("Content-Type", contentTypeBatch)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(appendBatchResponse(nil, &batchResponse{MapVersion: s.ck.Version(), Results: results}))
+	return err
 }
 
 // checkRecords validates replicated or migrated records.

@@ -2,7 +2,7 @@ package server
 
 import (
 	"bytes"
-	"encoding/gob"
+	"io"
 	"net/http"
 	"testing"
 )
@@ -10,11 +10,7 @@ import (
 // sendBatch posts a hand-made replication batch to a node.
 func sendBatch(t *testing.T, addr string, req batchRequest) []sectionResult {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post("http://"+addr+pathReplicate, contentTypeGob, &buf)
+	resp, err := http.Post("http://"+addr+pathReplicate, contentTypeBatch, bytes.NewReader(appendBatchRequest(nil, &req)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +18,12 @@ func sendBatch(t *testing.T, addr string, req batchRequest) []sectionResult {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("replicate: %s", resp.Status)
 	}
-	var out batchResponse
-	if err := gob.NewDecoder(resp.Body).Decode(&out); err != nil {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeBatchResponse(b)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(out.Results) != len(req.Sections) {

@@ -16,11 +16,22 @@ import (
 // with
 //
 //	go test -run '^$' -bench . -benchtime 20000x ./server/
+//
+// The load generator (loadtest/, see README.md) measures separate
+// processes against an HTTP ceiling, and is the reference.
 
 var value128 = strings.Repeat("v", 128)
 
+// nodeDefaults is the node binary's configuration (see config.go).
+var nodeDefaults = Config{SyncWindow: 20 * time.Millisecond, ReplicationInterval: 10 * time.Millisecond}
+
 func BenchmarkSet(b *testing.B) {
-	tc := newCluster(b, 3, Config{})
+	b.Run("SyncWindow=20ms", func(b *testing.B) { benchmarkSet(b, nodeDefaults) })
+	b.Run("SyncWindow=0", func(b *testing.B) { benchmarkSet(b, Config{ReplicationInterval: nodeDefaults.ReplicationInterval}) })
+}
+
+func benchmarkSet(b *testing.B, cfg Config) {
+	tc := newCluster(b, 3, cfg)
 	c := tc.client()
 	var n atomic.Int64
 	b.SetParallelism(16)
@@ -42,7 +53,7 @@ func BenchmarkSet(b *testing.B) {
 }
 
 func BenchmarkGet(b *testing.B) {
-	tc := newCluster(b, 3, Config{})
+	tc := newCluster(b, 3, nodeDefaults)
 	c := tc.client()
 	const keys = 10000
 	writeKeys(b, c, 0, keys, value128)

@@ -47,7 +47,15 @@ func writeKeys(t testing.TB, c *client.Client, from, to int, prefix string) {
 func key(i int) string { return "key-" + strconv.Itoa(i) }
 
 func TestWriteThenReadFromEveryOwner(t *testing.T) {
-	tc := newCluster(t, 3, Config{})
+	// Both sync policies: acknowledged once fsynced, and (the node's
+	// default) once written, with fsyncs and shipping in the background.
+	for _, cfg := range []Config{{}, {SyncWindow: 20 * time.Millisecond, ReplicationInterval: 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("SyncWindow %v", cfg.SyncWindow), func(t *testing.T) { testWriteThenReadFromEveryOwner(t, cfg) })
+	}
+}
+
+func testWriteThenReadFromEveryOwner(t *testing.T, cfg Config) {
+	tc := newCluster(t, 3, cfg)
 	c := tc.client()
 	const n = 1000
 	writeKeys(t, c, 0, n, "v")

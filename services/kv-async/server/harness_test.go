@@ -75,14 +75,16 @@ func (tc *testCluster) server(i int) *Server {
 	return tc.servers[i]
 }
 
-// kill stops member i's ClusterKit and closes its server, with no
-// graceful step: no leave, no flush of pending replication.
+// kill stops member i's ClusterKit and its server as a crash of the
+// process would: no leave, no flush of pending replication, and the
+// store's log left written but neither fsynced nor applied, to be
+// replayed by the next start.
 func (tc *testCluster) kill(i int) {
 	tc.Stop(i)
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if s := tc.servers[i]; s != nil {
-		s.Close()
+		s.crash()
 		delete(tc.servers, i)
 	}
 }

@@ -13,9 +13,13 @@ import (
 // metrics are the server's Prometheus metrics, all named kvasync_*.
 type metrics struct {
 	requests    *prometheus.CounterVec
+	batchOps    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
-	commitSize  prometheus.Histogram
-	commitTime  prometheus.Histogram
+	syncSize    prometheus.Histogram
+	syncTime    prometheus.Histogram
+	applySize   prometheus.Histogram
+	applyTime   prometheus.Histogram
+	unapplied   prometheus.GaugeFunc
 	batches     *prometheus.CounterVec
 	shipped     *prometheus.CounterVec
 	applied     *prometheus.CounterVec
@@ -35,20 +39,43 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvasync_requests_total",
 			Help: "Requests served, by operation, this node's role for the key's partition, and result.",
 		}, []string{"op", "role", "result"}),
+		batchOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvasync_batch_ops_total",
+			Help: "Writes carried by POST /kv/batch requests (each request also counts once in kvasync_requests_total as op batch), by operation and result.",
+		}, []string{"op", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kvasync_request_duration_seconds",
 			Help:    "Time to serve a request, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
 		}, []string{"op"}),
-		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvasync_store_commit_writes",
-			Help:    "Writes grouped into one store transaction.",
+		syncSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_wal_sync_entries",
+			Help:    "Write-ahead log entries (writes, replicated batches) made durable by one fsync.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
-		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvasync_store_commit_duration_seconds",
-			Help:    "Time to commit one store transaction, fsync included.",
+		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_wal_sync_duration_seconds",
+			Help:    "Time of one fsync of the write-ahead log.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+		applySize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_store_apply_entries",
+			Help:    "Write-ahead log entries applied to the bbolt file by one transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		applyTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kvasync_store_apply_duration_seconds",
+			Help:    "Time to apply write-ahead log entries to the bbolt file in one transaction, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+		unapplied: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kvasync_wal_unapplied_bytes",
+			Help: "Bytes of write-ahead log entries not yet applied to the bbolt file (writes wait above 64 MiB).",
+		}, func() float64 {
+			if st := s.store; st != nil {
+				return float64(st.unapplied())
+			}
+			return 0
 		}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvasync_replication_batches_total",
@@ -88,13 +115,25 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			"Age of the oldest record this node, as primary, has not yet had acknowledged by a peer.", []string{"peer"}, nil),
 		lagProvider: func() []PeerLag { return s.repl.lag() },
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.commitSize, m.commitTime, m.batches, m.shipped,
-		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m}} {
+	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
+			m.unregister(reg)
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.batchOps, m.latency, m.syncSize, m.syncTime, m.applySize, m.applyTime, m.unapplied, m.batches, m.shipped,
+		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m}}
+}
+
+// unregister removes the metrics from reg.
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
 }
 
 func (m *metrics) observeRequest(op string, role clusterkit.Role, err error, d time.Duration) {
@@ -102,9 +141,18 @@ func (m *metrics) observeRequest(op string, role clusterkit.Role, err error, d t
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }
 
-func (m *metrics) observeCommit(ops int, d time.Duration) {
-	m.commitSize.Observe(float64(ops))
-	m.commitTime.Observe(d.Seconds())
+func (m *metrics) observeBatchOp(op string, err error) {
+	m.batchOps.WithLabelValues(op, resultOf(err)).Inc()
+}
+
+func (m *metrics) observeSync(entries uint64, d time.Duration) {
+	m.syncSize.Observe(float64(entries))
+	m.syncTime.Observe(d.Seconds())
+}
+
+func (m *metrics) observeApply(entries, _ int, d time.Duration) {
+	m.applySize.Observe(float64(entries))
+	m.applyTime.Observe(d.Seconds())
 }
 
 // resultOf names the outcome of a request for the requests metric.

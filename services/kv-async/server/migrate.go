@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"clusterkit.dev/clusterkit"
 )
 
@@ -42,7 +40,7 @@ const (
 // equal to this store's incarnation, only the records after position
 // since of this node's index are sent. The stream is one consistent
 // snapshot, taken once this node's map is at least the requester's
-// (HeaderMapVersion) and every write accepted before is committed: a
+// (HeaderMapVersion) and every write accepted before is fsynced: a
 // former primary has then stopped accepting writes for the partition, so
 // the snapshot holds every write it acknowledged.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
@@ -64,48 +62,38 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 	}
 	*role = s.role(s.partition(p))
 	s.awaitMap(r.Context(), requestMapVersion(r))
-	// Barrier: every write queued before this point is committed.
-	if err := s.store.update(r.Context(), func(*bolt.Tx) error { return nil }); err != nil {
+	// A snapshot taken once every write accepted before is fsynced.
+	sn, err := s.store.snapshot(p)
+	if err != nil {
 		return err
 	}
+	defer sn.Close()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := gob.NewEncoder(bw)
 	w.Header().Set("Content-Type", contentTypeGob)
-	err = s.store.view(func(tx *bolt.Tx) error {
-		end := streamEnd{Node: s.self, Inc: s.store.Incarnation()}
-		pb, err := partition(tx, p, false)
-		if err != nil {
+	end := streamEnd{Node: s.self, Inc: s.store.Incarnation(), Head: sn.head, Cursors: sn.cursors}
+	var frame []Record
+	size := 0
+	var encErr error
+	err = sn.each(since, func(r *indexRecord) bool {
+		frame = append(frame, r.rec)
+		size += len(r.rec.Key) + len(r.rec.Value)
+		end.Records++
+		if len(frame) >= frameRecords || size >= frameBytes {
+			encErr = enc.Encode(streamFrame{Records: frame})
+			frame, size = frame[:0], 0
+		}
+		return encErr == nil
+	})
+	if err = errors.Join(err, encErr); err != nil {
+		return err
+	}
+	if len(frame) > 0 {
+		if err := enc.Encode(streamFrame{Records: frame}); err != nil {
 			return err
 		}
-		if pb != nil {
-			end.Head, end.Cursors = pb.head(), pb.allCursors()
-			var frame []Record
-			size := 0
-			c := pb.index.Cursor()
-			for k, v := c.Seek(u64(since + 1)); k != nil; k, v = c.Next() {
-				rec, ok, err := pb.get(string(v[8:]))
-				if err != nil || !ok {
-					return fmt.Errorf("index entry %x: record missing or bad: %v", k, err)
-				}
-				frame = append(frame, rec.Record)
-				size += len(rec.Key) + len(rec.Value)
-				end.Records++
-				if len(frame) >= frameRecords || size >= frameBytes {
-					if err := enc.Encode(streamFrame{Records: frame}); err != nil {
-						return err
-					}
-					frame, size = frame[:0], 0
-				}
-			}
-			if len(frame) > 0 {
-				if err := enc.Encode(streamFrame{Records: frame}); err != nil {
-					return err
-				}
-			}
-		}
-		return enc.Encode(streamFrame{End: &end})
-	})
-	if err != nil {
+	}
+	if err := enc.Encode(streamFrame{End: &end}); err != nil {
 		return err
 	}
 	return bw.Flush()
@@ -122,7 +110,15 @@ func (s *Server) onPartitionEvent(ctx context.Context, ev clusterkit.PartitionEv
 	case ev.OldRole == clusterkit.RoleNone && ev.NewRole != clusterkit.RoleNone:
 		s.cancelDrop(ev.Partition)
 		if ev.CopyFrom == nil {
-			return nil // a new partition, or a restart: nothing to copy
+			// A new partition, or a restart: nothing to copy. A node that
+			// restarts as primary may have missed writes accepted by
+			// another primary while it was down: it pulls them first.
+			if ev.NewRole == clusterkit.RolePrimary {
+				release := s.gate(ev.Partition)
+				defer release()
+				s.catchUp(ctx, ev)
+			}
+			return nil
 		}
 		release := s.gate(ev.Partition)
 		defer release()
@@ -173,27 +169,32 @@ func (s *Server) copyIn(ctx context.Context, ev clusterkit.PartitionEvent) error
 	}
 }
 
-// catchUp runs on a node promoted to primary of a partition: it pulls from
-// every node that ever shipped the partition to it (the previous primary
-// among them) what it has not received yet. A node the cluster declared
-// dead is tried too, briefly: if it was only slow, its writes are saved;
-// if it is really gone, what it had not shipped is lost until it returns,
-// which is the price of asynchronous replication.
+// catchUp runs on a node promoted to primary of a partition: it pulls what
+// it has not received yet from every node that ever shipped or copied the
+// partition to it (the previous primary among them: a primary probes its
+// replicas before it ships, and the probe records it as a source), and
+// from the partition's other current owners, which may have received more
+// from it. A node the cluster declared dead is tried too, briefly: if it
+// was only slow, its writes are saved; if it is really gone, what it had
+// not shipped is lost until it returns, which is the price of
+// asynchronous replication.
 func (s *Server) catchUp(ctx context.Context, ev clusterkit.PartitionEvent) {
-	var cursors []Cursor
-	_ = s.store.view(func(tx *bolt.Tx) error {
-		if pb, err := partition(tx, ev.Partition, false); err == nil && pb != nil {
-			cursors = pb.allCursors()
-		}
-		return nil
-	})
-	seen := map[string]bool{s.self: true}
+	var sources []string
+	cursors, _ := s.store.Cursors(ev.Partition)
 	for _, c := range cursors {
-		n := s.ck.Node(c.Node)
-		if seen[c.Node] || n == nil {
+		sources = append(sources, c.Node)
+	}
+	if p := s.partition(ev.Partition); p != nil {
+		sources = append(sources, p.ReplicaNodes...)
+		sources = append(sources, p.JoiningNodes...)
+	}
+	seen := map[string]bool{s.self: true}
+	for _, id := range sources {
+		n := s.ck.Node(id)
+		if seen[id] || n == nil {
 			continue
 		}
-		seen[c.Node] = true
+		seen[id] = true
 		timeout := catchUpTimeout
 		if n.State == clusterkit.NodeDead {
 			timeout = deadCatchUpTimeout
@@ -219,16 +220,12 @@ func (s *Server) catchUp(ctx context.Context, ev clusterkit.PartitionEvent) {
 // received.
 func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int, error) {
 	var since, inc uint64
-	_ = s.store.view(func(tx *bolt.Tx) error {
-		if pb, err := partition(tx, p, false); err == nil && pb != nil {
-			for _, c := range pb.allCursors() {
-				if c.Node == src.ID && c.Seq > since {
-					since, inc = c.Seq, c.Inc
-				}
-			}
+	cursors, _ := s.store.Cursors(p)
+	for _, c := range cursors {
+		if c.Node == src.ID && c.Seq > since {
+			since, inc = c.Seq, c.Inc
 		}
-		return nil
-	})
+	}
 	q := url.Values{"partition": {strconv.Itoa(p)}}
 	if inc != 0 {
 		q.Set("since", strconv.FormatUint(since, 10))
@@ -268,26 +265,22 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int
 		for _, r := range f.Records {
 			bytes += len(r.Key) + len(r.Value)
 		}
-		err := s.store.update(ctx, func(tx *bolt.Tx) error {
-			pb, err := partition(tx, p, true)
-			if err != nil {
-				return abortError{err}
-			}
+		err := s.store.mutate(ctx, func(m *mutation) error {
 			now := time.Now()
 			for _, rec := range f.Records {
-				if _, err := pb.merge(rec, now); err != nil {
+				if _, err := m.merge(p, rec, now); err != nil {
 					return err
 				}
 			}
 			if f.End == nil {
 				return nil
 			}
-			if err := pb.advance(Cursor{Node: f.End.Node, Inc: f.End.Inc, Seq: f.End.Head}); err != nil {
+			if err := m.advance(p, Cursor{Node: f.End.Node, Inc: f.End.Inc, Seq: f.End.Head}); err != nil {
 				return err
 			}
 			for _, c := range f.End.Cursors {
 				if c.Node != s.self {
-					if err := pb.advance(c); err != nil {
+					if err := m.advance(p, c); err != nil {
 						return err
 					}
 				}
@@ -304,7 +297,9 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int
 			if f.End.Records != total {
 				return total, fmt.Errorf("stream announced %d records, %d received", f.End.Records, total)
 			}
-			return total, nil
+			// The copy is complete: make it durable before the partition is
+			// reported ready and its source may drop it.
+			return total, s.store.Barrier()
 		}
 	}
 }

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/gob"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"clusterkit.dev/clusterkit"
 )
@@ -44,6 +40,9 @@ const (
 	notReadyPause = 100 * time.Millisecond // the peer is copying it
 	refusedPause  = 500 * time.Millisecond // the peer's map differs from ours
 )
+
+// maxBatchAnswer bounds the answer to a batch (a few bytes per section).
+const maxBatchAnswer = 1 << 20
 
 // maxLagCount caps the records counted per partition for the lag.
 const maxLagCount = 100_000
@@ -148,7 +147,7 @@ func (r *replicator) stopAll() {
 	r.wg.Wait()
 }
 
-// notify tells the shippers that a write was committed.
+// notify tells the shippers that a write was made or fsynced.
 func (r *replicator) notify() {
 	for _, sh := range *r.active.Load() {
 		sh.wakeUp()
@@ -178,6 +177,8 @@ type shipper struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 
+	buf []byte // encoding buffer of batches, reused by the one goroutine
+
 	mu    sync.Mutex
 	parts map[int]*partState
 	next  int // partition to start the next batch with, for fairness
@@ -198,12 +199,21 @@ func (sh *shipper) wakeUp() {
 	}
 }
 
+// run ships to the peer until ctx is done. A round starts at most every
+// ReplicationInterval, so that writes gather into larger batches, except
+// while the previous batch was full.
 func (sh *shipper) run(ctx context.Context) {
 	s := sh.r.s
 	pause := time.Duration(0)
 	failing := false
+	var next time.Time // earliest start of the next round
 	for {
-		sent, retryAt, err := sh.round(ctx)
+		if !sleep(ctx, time.Until(next)) {
+			return
+		}
+		start := time.Now()
+		next = start.Add(s.cfg.ReplicationInterval)
+		sent, full, retryAt, err := sh.round(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -214,9 +224,7 @@ func (sh *shipper) run(ctx context.Context) {
 				failing = true
 			}
 			pause = min(max(2*pause, minRetryPause), maxRetryPause)
-			if !sleep(ctx, pause) {
-				return
-			}
+			next = time.Now().Add(pause)
 			continue
 		}
 		if failing {
@@ -224,6 +232,9 @@ func (sh *shipper) run(ctx context.Context) {
 			failing = false
 		}
 		pause = 0
+		if full {
+			next = time.Time{}
+		}
 		if sent {
 			continue
 		}
@@ -237,19 +248,16 @@ func (sh *shipper) run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-sh.wake:
-			t.Stop()
-			if d := s.cfg.ReplicationInterval; d > 0 && !sleep(ctx, d) {
-				return
-			}
 		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
 // round sends one batch to the peer if anything is due. It reports
-// whether it sent one, and the earliest time a refused section is due
-// again.
-func (sh *shipper) round(ctx context.Context) (sent bool, retryAt time.Time, err error) {
+// whether it sent one and whether that one was full (more is waiting),
+// and the earliest time a refused section is due again.
+func (sh *shipper) round(ctx context.Context) (sent, full bool, retryAt time.Time, err error) {
 	s := sh.r.s
 	targets := sh.r.targets()[sh.peer]
 	req := batchRequest{Sender: s.self, Inc: s.store.Incarnation(), MapVersion: s.ck.Version()}
@@ -264,58 +272,49 @@ func (sh *shipper) round(ctx context.Context) (sent bool, retryAt time.Time, err
 	sh.mu.Unlock()
 
 	records, bytesLeft := s.cfg.ReplicationBatch, s.cfg.ReplicationBatchBytes
-	err = s.store.view(func(tx *bolt.Tx) error {
-		for _, t := range order {
-			st := states[t.partition]
-			if now.Before(st.retryAt) {
-				if retryAt.IsZero() || st.retryAt.Before(retryAt) {
-					retryAt = st.retryAt
-				}
-				continue
+	// Only fsynced changes are shipped: a replica never holds a change that
+	// its primary could lose in a crash, and then number anew.
+	upto := s.store.synced()
+	for _, t := range order {
+		st := states[t.partition]
+		if now.Before(st.retryAt) {
+			if retryAt.IsZero() || st.retryAt.Before(retryAt) {
+				retryAt = st.retryAt
 			}
-			if !st.known {
-				req.Sections = append(req.Sections, section{Partition: t.partition, Epoch: t.epoch, Probe: true})
-				continue
-			}
-			if records <= 0 || bytesLeft <= 0 {
-				continue
-			}
-			pb, err := partition(tx, t.partition, false)
-			if err != nil {
-				return err
-			}
-			if pb == nil {
-				continue
-			}
-			sec := section{Partition: t.partition, Epoch: t.epoch, From: st.cursor}
-			c := pb.index.Cursor()
-			for k, v := c.Seek(u64(st.cursor + 1)); k != nil && records > 0 && bytesLeft > 0; k, v = c.Next() {
-				key := string(v[8:])
-				rec, ok, err := pb.get(key)
-				if err != nil || !ok {
-					return fmt.Errorf("partition %d: index entry %x for key %q: record missing or bad: %v", t.partition, k, key, err)
-				}
-				sec.Records = append(sec.Records, rec.Record)
-				sec.To = binary.BigEndian.Uint64(k)
-				records--
-				bytesLeft -= len(key) + len(rec.Value)
-			}
-			if len(sec.Records) > 0 {
-				req.Sections = append(req.Sections, sec)
-			}
+			continue
 		}
-		return nil
-	})
+		if !st.known {
+			req.Sections = append(req.Sections, section{Partition: t.partition, Epoch: t.epoch, Probe: true})
+			continue
+		}
+		if records <= 0 || bytesLeft <= 0 {
+			continue
+		}
+		sec := section{Partition: t.partition, Epoch: t.epoch, From: st.cursor}
+		_, err = s.store.scan(t.partition, st.cursor, upto, true, func(r *indexRecord) bool {
+			sec.Records = append(sec.Records, r.rec)
+			sec.To = r.local
+			records--
+			bytesLeft -= len(r.rec.Key) + len(r.rec.Value)
+			return records > 0 && bytesLeft > 0
+		})
+		if err != nil {
+			break
+		}
+		if len(sec.Records) > 0 {
+			req.Sections = append(req.Sections, sec)
+		}
+	}
 	if err != nil || len(req.Sections) == 0 {
-		return false, retryAt, err
+		return false, false, retryAt, err
 	}
 	resp, err := sh.post(ctx, &req)
 	if err != nil {
-		return false, retryAt, err
+		return false, false, retryAt, err
 	}
 	s.metrics.batches.WithLabelValues(sh.peer, "ok").Inc()
 	sh.apply(&req, resp)
-	return true, retryAt, nil
+	return true, records <= 0 || bytesLeft <= 0, retryAt, nil
 }
 
 // sync makes the shipper's partition states match targets and returns
@@ -391,15 +390,12 @@ func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse,
 	if node == nil {
 		return nil, fmt.Errorf("peer %s is not a member", sh.peer)
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(req); err != nil {
-		return nil, fmt.Errorf("encode batch: %w", err)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.IP+pathReplicate, &buf)
+	sh.buf = appendBatchRequest(sh.buf[:0], req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.IP+pathReplicate, bytes.NewReader(sh.buf))
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", contentTypeGob)
+	hreq.Header.Set("Content-Type", contentTypeBatch)
 	hreq.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(req.MapVersion, 10))
 	hresp, err := s.peers.Do(hreq)
 	if err != nil {
@@ -413,11 +409,15 @@ func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse,
 		b, _ := io.ReadAll(io.LimitReader(hresp.Body, 1024))
 		return nil, fmt.Errorf("%s answered %s: %s", node.IP, hresp.Status, bytes.TrimSpace(b))
 	}
-	var resp batchResponse
-	if err := gob.NewDecoder(hresp.Body).Decode(&resp); err != nil {
-		return nil, fmt.Errorf("decode answer of %s: %w", node.IP, err)
+	b, err := io.ReadAll(io.LimitReader(hresp.Body, maxBatchAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("read answer of %s: %w", node.IP, err)
 	}
-	return &resp, nil
+	resp, err := decodeBatchResponse(b)
+	if err != nil {
+		return nil, fmt.Errorf("answer of %s: %w", node.IP, err)
+	}
+	return resp, nil
 }
 
 // PeerLag is how far one peer is behind this node, as primary.
@@ -455,40 +455,37 @@ func (r *replicator) lag() []PeerLag {
 	slices.Sort(peers)
 	out := make([]PeerLag, 0, len(peers))
 	now := time.Now()
-	_ = r.s.store.view(func(tx *bolt.Tx) error {
-		for _, id := range peers {
-			pl := PeerLag{Peer: id, Partitions: []PartitionLag{}}
-			for _, t := range targets[id] {
-				cur, known := r.cursor(id, t.partition)
-				l := PartitionLag{Partition: t.partition, Cursor: cur, Known: known}
-				if pb, err := partition(tx, t.partition, false); err == nil && pb != nil {
-					l.Head = pb.head()
-					c := pb.index.Cursor()
-					for k, v := c.Seek(u64(cur + 1)); k != nil && l.Operations < maxLagCount; k, v = c.Next() {
-						if l.Operations == 0 && len(v) >= 8 {
-							at := time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
-							l.Seconds = max(now.Sub(at).Seconds(), 0)
-						}
-						l.Operations++
-					}
+	upto := r.s.store.written()
+	for _, id := range peers {
+		pl := PeerLag{Peer: id, Partitions: []PartitionLag{}}
+		for _, t := range targets[id] {
+			cur, known := r.cursor(id, t.partition)
+			l := PartitionLag{Partition: t.partition, Cursor: cur, Known: known}
+			l.Head, _ = r.s.store.scan(t.partition, cur, upto, false, func(e *indexRecord) bool {
+				if l.Operations == 0 {
+					l.Seconds = max(now.Sub(time.UnixMilli(e.at)).Seconds(), 0)
 				}
-				pl.Operations += l.Operations
-				pl.Seconds = max(pl.Seconds, l.Seconds)
-				if l.Operations > 0 || !l.Known {
-					pl.Partitions = append(pl.Partitions, l)
-				}
+				l.Operations++
+				return l.Operations < maxLagCount
+			})
+			pl.Operations += l.Operations
+			pl.Seconds = max(pl.Seconds, l.Seconds)
+			if l.Operations > 0 || !l.Known {
+				pl.Partitions = append(pl.Partitions, l)
 			}
-			sort.Slice(pl.Partitions, func(i, j int) bool { return pl.Partitions[i].Partition < pl.Partitions[j].Partition })
-			out = append(out, pl)
 		}
-		return nil
-	})
+		sort.Slice(pl.Partitions, func(i, j int) bool { return pl.Partitions[i].Partition < pl.Partitions[j].Partition })
+		out = append(out, pl)
+	}
 	return out
 }
 
 // sleep waits d or until ctx is done, and reports whether ctx is still
 // live.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -1,7 +1,7 @@
 // Package server is the kv-async node: a key-value store whose writes are
-// accepted by the primary of the key's partition, made durable there, and
-// then replicated by that primary to the partition's other owners in the
-// background, in order and in batches.
+// accepted by the primary of the key's partition, logged there (see
+// Store), and then replicated by that primary to the partition's other
+// owners in the background, in order and in batches.
 //
 // A Server attaches to a ClusterKit node: it serves its KV API on the
 // node's HTTP port, copies partitions when the node gains them, and ships
@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,8 +29,14 @@ import (
 
 // Config configures a Server. Only DataDir is required.
 type Config struct {
-	// DataDir holds the store file (kv.db). Required.
+	// DataDir holds the store: the bbolt file kv.db and the write-ahead
+	// log wal/. Required.
 	DataDir string
+	// SyncWindow is the sync policy of the write-ahead log (see
+	// StoreOptions.SyncWindow): 0 acknowledges a write once fsynced; a
+	// positive window once written to the operating system, while the
+	// oldest write not yet fsynced is younger than the window.
+	SyncWindow time.Duration
 	// ReplicationBatch caps the records of one replication request to a
 	// replica (across partitions). Larger batches amortise a round trip
 	// over more writes. Default 512.
@@ -38,9 +45,11 @@ type Config struct {
 	// replication request; a single larger record still goes alone.
 	// Default 4 MiB, at most MaxReplicationBatchBytes.
 	ReplicationBatchBytes int
-	// ReplicationInterval is how long a primary lets writes gather before
-	// it ships them to an idle replica. 0 (the default) ships at once;
-	// writes that arrive while a batch is in flight are gathered anyway.
+	// ReplicationInterval is the least time between two batches to a
+	// replica while writes trickle in, so that they gather into larger
+	// batches; a full batch is followed at once by the next. 0 (the
+	// default) ships at once; writes that arrive while a batch is in
+	// flight are gathered anyway. The node binary uses 10ms.
 	ReplicationInterval time.Duration
 	// DropDelay is how long a node keeps the data of a partition it no
 	// longer owns before deleting it, so that a new owner can still copy
@@ -92,6 +101,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kv-async: ReplicationInterval %v is negative", c.ReplicationInterval)
 	case c.DropDelay < 0:
 		return fmt.Errorf("kv-async: DropDelay %v is negative", c.DropDelay)
+	case c.SyncWindow < 0:
+		return fmt.Errorf("kv-async: SyncWindow %v is negative", c.SyncWindow)
 	case c.CopyTimeout < 0:
 		return fmt.Errorf("kv-async: CopyTimeout %v is negative", c.CopyTimeout)
 	}
@@ -110,6 +121,8 @@ type Server struct {
 	routes  map[string]route
 	// peers is the keep-alive client for node-to-node requests.
 	peers *http.Client
+	// mapVersion caches the map version header value.
+	mapVersion atomic.Pointer[mapVersionValue]
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -132,10 +145,6 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("kv-async: %w", err)
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.DisableCompression = true
@@ -144,18 +153,29 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		ck:    ck,
 		self:  ck.GetMyNodeID(),
 		log:   cfg.Logger.With("service", "kv-async"),
-		store: store,
 		peers: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		gates: map[int]chan struct{}{},
 		drops: map[int]*time.Timer{},
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var err error
 	if s.metrics, err = newMetrics(s, ck.Registry()); err != nil {
-		store.Close()
 		return nil, fmt.Errorf("kv-async: register metrics: %w", err)
 	}
-	store.observeCommit = s.metrics.observeCommit
 	s.repl = newReplicator(s)
+	s.store, err = OpenStore(cfg.DataDir, StoreOptions{
+		SyncWindow: cfg.SyncWindow,
+		OnSync: func(entries uint64, d time.Duration) {
+			s.metrics.observeSync(entries, d)
+			// Only fsynced writes are shipped: the shippers may have more.
+			s.repl.notify()
+		},
+		OnApply: s.metrics.observeApply,
+	})
+	if err != nil {
+		s.metrics.unregister(ck.Registry())
+		return nil, fmt.Errorf("kv-async: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes = s.newRoutes()
 	ck.Echo().Pre(s.dispatch)
 	ck.OnPartitionEvent(s.onPartitionEvent)
@@ -168,10 +188,27 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 // fail; close the ClusterKit first so that none arrive. Close is safe to
 // call more than once.
 func (s *Server) Close() error {
+	if !s.stop() {
+		return nil
+	}
+	return s.store.Close()
+}
+
+// crash stops the server as a crash of its process would: the store's
+// log is left written but neither fsynced nor applied. For tests.
+func (s *Server) crash() {
+	if s.stop() {
+		s.store.crash()
+	}
+}
+
+// stop ends everything but the store; it reports false if the server was
+// already stopped.
+func (s *Server) stop() bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		return false
 	}
 	s.closed = true
 	for p, t := range s.drops {
@@ -182,7 +219,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	s.peers.CloseIdleConnections()
-	return s.store.Close()
+	return true
 }
 
 // Store returns the server's store, for inspection.
@@ -231,6 +268,28 @@ func (s *Server) awaitMap(ctx context.Context, v uint64) {
 	_ = s.ck.WaitForMap(ctx, v)
 }
 
+// mapVersionValue is a map version formatted as a header value.
+type mapVersionValue struct {
+	version uint64
+	value   []string
+}
+
+// headerMapVersion is clusterkit.HeaderMapVersion in canonical form.
+var headerMapVersion = http.CanonicalHeaderKey(clusterkit.HeaderMapVersion)
+
+// setMapVersion sets the node's map version header on an answer. The
+// formatted value is shared by every answer of the same version (net/http
+// only reads it).
+func (s *Server) setMapVersion(h http.Header) {
+	v := s.ck.Version()
+	mv := s.mapVersion.Load()
+	if mv == nil || mv.version != v {
+		mv = &mapVersionValue{version: v, value: []string{strconv.FormatUint(v, 10)}}
+		s.mapVersion.Store(mv)
+	}
+	h[headerMapVersion] = mv.value
+}
+
 // requestMapVersion returns the map version a request was routed with.
 func requestMapVersion(r *http.Request) uint64 {
 	v, _ := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
@@ -277,6 +336,7 @@ func (s *Server) newRoutes() map[string]route {
 		"/kv/set":         {http.MethodPost, "set", s.handleSet},
 		"/kv/get":         {http.MethodGet, "get", s.handleGet},
 		"/kv/delete":      {http.MethodPost, "delete", s.handleDelete},
+		"/kv/batch":       {http.MethodPost, "batch", s.handleBatch},
 		"/kv/replication": {http.MethodGet, "replication_status", s.handleReplicationStatus},
 		pathReplicate:     {http.MethodPost, "replicate", s.handleReplicate},
 		pathStream:        {http.MethodGet, "stream", s.handleStream},
@@ -292,7 +352,7 @@ func (s *Server) dispatch(next echo.HandlerFunc) echo.HandlerFunc {
 		rt, ok := s.routes[r.URL.Path]
 		if !ok {
 			if strings.HasPrefix(r.URL.Path, "/kv/") {
-				c.Response().Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+				s.setMapVersion(c.Response().Header())
 				writeError(c.Response(), errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
 				return nil
 			}
@@ -315,7 +375,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 		s.metrics.observeRequest(rt.op, role, err, time.Since(start))
 	}()
-	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	s.setMapVersion(w.Header())
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)
 		err = errorf(http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, rt.method)

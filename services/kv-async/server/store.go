@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +20,22 @@ import (
 // ErrClosed is returned by a closed Store.
 var ErrClosed = errors.New("kv-async: store closed")
 
-// Store keeps the node's data in one bbolt file. Each partition is a
-// top-level bucket named like the partition ("partition-7"), so a partition
-// can be streamed or dropped on its own. It holds:
+// Store keeps the node's data: a write-ahead log (wal.go), the changes of
+// the log not yet applied to bbolt (memtable.go), and one bbolt file.
+//
+// A change (a write, a replicated batch, a copied stream frame) is a
+// mutation: it runs under the store's mutation lock, which orders all
+// changes, and becomes one log entry. Once written to the log the change
+// is visible to reads, through the memtable, and is acknowledged as the
+// sync policy says (see StoreOptions.SyncWindow). In the background an
+// applier applies the log, many entries per bbolt transaction, to the
+// bbolt file, then forgets those changes in the memtable and deletes the
+// log segments it no longer needs. bbolt records the last applied entry,
+// so a restart replays exactly the entries after it.
+//
+// In bbolt each partition is a top-level bucket named like the partition
+// ("partition-7"), so a partition can be streamed or dropped on its own.
+// It holds:
 //
 //   - data: key -> the key's latest Record (values and tombstones);
 //   - index: local sequence number -> arrival time and key, one entry per
@@ -38,27 +50,73 @@ var ErrClosed = errors.New("kv-async: store closed")
 // repeat even when a partition is dropped and gained again. The store's
 // incarnation, a random number made when the file is created, tells apart
 // two lives of a node ID whose data was wiped.
-//
-// Writes go through a single committer goroutine that commits every
-// write queued while the previous commit was running in one transaction
-// (group commit): one commit, and its two fsyncs, serves many concurrent
-// writers, and a lone writer never waits for company.
 type Store struct {
-	db  *bolt.DB
-	inc uint64
+	db   *bolt.DB
+	inc  uint64
+	wal  *wal
+	mem  *memtable
+	opts StoreOptions
 
-	ops       chan *op
-	quit      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-	closeErr  error
-	// pending counts the updates handed to update and not yet received by
-	// the committer, which waits briefly for them so that they share its
-	// commit: a commit costs two fsyncs whatever its size.
-	pending atomic.Int64
+	// wmu is the mutation lock: it orders mutations, and so log entries.
+	wmu    sync.Mutex
+	local  uint64 // the last local sequence number handed out
+	enc    []byte // encoding buffer of log entries
+	closed atomic.Bool
 
-	// observeCommit, if set, is told the size and duration of each commit.
-	observeCommit func(ops int, d time.Duration)
+	// The applier's queue: log entries written and not yet applied.
+	amu      sync.Mutex
+	acond    *sync.Cond // broadcast when entries are applied and forgotten
+	queue    []*walEntry
+	queued   int    // payload bytes in queue
+	applied  uint64 // last entry applied to bbolt
+	forgot   uint64 // counts the applier's rounds, for waiters
+	applyErr error  // sticky
+	wake     chan struct{}
+	quit     chan struct{}
+	done     chan struct{}
+	crashed  bool // stop without a last round (tests)
+}
+
+// StoreOptions tune a Store. The zero value is a valid configuration.
+type StoreOptions struct {
+	// SyncWindow is the sync policy. 0 (the default) acknowledges a change
+	// once its log entry is fsynced; concurrent changes share an fsync.
+	// A positive window acknowledges a change once its entry is written
+	// to the operating system (it then survives a crash of the process,
+	// not of the machine) provided the oldest entry not yet fsynced is
+	// younger than the window; otherwise the change waits for the fsync.
+	// A background loop fsyncs the log half a window after a change, so
+	// changes seldom wait, and a power loss loses at most the changes
+	// acknowledged within one window.
+	SyncWindow time.Duration
+	// ApplyInterval is how long the applier lets log entries gather
+	// before applying them to bbolt in one transaction: a transaction
+	// rewrites every page it touches, so the more entries share it, the
+	// less each costs. Default 1s.
+	ApplyInterval time.Duration
+	// MaxQueuedBytes bounds the log entries written and not yet applied;
+	// changes wait while it is exceeded. Default 64 MiB.
+	MaxQueuedBytes int
+	// SegmentBytes is the size of a log segment. Default 64 MiB.
+	SegmentBytes int64
+	// OnSync, if set, is told the log entries and duration of each fsync
+	// of the log.
+	OnSync func(entries uint64, d time.Duration)
+	// OnApply, if set, is told the log entries, operations and duration
+	// of each bbolt transaction of the applier.
+	OnApply func(entries, ops int, d time.Duration)
+}
+
+func (o *StoreOptions) fillDefaults() {
+	if o.ApplyInterval <= 0 {
+		o.ApplyInterval = time.Second
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 64 << 20
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = defaultSegmentBytes
+	}
 }
 
 var (
@@ -67,35 +125,92 @@ var (
 	bucketIndex   = []byte("index")
 	bucketCursors = []byte("cursors")
 	keyIncarn     = []byte("incarnation")
+	keyApplied    = []byte("wal-applied")
 	keyFence      = []byte("fence")
 )
 
-const partitionPrefix = "partition-"
-
-// maxOpsPerCommit bounds the writes grouped into one transaction.
-const maxOpsPerCommit = 1024
-
-// maxLinger bounds how long the committer waits for updates on their way
-// to it (see Store.pending); it never waits when none is.
-const maxLinger = 2 * time.Millisecond
-
-// OpenStore opens or creates the store file kv.db in dir.
-func OpenStore(dir string) (*Store, error) {
+// OpenStore opens or creates the store in dir (kv.db and the log in
+// wal/), replaying the log entries that bbolt does not have yet.
+func OpenStore(dir string, opts StoreOptions) (*Store, error) {
+	opts.fillDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	path := filepath.Join(dir, "kv.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second, // another process holds the file
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		Timeout:         2 * time.Second, // another process holds the file
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // address space only: remaps wait for every reader
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, ops: make(chan *op), quit: make(chan struct{}), done: make(chan struct{})}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s := &Store{
+		db: db, mem: newMemtable(), opts: opts,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.acond = sync.NewCond(&s.amu)
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	var replay []*walEntry
+	s.wal, err = openWAL(filepath.Join(dir, "wal"), s.applied, walOptions{SegmentBytes: opts.SegmentBytes, Window: opts.SyncWindow, OnSync: opts.OnSync},
+		func(lsn uint64, payload []byte) error {
+			ops, err := decodeEntry(payload)
+			if err != nil {
+				return err
+			}
+			replay = append(replay, &walEntry{lsn: lsn, ops: ops, size: len(payload)})
+			return nil
+		})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if err := s.apply(replay); err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, fmt.Errorf("replay log into %s: %w", path, err)
+	}
+	// Numbering goes on after the replayed records too.
+	for _, e := range replay {
+		for i := range e.ops {
+			s.local = max(s.local, e.ops[i].rec.local)
+		}
+	}
+	if err := s.wal.removeThrough(s.applied); err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, err
+	}
+	go s.applyLoop()
+	return s, nil
+}
+
+// init reads or creates the incarnation, the applied LSN, the local
+// sequence counter and the partitions' index heads.
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if b := meta.Get(keyApplied); len(b) == 8 {
+			s.applied = binary.BigEndian.Uint64(b)
+		}
+		s.local = meta.Sequence()
+		err = tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if p, ok := parsePartitionName(name); ok {
+				if ix := b.Bucket(bucketIndex); ix != nil {
+					if k, _ := ix.Cursor().Last(); len(k) == 8 {
+						s.mem.heads[p] = binary.BigEndian.Uint64(k)
+					}
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -110,350 +225,152 @@ func OpenStore(dir string) (*Store, error) {
 		s.inc = binary.BigEndian.Uint64(b[:]) | 1 // never 0
 		return meta.Put(keyIncarn, u64(s.inc))
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init %s: %w", path, err)
-	}
-	go s.commitLoop()
-	return s, nil
 }
 
 // Incarnation identifies this store file (see Store).
 func (s *Store) Incarnation() uint64 { return s.inc }
 
-// Close waits for the commit in progress, then closes the file. Updates
-// after Close fail with ErrClosed.
+// Close waits for the mutation in progress, fsyncs the log, applies it to
+// bbolt and closes the files. Changes after Close fail with ErrClosed.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		close(s.quit)
-		<-s.done
-		s.closeErr = s.db.Close()
-	})
-	return s.closeErr
+	return s.close(false)
 }
 
-// op is one queued write transaction body and its result.
-type op struct {
-	fn   func(tx *bolt.Tx) error
-	done chan error
-}
+// crash closes the store as a crash of the process would leave it: the
+// log is written but neither fsynced nor applied. For tests.
+func (s *Store) crash() { _ = s.close(true) }
 
-// abortError makes the committer roll back the shared transaction: the op
-// failed after writing. The other ops are then retried one by one.
-type abortError struct{ err error }
-
-func (e abortError) Error() string { return e.err.Error() }
-func (e abortError) Unwrap() error { return e.err }
-
-// update runs fn in a write transaction, possibly shared with other
-// updates. fn must either return an error before writing anything, which
-// fails only its own update, or wrap the error in abortError.
-func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	o := &op{fn: fn, done: make(chan error, 1)}
-	s.pending.Add(1)
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		s.pending.Add(-1)
-		return ErrClosed
-	case <-ctx.Done():
-		s.pending.Add(-1)
-		return ctx.Err()
-	}
-	// Once queued the op is committed promptly; wait for its result.
-	return <-o.done
-}
-
-// view runs fn in a read transaction.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	select {
-	case <-s.quit:
-		return ErrClosed
-	default:
-	}
-	return s.db.View(fn)
-}
-
-func (s *Store) commitLoop() {
-	defer close(s.done)
-	batch := make([]*op, 0, maxOpsPerCommit)
-	for {
-		select {
-		case <-s.quit:
-			return
-		case o := <-s.ops:
-			s.pending.Add(-1)
-			batch = append(batch[:0], o)
-		}
-		// Take every update already queued, and wait a little for those
-		// on their way.
-		var linger <-chan time.Time
-	collect:
-		for len(batch) < maxOpsPerCommit {
-			select {
-			case o := <-s.ops:
-				s.pending.Add(-1)
-				batch = append(batch, o)
-				continue
-			default:
-			}
-			if s.pending.Load() == 0 {
-				break
-			}
-			if linger == nil {
-				linger = time.After(maxLinger)
-			}
-			select {
-			case o := <-s.ops:
-				s.pending.Add(-1)
-				batch = append(batch, o)
-			case <-linger:
-				break collect
-			}
-		}
-		s.commit(batch)
-	}
-}
-
-func (s *Store) commit(batch []*op) {
-	start := time.Now()
-	errs := make([]error, len(batch))
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for i, o := range batch {
-			errs[i] = o.fn(tx)
-			var ae abortError
-			if errors.As(errs[i], &ae) {
-				return ae
-			}
-		}
+func (s *Store) close(crash bool) error {
+	s.wmu.Lock()
+	if s.closed.Load() {
+		s.wmu.Unlock()
 		return nil
-	})
-	var ae abortError
-	switch {
-	case errors.As(err, &ae):
-		for i, o := range batch {
-			errs[i] = s.db.Update(o.fn)
-		}
-	case err != nil:
-		for i := range errs {
-			errs[i] = err
-		}
 	}
-	if s.observeCommit != nil {
-		s.observeCommit(len(batch), time.Since(start))
+	s.closed.Store(true)
+	s.wmu.Unlock()
+	var errs []error
+	if crash {
+		s.wal.abandon()
+	} else {
+		errs = append(errs, s.wal.close())
 	}
-	for i, o := range batch {
-		o.done <- errs[i]
+	s.amu.Lock()
+	s.crashed = crash
+	s.amu.Unlock()
+	close(s.quit)
+	<-s.done
+	s.amu.Lock()
+	if !crash {
+		errs = append(errs, s.applyErr)
 	}
+	s.acond.Broadcast()
+	s.amu.Unlock()
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
 }
-
-// partitionName is the name of partition p's bucket.
-func partitionName(p int) []byte { return []byte(partitionPrefix + strconv.Itoa(p)) }
 
 // Partitions lists the partitions the store holds data for.
 func (s *Store) Partitions() ([]int, error) {
 	var out []int
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if n, ok := strings.CutPrefix(string(name), partitionPrefix); ok {
-				if p, err := strconv.Atoi(n); err == nil {
-					out = append(out, p)
-				}
+			if p, ok := parsePartitionName(name); ok {
+				out = append(out, p)
 			}
 			return nil
 		})
 	})
+	for _, p := range s.mem.partitions() {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
 	return out, err
 }
 
-// DropPartition deletes partition p's bucket, if any.
+// DropPartition deletes partition p's data, if any. It waits until no
+// change of p is waiting to be applied.
 func (s *Store) DropPartition(ctx context.Context, p int) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		err := tx.DeleteBucket(partitionName(p))
-		if errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return nil
+	for {
+		s.amu.Lock()
+		round := s.forgot
+		s.amu.Unlock()
+		s.wmu.Lock()
+		if s.closed.Load() {
+			s.wmu.Unlock()
+			return ErrClosed
 		}
-		return err
-	})
-}
-
-// pbucket is one partition's buckets inside a transaction.
-type pbucket struct {
-	tx                   *bolt.Tx
-	b                    *bolt.Bucket
-	data, index, cursors *bolt.Bucket
-}
-
-// partition returns partition p's buckets, or nil when the store has no
-// data for p and create is false (or the transaction is read-only).
-func partition(tx *bolt.Tx, p int, create bool) (*pbucket, error) {
-	name := partitionName(p)
-	b := tx.Bucket(name)
-	if b == nil {
-		if !create || !tx.Writable() {
-			return nil, nil
-		}
-		var err error
-		if b, err = tx.CreateBucket(name); err != nil {
-			return nil, err
-		}
-		for _, sub := range [][]byte{bucketData, bucketIndex, bucketCursors} {
-			if _, err := b.CreateBucket(sub); err != nil {
-				return nil, err
+		if !s.mem.pending(p) {
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				err := tx.DeleteBucket(partitionName(p))
+				if errors.Is(err, bolterrors.ErrBucketNotFound) {
+					return nil
+				}
+				return err
+			})
+			if err == nil {
+				s.mem.drop(p)
 			}
+			s.wmu.Unlock()
+			return err
+		}
+		last := s.wal.lastLSN()
+		s.wmu.Unlock()
+		if err := s.wal.sync(last); err != nil {
+			return err
+		}
+		s.kick()
+		if err := s.awaitRound(ctx, round); err != nil {
+			return err
 		}
 	}
-	pb := &pbucket{tx: tx, b: b, data: b.Bucket(bucketData), index: b.Bucket(bucketIndex), cursors: b.Bucket(bucketCursors)}
-	if pb.data == nil || pb.index == nil || pb.cursors == nil {
-		return nil, fmt.Errorf("partition bucket %s: %w", name, errCorrupt)
-	}
-	return pb, nil
 }
 
-// get returns key's stored record.
-func (pb *pbucket) get(key string) (stored, bool, error) {
-	b := pb.data.Get([]byte(key))
-	if b == nil {
-		return stored{}, false, nil
+// Barrier returns once every change made before it is fsynced.
+func (s *Store) Barrier() error {
+	s.wmu.Lock()
+	if s.closed.Load() {
+		s.wmu.Unlock()
+		return ErrClosed
 	}
-	s, err := decodeStored(key, b)
-	return s, err == nil, err
+	last := s.wal.lastLSN()
+	s.wmu.Unlock()
+	return s.wal.sync(last)
 }
 
-// nextLocal draws the next local sequence number of the store.
-func nextLocal(tx *bolt.Tx) (uint64, error) {
-	return tx.Bucket(bucketMeta).NextSequence()
+// view runs fn in a bbolt read transaction.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.db.View(fn)
 }
 
-// put stores rec with local sequence number local, moving the key's index
-// entry; prevLocal is the key's previous entry (0: none).
-func (pb *pbucket) put(rec Record, local, prevLocal uint64, now time.Time) error {
-	if prevLocal != 0 {
-		if err := pb.index.Delete(u64(prevLocal)); err != nil {
-			return abortError{err}
-		}
+// visible waits until the change of log entry lsn may be read: once it
+// may be acknowledged. Reads never return what a crash could take back
+// from an acknowledged-only-once-fsynced store.
+func (s *Store) visible(lsn uint64) error {
+	if s.opts.SyncWindow > 0 {
+		return nil // written to the log before it entered the memtable
 	}
-	entry := make([]byte, 8+len(rec.Key))
-	binary.BigEndian.PutUint64(entry, uint64(now.UnixMilli()))
-	copy(entry[8:], rec.Key)
-	if err := pb.index.Put(u64(local), entry); err != nil {
-		return abortError{err}
-	}
-	st := stored{Record: rec, local: local}
-	if err := pb.data.Put([]byte(rec.Key), st.encode()); err != nil {
-		return abortError{err}
-	}
-	return nil
-}
-
-// merge stores rec if it is newer than what the partition holds for its
-// key, and reports whether it did. Replicated and migrated records go
-// through merge, so applying one twice, or an older one after a newer one,
-// changes nothing.
-func (pb *pbucket) merge(rec Record, now time.Time) (bool, error) {
-	var prevLocal uint64
-	if b := pb.data.Get([]byte(rec.Key)); b != nil {
-		h, err := decodeHeader(b)
-		if err != nil {
-			return false, abortError{fmt.Errorf("key %q: %w", rec.Key, err)}
-		}
-		if !rec.Version.Newer(h.version) {
-			return false, nil
-		}
-		prevLocal = h.local
-	}
-	local, err := nextLocal(pb.tx)
-	if err != nil {
-		return false, abortError{err}
-	}
-	return true, pb.put(rec, local, prevLocal, now)
-}
-
-// head returns the partition's last local sequence number (0: empty).
-func (pb *pbucket) head() uint64 {
-	k, _ := pb.index.Cursor().Last()
-	if len(k) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(k)
-}
-
-// Cursor is the fact "this node holds every record of Node's index (in
-// its store incarnation Inc) up to Seq" for one partition.
-type Cursor struct {
-	Node string
-	Inc  uint64
-	Seq  uint64
-}
-
-// cursorKey is node ID + 0 + incarnation.
-func cursorKey(node string, inc uint64) []byte {
-	k := make([]byte, 0, len(node)+9)
-	k = append(k, node...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, inc)
-}
-
-// cursor returns the partition's cursor for (node, inc), 0 if none.
-func (pb *pbucket) cursor(node string, inc uint64) uint64 {
-	b := pb.cursors.Get(cursorKey(node, inc))
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
-// advance raises the cursor of (node, inc) to seq.
-func (pb *pbucket) advance(c Cursor) error {
-	if c.Node == "" || c.Seq <= pb.cursor(c.Node, c.Inc) {
-		return nil
-	}
-	if err := pb.cursors.Put(cursorKey(c.Node, c.Inc), u64(c.Seq)); err != nil {
-		return abortError{err}
-	}
-	return nil
-}
-
-// allCursors lists the partition's cursors.
-func (pb *pbucket) allCursors() []Cursor {
-	var out []Cursor
-	_ = pb.cursors.ForEach(func(k, v []byte) error {
-		if len(k) < 9 || len(v) != 8 || k[len(k)-9] != 0 {
-			return nil
-		}
-		out = append(out, Cursor{Node: string(k[:len(k)-9]), Inc: binary.BigEndian.Uint64(k[len(k)-8:]), Seq: binary.BigEndian.Uint64(v)})
-		return nil
-	})
-	return out
-}
-
-// fence returns the highest epoch a replication batch was accepted from.
-func (pb *pbucket) fence() uint64 {
-	if b := pb.b.Get(keyFence); len(b) == 8 {
-		return binary.BigEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (pb *pbucket) raiseFence(epoch uint64) error {
-	if epoch <= pb.fence() {
-		return nil
-	}
-	if err := pb.b.Put(keyFence, u64(epoch)); err != nil {
-		return abortError{err}
-	}
-	return nil
-}
-
-func u64(v uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	return b[:]
+	return s.wal.sync(lsn)
 }
 
 // Get returns key's record in partition p; found is false when the store
 // has no record for key (a tombstone is returned, with Deleted set).
 func (s *Store) Get(p int, key string) (rec Record, found bool, err error) {
+	if s.closed.Load() {
+		return Record{}, false, ErrClosed
+	}
+	// The memtable first: a change is forgotten there only after bbolt has
+	// it, so a miss here is answered by a bbolt transaction begun after.
+	if r := s.mem.record(p, key); r != nil {
+		if err := s.visible(r.lsn); err != nil {
+			return Record{}, false, err
+		}
+		return r.st.Record, true, nil
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		pb, err := partition(tx, p, false)
 		if err != nil || pb == nil {
@@ -467,45 +384,137 @@ func (s *Store) Get(p int, key string) (rec Record, found bool, err error) {
 }
 
 // Write stores a write accepted by the primary of partition p: a value,
-// or with deleted a tombstone. check runs inside the transaction, after
-// every write committed before it: it returns the partition's epoch if
-// this node may accept the write, or an error that fails it. The record
-// gets Version{epoch, next local sequence number}. A delete of a key that
-// has no live value writes nothing and returns existed false. Write
-// returns once the record is durable.
+// or with deleted a tombstone. check runs inside the mutation, after
+// every change made before it: it returns the partition's epoch if this
+// node may accept the write, or an error that fails it. The record gets
+// Version{epoch, next local sequence number}. A delete of a key that has
+// no live value writes nothing and returns existed false. Write returns
+// once the record may be acknowledged (see StoreOptions.SyncWindow).
 func (s *Store) Write(ctx context.Context, p int, key string, value []byte, deleted bool, check func() (uint64, error)) (rec Record, existed bool, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		epoch, err := check()
-		if err != nil {
-			return err
-		}
-		pb, err := partition(tx, p, true)
-		if err != nil {
-			return err
-		}
-		var prevLocal uint64
-		if b := pb.data.Get([]byte(key)); b != nil {
-			h, err := decodeHeader(b)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", key, err)
+	w := []BatchWrite{{Partition: p, Key: key, Value: value, Deleted: deleted, Check: check}}
+	if err := s.WriteBatch(ctx, w); err != nil {
+		return Record{}, false, err
+	}
+	return w[0].Record, w[0].Existed, w[0].Err
+}
+
+// BatchWrite is one write of WriteBatch: its input (Partition to Check,
+// as the arguments of Write) and, once WriteBatch returns, its outcome.
+type BatchWrite struct {
+	Partition int
+	Key       string
+	Value     []byte
+	Deleted   bool
+	Check     func() (uint64, error)
+
+	Record  Record
+	Existed bool
+	Err     error // from Check, or a failure to read the store
+}
+
+// WriteBatch stores writes as Write does, in order, as one log entry:
+// each write's Check runs after the writes before it, and a write whose
+// Check fails is skipped (its Err set) without failing the others. It
+// returns an error, and stores nothing, only if the batch as a whole
+// cannot be stored; otherwise it returns once every stored write may be
+// acknowledged.
+func (s *Store) WriteBatch(ctx context.Context, writes []BatchWrite) error {
+	return s.mutate(ctx, func(m *mutation) error {
+		for i := range writes {
+			if err := m.write(&writes[i]); err != nil {
+				return err
 			}
-			existed, prevLocal = !h.deleted, h.local
-		} else {
-			existed = false
 		}
-		if deleted && !existed {
+		return nil
+	})
+}
+
+// write records w in m. A failed Check is w's outcome; an error returned
+// fails the whole mutation.
+func (m *mutation) write(w *BatchWrite) error {
+	epoch, err := w.Check()
+	if err != nil {
+		w.Err = err
+		return nil
+	}
+	p, key := w.Partition, w.Key
+	// The replaced record, known for a delete (which must know whether
+	// the key has a value) or when it is still in the memtable; else the
+	// applier looks it up.
+	prev, known := m.pending(p, key)
+	if w.Deleted {
+		h, found, err := m.header(p, key)
+		if err != nil {
+			return err
+		}
+		if w.Existed = found && !h.deleted; !w.Existed {
 			return nil
 		}
-		local, err := nextLocal(tx)
-		if err != nil {
-			return err
+		prev, known = h, true
+	}
+	now := time.Now()
+	local := m.nextLocal()
+	w.Record = Record{Key: key, Value: w.Value, Version: Version{Epoch: epoch, Seq: local}, Deleted: w.Deleted, Time: now.UnixMilli()}
+	if w.Deleted {
+		w.Record.Value = nil
+	}
+	m.put(p, w.Record, local, now, prev.local, known)
+	return nil
+}
+
+// mutate runs fn, which reads the store and records changes through m, as
+// one atomic change: if fn fails, nothing changes. Otherwise the changes
+// are logged and visible, and mutate returns once they may be
+// acknowledged under the sync policy.
+func (s *Store) mutate(ctx context.Context, fn func(m *mutation) error) error {
+	if err := s.admit(ctx); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	if s.closed.Load() {
+		s.wmu.Unlock()
+		return ErrClosed
+	}
+	m := mutation{s: s}
+	err := fn(&m)
+	m.done()
+	if err != nil || len(m.ops) == 0 {
+		s.wmu.Unlock()
+		return err
+	}
+	s.enc = appendEntry(s.enc[:0], m.ops)
+	lsn, err := s.wal.append(s.enc)
+	if err != nil {
+		s.wmu.Unlock()
+		return fmt.Errorf("kv-async: store: %w", err)
+	}
+	s.mem.add(lsn, m.ops)
+	s.enqueue(&walEntry{lsn: lsn, ops: m.ops, size: len(s.enc)})
+	s.wmu.Unlock()
+	if err := s.wal.ack(lsn); err != nil {
+		return fmt.Errorf("kv-async: store: %w", err)
+	}
+	return nil
+}
+
+// admit waits while too many log entries wait to be applied, or until
+// ctx is done.
+func (s *Store) admit(ctx context.Context) error {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	if s.queued > s.opts.MaxQueuedBytes {
+		stop := context.AfterFunc(ctx, func() {
+			s.amu.Lock()
+			s.acond.Broadcast()
+			s.amu.Unlock()
+		})
+		defer stop()
+	}
+	for s.queued > s.opts.MaxQueuedBytes && s.applyErr == nil && !s.closed.Load() {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		now := time.Now()
-		rec = Record{Key: key, Value: value, Version: Version{Epoch: epoch, Seq: local}, Deleted: deleted, Time: now.UnixMilli()}
-		if deleted {
-			rec.Value = nil
-		}
-		return pb.put(rec, local, prevLocal, now)
-	})
-	return rec, existed, err
+		s.acond.Wait()
+	}
+	return s.applyErr
 }
