@@ -38,6 +38,7 @@ type config struct {
 	QuorumTimeout time.Duration `env:"QUORUM_TIMEOUT" envDefault:"5s"`
 	DropAfter     time.Duration `env:"DROP_AFTER" envDefault:"10m"`
 	LogLevel      slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	PprofAddr     string        `env:"PPROF_ADDR"`
 }
 
 // loadConfig reads the configuration from environ (os.Environ's format)
