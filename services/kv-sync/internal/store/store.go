@@ -1,19 +1,24 @@
-// Package store keeps a node's key-value records durably in one bbolt file,
-// one bucket per partition, every key with a Version and every delete kept
-// as a tombstone. A partition can therefore be scanned and sent to another
+// Package store keeps a node's key-value records durably, every key with a
+// Version and every delete kept as a tombstone, one bbolt bucket per
+// partition. A partition can therefore be scanned and sent to another
 // node, which merges it by version: the newer write of a key wins, whatever
 // order writes, copies and replicas arrive in.
 //
-// Writes are committed in groups: concurrent writers share one bbolt
-// transaction and one fsync, and a write returns once it is on disk.
+// A write is durable once it is in the write-ahead log: it is appended to
+// the log and returns once an fsync covered it (group commit: concurrent
+// writers share one fsync). It is kept in memory, where reads find it,
+// until the applier has merged it into the bbolt file in the background,
+// many writes per transaction. On open, the log is replayed into bbolt.
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,40 +32,68 @@ var (
 	ErrClosed = errors.New("store: closed")
 )
 
-// maxGroup caps the writes committed in one transaction.
-const maxGroup = 512
-
-// lingerFor is how long the writer waits for more writes before a commit,
-// when the previous commit had several.
-const lingerFor = 200 * time.Microsecond
-
-// busyWithin: a write that arrives within this time of the last commit's
-// end finds the store busy.
-const busyWithin = time.Millisecond
+const (
+	// applyEvery is how long the applier lets written records gather
+	// before it merges them into bbolt: one bbolt commit (two fsyncs and a
+	// page per touched leaf) then covers many writes.
+	applyEvery = 200 * time.Millisecond
+	// maxPending bounds the records written but not yet applied to bbolt:
+	// writers wait while the applier catches up.
+	maxPending = 1 << 16
+)
 
 // Store is a node's record store. Its methods are safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	hadData bool
+	db         *bolt.DB
+	log        *wal
+	hadData    bool
+	applyEvery time.Duration
 
-	mu     sync.RWMutex // guards closed against sends on ops
-	closed bool
-	ops    chan *op
-	stop   chan struct{}
-	done   chan struct{}
+	// mu orders writes: a write decides whether it is newer, appends to
+	// the log and enters the pending records under it, so the log's order
+	// is the order of those decisions. It guards the fields below.
+	mu      sync.RWMutex
+	roomy   *sync.Cond // on mu's write lock: broadcast when pending shrinks or the store closes
+	pending map[pkey]*pendingRecord
+	closed  bool
+	err     error // sticky failure of the log or the applier
+
+	// applyMu serializes applier rounds and drops.
+	applyMu sync.Mutex
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// pkey names a key in a partition.
+type pkey struct {
+	partition int
+	key       string
+}
+
+// pendingRecord is a record in the log and not yet in bbolt, with the
+// LSN of the log entry that holds it.
+type pendingRecord struct {
+	rec Record
+	lsn uint64
 }
 
 // Options tune a Store.
 type Options struct {
-	// NoSync skips the fsync of each commit: a write returns once it is in
-	// the operating system's page cache. It survives a crash of the
-	// process but not of the machine. Replication to other machines can
-	// make up for that; a single node cannot.
+	// NoSync skips the fsyncs of the log and of bbolt: a write returns
+	// once it is in the operating system's page cache. It survives a crash
+	// of the process but not of the machine. Replication to other machines
+	// can make up for that; a single node cannot.
 	NoSync bool
+
+	// applyEvery replaces the package's applyEvery (tests).
+	applyEvery time.Duration
 }
 
-// Open opens (creating if needed) the store file at path and starts its
-// writer. It fails after a second if another process holds the file.
+// Open opens (creating if needed) the store file at path, with its log in
+// the directory beside it (path with the extension .wal), replays the log
+// into the file and starts the applier. It fails after a second if another
+// process holds the file.
 func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("store: create directory: %w", err)
@@ -74,12 +107,36 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{
-		db:   db,
-		ops:  make(chan *op, maxGroup),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+	logDir := strings.TrimSuffix(path, filepath.Ext(path)) + walSuffix
+	var log *wal
+	err = db.Update(func(tx *bolt.Tx) error {
+		var err error
+		log, err = openWAL(logDir, walOptions{NoSync: opts.NoSync}, func(_ uint64, payload []byte) error {
+			return replayEntry(tx, payload)
+		})
+		return err
+	})
+	if err == nil {
+		// Every entry is in bbolt now: the replayed segments can go.
+		err = log.removeThrough(log.lastLSN())
 	}
+	if err != nil {
+		if log != nil {
+			_ = log.close()
+		}
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:         db,
+		log:        log,
+		pending:    map[pkey]*pendingRecord{},
+		applyEvery: cmp.Or(opts.applyEvery, applyEvery),
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	s.roomy = sync.NewCond(&s.mu)
 	err = db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
 			if k, _ := b.Cursor().First(); k != nil {
@@ -89,19 +146,40 @@ func Open(path string, opts Options) (*Store, error) {
 		})
 	})
 	if err != nil {
+		_ = log.close()
 		db.Close()
 		return nil, fmt.Errorf("store: read %s: %w", path, err)
 	}
-	go s.run()
+	go s.applyLoop()
 	return s, nil
 }
 
-// HadData reports whether the file held records when it was opened: the
+// replayEntry applies one log entry to bbolt inside tx.
+func replayEntry(tx *bolt.Tx, payload []byte) error {
+	var name [24]byte
+	return decodeEntry(payload, func(e Entry) error {
+		b, err := tx.CreateBucketIfNotExists(bucketName(name[:0], e.Partition))
+		if err != nil {
+			return err
+		}
+		_, _, err = merge(b, &e.Record)
+		return err
+	}, func(p int) error {
+		err := tx.DeleteBucket(bucketName(name[:0], p))
+		if errors.Is(err, berrors.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// HadData reports whether the store held records when it was opened: the
 // node is restarting rather than starting afresh.
 func (s *Store) HadData() bool { return s.hadData }
 
-// Close commits the writes already submitted, stops the writer and closes
-// the file. Later calls return ErrClosed.
+// Close waits for the writes in progress, applies every logged write to
+// the bbolt file, and closes the log and the file. Later calls return
+// ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -109,15 +187,37 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.roomy.Broadcast()
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	return s.db.Close()
+	err := s.log.close()
+	return errors.Join(err, s.db.Close())
 }
 
 // Get returns key's record in partition p, tombstones included; found is
-// false when the key was never written (or its partition was dropped).
+// false when the key was never written (or its partition was dropped). A
+// record still on its way to the disk is returned once it is there. The
+// record's Value must not be modified.
 func (s *Store) Get(p int, key string) (r Record, found bool, err error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return r, false, ErrClosed
+	}
+	pr := s.pending[pkey{p, key}]
+	var lsn uint64
+	if pr != nil {
+		r, lsn = pr.rec, pr.lsn
+	}
+	s.mu.RUnlock()
+	if pr != nil {
+		// Never answer with a write that a crash could still take back.
+		if err := s.log.sync(lsn); err != nil {
+			return Record{}, false, err
+		}
+		return r, true, nil
+	}
 	var name [24]byte
 	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName(name[:0], p))
@@ -141,47 +241,213 @@ func (s *Store) Get(p int, key string) (r Record, found bool, err error) {
 // Write stores r in partition p unless the key already holds a version at
 // least as new, and returns the version the key holds afterwards: r's when
 // it was stored, the newer one otherwise. It returns once r is on disk.
+// The store keeps r.Value: the caller must not modify it afterwards.
 func (s *Store) Write(p int, r Record) (Version, error) {
-	o := getOp()
-	o.kind, o.partition, o.record = opWrite, p, r
-	err := s.submit(o)
-	v := o.version
-	putOp(o)
-	return v, err
+	held := make([]Version, 1)
+	_, err := s.write([]Entry{{Partition: p, Record: r}}, held)
+	return held[0], err
 }
 
 // Merge stores each entry whose version is newer than the stored one and
-// returns how many it stored. It returns once they are on disk.
+// returns how many it stored. It returns once they are on disk. The store
+// keeps the entries' values: the caller must not modify them afterwards.
 func (s *Store) Merge(entries []Entry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	o := getOp()
-	o.kind, o.entries = opMerge, entries
-	err := s.submit(o)
-	n := o.applied
-	putOp(o)
-	return n, err
+	return s.write(entries, nil)
 }
 
-// DropIf deletes partition p and its records if cond, called by the writer
-// between the writes submitted before and after, returns true. It reports
-// whether it dropped the partition. cond must be quick and must not call
-// the Store.
+// write logs the entries newer than what their keys hold, enters them
+// among the pending records, and returns how many once the log is fsynced.
+// If held is not nil, it receives the version each key holds afterwards.
+func (s *Store) write(entries []Entry, held []Version) (int, error) {
+	s.mu.Lock()
+	for !s.closed && s.err == nil && len(s.pending) >= maxPending {
+		s.kick()
+		s.roomy.Wait()
+	}
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return 0, ErrClosed
+	case s.err != nil:
+		err := s.err
+		s.mu.Unlock()
+		return 0, err
+	}
+	newer, err := s.newer(entries, held)
+	if err != nil || len(newer) == 0 {
+		s.mu.Unlock()
+		return 0, err
+	}
+	var lsn uint64
+	var buf []byte
+	for start := 0; start < len(newer); {
+		end, size := start, 0
+		for end < len(newer) && (end == start || size+entrySize(newer[end]) <= maxEntryBytes) {
+			size += entrySize(newer[end])
+			end++
+		}
+		buf = appendWrites(buf[:0], newer[start:end])
+		if lsn, err = s.log.append(buf); err != nil {
+			s.err = err
+			s.mu.Unlock()
+			return 0, err
+		}
+		for _, e := range newer[start:end] {
+			s.pending[pkey{e.Partition, e.Key}] = &pendingRecord{rec: e.Record, lsn: lsn}
+		}
+		start = end
+	}
+	if len(s.pending) == len(newer) || len(s.pending) >= maxPending/2 {
+		s.kick()
+	}
+	s.mu.Unlock()
+	if err := s.log.sync(lsn); err != nil {
+		return 0, err
+	}
+	return len(newer), nil
+}
+
+// newer returns the entries whose versions are newer than what their keys
+// hold (the pending records first, then bbolt), the later of two entries
+// of one key counting the earlier. With held, it records the version each
+// key holds once the newer entries are stored. s.mu must be held.
+func (s *Store) newer(entries []Entry, held []Version) ([]*Entry, error) {
+	var tx *bolt.Tx
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var taken map[pkey]*Entry // the newer entries, when keys may repeat
+	if len(entries) > 1 {
+		taken = make(map[pkey]*Entry, len(entries))
+	}
+	newer := make([]*Entry, 0, len(entries))
+	var name [24]byte
+	for i := range entries {
+		e := &entries[i]
+		k := pkey{e.Partition, e.Key}
+		var cur Version
+		if t := taken[k]; t != nil {
+			cur = t.Version
+		} else if pr := s.pending[k]; pr != nil {
+			cur = pr.rec.Version
+		} else {
+			if tx == nil {
+				var err error
+				if tx, err = s.db.Begin(false); err != nil {
+					if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+						err = ErrClosed
+					}
+					return nil, err
+				}
+			}
+			if b := tx.Bucket(bucketName(name[:0], e.Partition)); b != nil {
+				if v := b.Get([]byte(e.Key)); v != nil {
+					var err error
+					if cur, err = storedVersion(v); err != nil {
+						return nil, fmt.Errorf("key %q: %w", e.Key, err)
+					}
+				}
+			}
+		}
+		if cur.Less(e.Version) {
+			cur = e.Version
+			if e.Deleted {
+				e.Value = nil
+			}
+			if taken != nil {
+				if t := taken[k]; t != nil {
+					// Replaced within this write: log only the newest.
+					for j, n := range newer {
+						if n == t {
+							newer = append(newer[:j], newer[j+1:]...)
+							break
+						}
+					}
+				}
+				taken[k] = e
+			}
+			newer = append(newer, e)
+		}
+		if held != nil {
+			held[i] = cur
+		}
+	}
+	return newer, nil
+}
+
+// DropIf deletes partition p and its records if cond, called between the
+// writes submitted before and after, returns true. It reports whether it
+// dropped the partition. cond must be quick and must not call the Store.
 func (s *Store) DropIf(p int, cond func() bool) (bool, error) {
-	o := getOp()
-	o.kind, o.partition, o.cond = opDrop, p, cond
-	err := s.submit(o)
-	dropped := o.applied > 0
-	putOp(o)
-	return dropped, err
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return false, ErrClosed
+	case s.err != nil:
+		return false, s.err
+	case cond != nil && !cond():
+		return false, nil
+	}
+	var name [24]byte
+	inFile := false
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		inFile = tx.Bucket(bucketName(name[:0], p)) != nil
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	dropped := inFile
+	for k := range s.pending {
+		if k.partition == p {
+			delete(s.pending, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return false, nil
+	}
+	s.roomy.Broadcast()
+	// The drop is logged, so that replaying the log after a crash drops
+	// the partition's earlier records again rather than bring them back.
+	lsn, err := s.log.append(appendDrop(nil, p))
+	if err == nil {
+		err = s.log.sync(lsn)
+	}
+	if err != nil {
+		s.err = err
+		return false, err
+	}
+	if !inFile {
+		return true, nil
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.DeleteBucket(bucketName(name[:0], p))
+	})
+	if err != nil {
+		s.err = fmt.Errorf("store: drop partition %d: %w", p, err)
+		return false, s.err
+	}
+	return true, nil
 }
 
 // Scan returns up to limit records of partition p, tombstones included, in
 // key order starting after the key after ("" for the first). An empty
-// result means the partition has no more records. Each Scan is one short
-// read transaction, so a long copy never holds the file.
+// result means the partition has no more records. It first applies the
+// writes logged so far to bbolt, so that it returns every write that
+// returned before it; each Scan is then one short read transaction, so a
+// long copy never holds the file.
 func (s *Store) Scan(p int, after string, limit int) ([]Record, error) {
+	if err := s.applyRound(); err != nil {
+		return nil, err
+	}
 	var out []Record
 	var name [24]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -210,185 +476,6 @@ func (s *Store) Scan(p int, after string, limit int) ([]Record, error) {
 		err = ErrClosed
 	}
 	return out, err
-}
-
-// submit hands o to the writer and waits until it is committed.
-func (s *Store) submit(o *op) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	s.ops <- o
-	s.mu.RUnlock()
-	<-o.done
-	return o.err
-}
-
-// run is the writer: it commits the writes waiting at each moment in one
-// transaction, so concurrent writers share an fsync without any added delay.
-func (s *Store) run() {
-	defer close(s.done)
-	group := make([]*op, 0, maxGroup)
-	last := 0 // size of the previous group
-	var lastEnd time.Time
-	useful := true // whether the last wait for more writes got any
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.stop:
-			// Close has stopped new submissions; commit what is queued.
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit(append(group[:0], o))
-				default:
-					return
-				}
-			}
-		}
-		group = append(group[:0], first)
-		// Under load (the last commit had company, or ended a moment
-		// ago and waiting helped before), wait a moment for more writes:
-		// a commit costs about the same for one write or many. A lone
-		// writer soon stops paying for the wait.
-		var linger <-chan time.Time
-		if last > 1 || (useful && time.Since(lastEnd) < busyWithin) {
-			linger = time.After(lingerFor)
-		}
-	fill:
-		for len(group) < maxGroup {
-			select {
-			case o := <-s.ops:
-				group = append(group, o)
-				continue
-			default:
-			}
-			if linger == nil || (last > 1 && len(group) >= last) {
-				break
-			}
-			select {
-			case o := <-s.ops:
-				group = append(group, o)
-			case <-linger:
-				break fill
-			}
-		}
-		if linger != nil {
-			useful = len(group) > 1
-		}
-		last = len(group)
-		s.commit(group)
-		lastEnd = time.Now()
-	}
-}
-
-// commit applies group in one transaction and wakes its writers. A write
-// refused for its own reason (a stale epoch) does not affect the others; a
-// failed transaction fails them all.
-func (s *Store) commit(group []*op) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, o := range group {
-			o.err = nil
-			if err := o.apply(tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	for _, o := range group {
-		if err != nil {
-			o.err = fmt.Errorf("store: commit: %w", err)
-		}
-		o.done <- struct{}{}
-	}
-}
-
-type opKind uint8
-
-const (
-	opWrite opKind = iota + 1
-	opMerge
-	opDrop
-)
-
-// op is one submitted write and, once done is signalled, its result.
-type op struct {
-	kind      opKind
-	partition int
-	record    Record
-	entries   []Entry
-	cond      func() bool
-
-	version Version
-	applied int
-	err     error
-	done    chan struct{}
-}
-
-var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
-
-func getOp() *op { return opPool.Get().(*op) }
-
-func putOp(o *op) {
-	done := o.done
-	*o = op{done: done}
-	opPool.Put(o)
-}
-
-// apply performs o inside tx. A returned error aborts the transaction; a
-// refusal of o alone is left in o.err. Every stored value is a new slice:
-// bbolt keeps a reference to it until the transaction ends.
-func (o *op) apply(tx *bolt.Tx) error {
-	var name [24]byte
-	switch o.kind {
-	case opWrite:
-		b, err := tx.CreateBucketIfNotExists(bucketName(name[:0], o.partition))
-		if err != nil {
-			return err
-		}
-		stored, cur, err := merge(b, &o.record)
-		if err != nil {
-			return err
-		}
-		if stored {
-			o.version = o.record.Version
-			o.applied = 1
-		} else {
-			o.version = cur
-		}
-		return nil
-	case opMerge:
-		for i := range o.entries {
-			e := &o.entries[i]
-			b, err := tx.CreateBucketIfNotExists(bucketName(name[:0], e.Partition))
-			if err != nil {
-				return err
-			}
-			stored, _, err := merge(b, &e.Record)
-			if err != nil {
-				return err
-			}
-			if stored {
-				o.applied++
-			}
-		}
-		return nil
-	case opDrop:
-		if o.cond != nil && !o.cond() {
-			return nil
-		}
-		err := tx.DeleteBucket(bucketName(name[:0], o.partition))
-		if errors.Is(err, berrors.ErrBucketNotFound) {
-			return nil
-		}
-		if err == nil {
-			o.applied = 1
-		}
-		return err
-	}
-	return fmt.Errorf("store: unknown write kind %d", o.kind)
 }
 
 // merge stores r in b unless b holds a version of r's key at least as new,
