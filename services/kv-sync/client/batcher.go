@@ -16,23 +16,25 @@ import (
 )
 
 // The client's replica requests to one node travel in batches (POST
-// /kv/batch): a few batch requests per node are in flight, and
-// the requests that queue meanwhile leave together in the next one. Under
+// /kv/batch): one or two batch requests per node are in flight, and the
+// requests that queue meanwhile leave together in the next one. Under
 // load, the concurrent operations of a client share round trips, and the
-// node commits a batch's writes with one fsync; a lone request leaves at
-// once. Reads and writes queue apart, so that reads never wait behind
+// node makes a batch's writes durable with one fsync; a lone request
+// leaves at once. Reads and writes queue apart, so that reads never wait behind
 // writes waiting for a disk.
 const (
 	maxBatchOps = 512
 )
 
 // inflight bounds the batch requests of one kind in flight to one node.
-// Reads are answered at once, so two in flight gather the most per batch;
-// writes wait for the node's disk, which groups concurrent batches into
-// one commit, so more may wait together.
+// Reads are answered at once, so two in flight gather the most per batch.
+// A write batch waits for the node's fsync: one in flight lets the writes
+// queued meanwhile share the next batch, and its fsync, where more in
+// flight would split them into more requests (each a round trip and CPU
+// on both sides) and more fsyncs.
 func inflight(kind byte) int {
 	if kind == batch.OpWrite {
-		return 8
+		return 1
 	}
 	return 2
 }
@@ -51,14 +53,18 @@ type nodeQueue struct {
 	active int
 }
 
-// call is one replica request and, once done is signalled, its answer.
+// call is one replica request. Its answer goes to done, tagged with tag,
+// which tells the caller's calls sharing done apart; done must have room
+// for it (the sender never blocks).
 type call struct {
 	op         batch.Op
 	mapVersion uint64
-	done       chan callResult
+	tag        int
+	done       chan<- callResult
 }
 
 type callResult struct {
+	tag int
 	res batch.Result
 	// nodeVersion is the map version of the node that answered.
 	nodeVersion uint64
@@ -84,13 +90,13 @@ func (c *Client) node(addr string, kind byte) *nodeQueue {
 	return q
 }
 
-// do sends op to the node with the next batch and waits for its result,
-// with the node's map version, or ctx. A result that arrives after ctx is
-// done is dropped. It is called
-// only by an operation in progress (see Client.enter), which keeps the
-// client open while the sender it may start runs.
-func (q *nodeQueue) do(ctx context.Context, op batch.Op, r ckclient.Route) (batch.Result, uint64, error) {
-	cl := &call{op: op, mapVersion: r.MapVersion, done: make(chan callResult, 1)}
+// send queues cl for the node's next batch; its answer arrives on
+// cl.done. The batch is bounded by the client's timeout, not by the
+// caller's context: a write goes on to the slowest owner after its caller
+// returned. It is called only by an operation in progress (see
+// Client.enter), which keeps the client open while the sender it may start
+// runs.
+func (q *nodeQueue) send(cl *call) {
 	q.mu.Lock()
 	q.queue = append(q.queue, cl)
 	if q.active < q.max {
@@ -98,12 +104,6 @@ func (q *nodeQueue) do(ctx context.Context, op batch.Op, r ckclient.Route) (batc
 		q.c.wg.Go(q.run)
 	}
 	q.mu.Unlock()
-	select {
-	case res := <-cl.done:
-		return res.res, res.nodeVersion, res.err
-	case <-ctx.Done():
-		return batch.Result{}, 0, ctx.Err()
-	}
 }
 
 // run sends the queue in batches until it is empty.
@@ -130,10 +130,11 @@ func (q *nodeQueue) run() {
 		buf, results, nodeVersion, err = q.post(buf, calls)
 		for i, cl := range calls {
 			if err != nil {
-				cl.done <- callResult{err: err}
+				cl.done <- callResult{tag: cl.tag, err: err}
 				continue
 			}
-			cl.done <- callResult{res: results[i], nodeVersion: nodeVersion, err: q.statusErr(results[i].Status, nodeVersion)}
+			cl.done <- callResult{tag: cl.tag, res: results[i], nodeVersion: nodeVersion,
+				err: q.statusErr(results[i].Status, nodeVersion)}
 		}
 	}
 }

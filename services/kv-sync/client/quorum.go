@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	ckclient "clusterkit.dev/clusterkit/client"
 )
@@ -49,20 +48,12 @@ func majority(r ckclient.Route) int { return len(r.ReadOwners())/2 + 1 }
 func (c *Client) readQuorum(ctx context.Context, r ckclient.Route, key string) ([]record, error) {
 	owners := r.ReadOwners()
 	need := majority(r)
-	type result struct {
-		rec record
-		err error
-	}
-	results := make(chan result, len(owners))
+	results := make(chan callResult, len(owners))
 	next, running := 0, 0
 	ask := func() {
-		n := owners[next]
+		c.askRead(r, owners[next], key, next, results)
 		next++
 		running++
-		go func() {
-			rec, err := c.readReplica(ctx, r, n, key)
-			results <- result{rec, err}
-		}()
 	}
 	for next < len(owners) && next < need {
 		ask()
@@ -70,7 +61,12 @@ func (c *Client) readQuorum(ctx context.Context, r ckclient.Route, key string) (
 	var answers []record
 	var errs []error
 	for running > 0 && len(answers) < need {
-		res := <-results
+		var res callResult
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", noQuorum(r, len(answers), need, errs), ctx.Err())
+		case res = <-results:
+		}
 		running--
 		if res.err != nil {
 			errs = append(errs, res.err)
@@ -79,7 +75,7 @@ func (c *Client) readQuorum(ctx context.Context, r ckclient.Route, key string) (
 			}
 			continue
 		}
-		answers = append(answers, res.rec)
+		answers = append(answers, readRecord(res.res))
 	}
 	if len(answers) < need {
 		return nil, noQuorum(r, len(answers), need, errs)
@@ -89,7 +85,7 @@ func (c *Client) readQuorum(ctx context.Context, r ckclient.Route, key string) (
 
 // writeQuorum sends rec to every owner of r, joining owners included, and
 // returns once a majority of the ready owners stored it. The writes to the
-// other owners go on in the background, bounded by the client's timeout.
+// other owners go on after it returns, bounded by the client's timeout.
 //
 // If an owner answers with a newer map than r's, the partition may have
 // gained an owner that r does not list: a joining owner copies the
@@ -99,25 +95,10 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 	owners := r.WriteOwners()
 	ready := len(r.ReadOwners()) // WriteOwners lists the ready owners first
 	need := majority(r)
-	type result struct {
-		ready       bool
-		nodeVersion uint64
-		err         error
-	}
-	results := make(chan result, len(owners))
-	bg, cancel := context.WithTimeout(c.bg, c.timeout)
-	var sent sync.WaitGroup
+	results := make(chan callResult, len(owners))
 	for i, n := range owners {
-		sent.Go(func() {
-			v, err := c.writeReplica(bg, r, n, key, rec)
-			results <- result{ready: i < ready, nodeVersion: v, err: err}
-		})
+		c.askWrite(r, n, key, rec, i, results)
 	}
-	c.wg.Go(func() {
-		// The writes outlive the operation, to reach every owner.
-		sent.Wait()
-		cancel()
-	})
 	stored := 0
 	var newest uint64
 	var errs []error
@@ -130,7 +111,7 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 			switch {
 			case res.err != nil:
 				errs = append(errs, res.err)
-			case res.ready:
+			case res.tag < ready:
 				stored++
 			}
 		}
@@ -161,13 +142,21 @@ func (c *Client) reachNewOwners(ctx context.Context, r ckclient.Route, key strin
 	for _, n := range r.WriteOwners() {
 		known[n.ID] = true
 	}
-	var wg sync.WaitGroup
+	results := make(chan callResult, len(nr.WriteOwners()))
+	sent := 0
 	for _, n := range nr.WriteOwners() {
 		if !known[n.ID] {
-			wg.Go(func() { _, _ = c.writeReplica(ctx, nr, n, key, rec) })
+			c.askWrite(nr, n, key, rec, sent, results)
+			sent++
 		}
 	}
-	wg.Wait()
+	for range sent {
+		select {
+		case <-ctx.Done():
+			return
+		case <-results:
+		}
+	}
 }
 
 func noQuorum(r ckclient.Route, got, need int, errs []error) error {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"io"
 
 	"clusterkit.dev/clusterkit"
@@ -9,29 +8,35 @@ import (
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
-// readReplica returns node's record of key.
-func (c *Client) readReplica(ctx context.Context, r ckclient.Route, node clusterkit.Node, key string) (record, error) {
-	res, _, err := c.node(node.IP, batch.OpRead).do(ctx, batch.Op{Kind: batch.OpRead, Key: key}, r)
-	if err != nil || res.Status != batch.StatusFound {
-		return record{}, err
+// askRead queues a read of key for node; its answer arrives on done with
+// tag.
+func (c *Client) askRead(r ckclient.Route, node clusterkit.Node, key string, tag int, done chan<- callResult) {
+	c.node(node.IP, batch.OpRead).send(&call{op: batch.Op{Kind: batch.OpRead, Key: key},
+		mapVersion: r.MapVersion, tag: tag, done: done})
+}
+
+// askWrite queues rec for node, which stores it unless it holds a newer
+// version; the answer, with the node's map version, arrives on done with
+// tag.
+func (c *Client) askWrite(r ckclient.Route, node clusterkit.Node, key string, rec record, tag int, done chan<- callResult) {
+	op := batch.Op{Kind: batch.OpWrite, Key: key, Counter: rec.version.Counter, Writer: rec.version.Writer, Deleted: rec.deleted}
+	if !rec.deleted {
+		op.Value = []byte(rec.value)
+	}
+	c.node(node.IP, batch.OpWrite).send(&call{op: op, mapVersion: r.MapVersion, tag: tag, done: done})
+}
+
+// readRecord turns the answer to a read into a record.
+func readRecord(res batch.Result) record {
+	if res.Status != batch.StatusFound {
+		return record{}
 	}
 	return record{
 		value:   string(res.Value),
 		version: Version{Counter: res.Counter, Writer: res.Writer},
 		deleted: res.Deleted,
 		found:   true,
-	}, nil
-}
-
-// writeReplica sends rec to node, which stores it unless it holds a newer
-// version, and returns the node's map version.
-func (c *Client) writeReplica(ctx context.Context, r ckclient.Route, node clusterkit.Node, key string, rec record) (uint64, error) {
-	op := batch.Op{Kind: batch.OpWrite, Key: key, Counter: rec.version.Counter, Writer: rec.version.Writer, Deleted: rec.deleted}
-	if !rec.deleted {
-		op.Value = []byte(rec.value)
 	}
-	_, nodeVersion, err := c.node(node.IP, batch.OpWrite).do(ctx, op, r)
-	return nodeVersion, err
 }
 
 // drain reads what is left of a body, so that its connection is reused,
