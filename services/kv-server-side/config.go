@@ -40,6 +40,7 @@ type config struct {
 	ReplicationTimeout time.Duration `env:"REPLICATION_TIMEOUT" envDefault:"2s"`
 	DropAfter          time.Duration `env:"DROP_AFTER" envDefault:"10m"`
 	LogLevel           slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	PprofAddr          string        `env:"PPROF_ADDR"`
 }
 
 // loadConfig reads the configuration from environ (os.Environ's format)

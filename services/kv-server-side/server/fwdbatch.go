@@ -29,7 +29,7 @@ import (
 //	         reply), then 'E' | uvarint count
 const (
 	fwdReadsInflight  = 2
-	fwdWritesInflight = 8
+	fwdWritesInflight = 2
 	fwdMaxBatch       = 256
 	fwdMaxOps         = 4096
 )

@@ -23,7 +23,7 @@ import (
 // primary makes few requests and each replica commits a batch with one
 // fsync. A replica answers one status byte per record.
 const (
-	maxInflight   = 4
+	maxInflight   = 1
 	maxBatchCount = 256
 	maxBatchBytes = 4 << 20
 	// maxQueue bounds a node's queue of background (AckPrimary) writes;
