@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,9 +27,15 @@ import (
 //	crc     uint32, little endian: CRC-32C of the lsn and payload bytes
 //	lsn     uint64, little endian
 //
+// A segment is filled with zeros ahead of its last frame, in the
+// background, so that an fsync after an append has only data to flush: on
+// ext4 an append that grows the file also commits the journal, which
+// costs about half again as much CPU and time. Zeros after the last frame
+// therefore end every segment.
+//
 // A crash can leave a torn frame at the end of the last segment (a short
-// header or payload, a checksum that does not match, zeros): replay stops
-// there and the segment is cut back to its last whole frame. Only an
+// header or payload, a checksum that does not match): replay stops there
+// and the segment is cut back to its last whole frame. Only an
 // entry never acknowledged can be torn, because an entry is acknowledged
 // once fsynced and a torn frame ends the log: what follows it was written
 // later still. Damage anywhere else is reported, never skipped.
@@ -40,6 +47,9 @@ const (
 	walSuffix     = ".wal"
 	// defaultSegmentBytes is when the log moves on to a new segment.
 	defaultSegmentBytes = 64 << 20
+	// zeroAhead is how far ahead of the last frame a segment is filled
+	// with zeros, and the size of one fill.
+	zeroAhead = 1 << 20
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -76,6 +86,15 @@ type wal struct {
 	err     error // sticky: after a failed write or fsync nothing more is acknowledged
 	closed  bool
 	frame   []byte
+	// zeroed is the offset up to which f is filled with zeros or frames;
+	// filling, when not 0, is the end of the range the filler is writing
+	// zeros to, from zeroed on, where appends must wait.
+	zeroed  int64
+	filling int64
+
+	// fill wakes the zero filler; fillDone is closed when it returns.
+	fill     chan struct{}
+	fillDone chan struct{}
 }
 
 // openWAL opens the log in dir, creating it if needed. It calls replay, in
@@ -116,11 +135,13 @@ func openWAL(dir string, opts walOptions, replay func(lsn uint64, payload []byte
 			segs = segs[:i]
 		}
 	}
-	w := &wal{dir: dir, opts: opts, segs: segs, last: last, synced: last}
+	w := &wal{dir: dir, opts: opts, segs: segs, last: last, synced: last,
+		fill: make(chan struct{}, 1), fillDone: make(chan struct{})}
 	w.cond = sync.NewCond(&w.mu)
 	if err := w.startSegment(last + 1); err != nil {
 		return nil, err
 	}
+	go w.fillLoop()
 	return w, nil
 }
 
@@ -166,7 +187,7 @@ func replaySegment(dir string, first uint64, isLast bool, replay func(uint64, []
 	for {
 		lsn, payload, n, why := decodeFrame(b[off:])
 		if why != "" {
-			if off == len(b) {
+			if off == len(b) || (why == zeroedFrame && !isLast && allZero(b[off:])) {
 				return end, nil
 			}
 			if !isLast {
@@ -196,7 +217,7 @@ func decodeFrame(b []byte) (lsn uint64, payload []byte, n int, why string) {
 	lsn = binary.LittleEndian.Uint64(b[8:])
 	switch {
 	case length == 0 && sum == 0 && lsn == 0:
-		return 0, nil, 0, "zeroed frame"
+		return 0, nil, 0, zeroedFrame
 	case length > maxWALPayload:
 		return 0, nil, 0, fmt.Sprintf("frame length %d over the limit", length)
 	case len(b)-walHeaderBytes < int(length):
@@ -207,6 +228,18 @@ func decodeFrame(b []byte) (lsn uint64, payload []byte, n int, why string) {
 		return 0, nil, 0, "frame checksum mismatch"
 	}
 	return lsn, b[walHeaderBytes:n], n, ""
+}
+
+// zeroedFrame is decodeFrame's reason for zeros where a frame would start.
+const zeroedFrame = "zeroed frame"
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func truncateFile(path string, size int64) error {
@@ -238,9 +271,58 @@ func (w *wal) startSegment(first uint64) error {
 			return fmt.Errorf("store: create log segment: %w", err)
 		}
 	}
-	w.f, w.size = f, 0
+	w.f, w.size, w.zeroed = f, 0, 0
 	w.segs = append(w.segs, first)
+	w.kickFill()
 	return nil
+}
+
+// kickFill wakes the zero filler.
+func (w *wal) kickFill() {
+	select {
+	case w.fill <- struct{}{}:
+	default:
+	}
+}
+
+// fillLoop keeps the current segment filled with zeros zeroAhead past its
+// last frame, until the log closes. A fill is written and fsynced outside
+// w.mu, beyond the offsets appends write at; if appends overtake it, they
+// extend the file themselves, as without it.
+func (w *wal) fillLoop() {
+	defer close(w.fillDone)
+	zeros := make([]byte, 256<<10)
+	for range w.fill {
+		for {
+			w.mu.Lock()
+			f, from := w.f, max(w.zeroed, w.size)
+			if w.closed || w.err != nil || from >= w.size+zeroAhead || from >= w.opts.SegmentBytes {
+				w.mu.Unlock()
+				break
+			}
+			end := from + zeroAhead
+			w.zeroed, w.filling = from, end
+			w.mu.Unlock()
+			var err error
+			for off := from; off < end && err == nil; off += int64(len(zeros)) {
+				_, err = f.WriteAt(zeros, off)
+			}
+			if err == nil && !w.opts.NoSync {
+				err = fdatasync(f)
+			}
+			w.mu.Lock()
+			w.filling = 0
+			w.cond.Broadcast()
+			if err != nil || w.f != f {
+				// A segment closed by a rotation or by close: the next
+				// kick fills its successor.
+				w.mu.Unlock()
+				break
+			}
+			w.zeroed = end
+			w.mu.Unlock()
+		}
+	}
 }
 
 func syncDir(dir string) error {
@@ -272,6 +354,13 @@ func (w *wal) append(payload []byte) (uint64, error) {
 			return 0, err
 		}
 	}
+	for w.filling > 0 && w.size+n > w.zeroed {
+		// The frame would land where zeros are being written.
+		w.cond.Wait()
+	}
+	if w.closed || w.err != nil {
+		return 0, cmp.Or(w.err, errWALClosed)
+	}
 	lsn := w.last + 1
 	fr := w.frame[:0]
 	fr = binary.LittleEndian.AppendUint32(fr, uint32(len(payload)))
@@ -282,13 +371,17 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	if cap(fr) <= 1<<20 {
 		w.frame = fr
 	}
-	if _, err := w.f.Write(fr); err != nil {
+	if _, err := w.f.WriteAt(fr, w.size); err != nil {
 		// The file may now hold part of the frame: nothing more can be
 		// appended after it.
 		w.fail(fmt.Errorf("store: write log: %w", err))
 		return 0, w.err
 	}
 	w.size += n
+	w.zeroed = max(w.zeroed, w.size)
+	if w.zeroed-w.size < zeroAhead/2 {
+		w.kickFill()
+	}
 	w.last = lsn
 	if w.opts.NoSync {
 		w.synced = lsn
@@ -429,5 +522,7 @@ func (w *wal) close() error {
 	w.closed = true
 	w.cond.Broadcast()
 	w.mu.Unlock()
+	close(w.fill)
+	<-w.fillDone
 	return errors.Join(err, w.f.Close())
 }

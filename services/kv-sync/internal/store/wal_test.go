@@ -112,12 +112,7 @@ func TestWritesReturnedSurviveACrash(t *testing.T) {
 		t.Fatalf("write after the drop: %+v", r)
 	}
 	// The replayed log is in bbolt now; its segments are gone.
-	segs, _ := filepath.Glob(filepath.Join(filepath.Dir(c.log.dir), "kv.wal", "*.wal"))
-	for _, seg := range segs {
-		if st, err := os.Stat(seg); err != nil || st.Size() != 0 {
-			t.Fatalf("log segment %s left after replay: %v", seg, err)
-		}
-	}
+	assertLogEmpty(t, c.log.dir)
 }
 
 func TestTornLogTailIsCut(t *testing.T) {
@@ -199,12 +194,7 @@ func TestCloseAppliesTheLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	segs, _ := filepath.Glob(filepath.Join(dir, "kv.wal", "*.wal"))
-	for _, seg := range segs {
-		if st, err := os.Stat(seg); err != nil || st.Size() != 0 {
-			t.Fatalf("log segment %s left after Close: %v", seg, err)
-		}
-	}
+	assertLogEmpty(t, filepath.Join(dir, "kv.wal"))
 	if err := os.RemoveAll(filepath.Join(dir, "kv.wal")); err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +269,133 @@ func (s *Store) pendingCount() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.pending)
+}
+
+// assertLogEmpty fails unless the log in dir holds one segment and no
+// entry in it (zeros at most).
+func assertLogEmpty(t *testing.T, dir string) {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("log segments: %v, %v; want one", segs, err)
+	}
+	b, err := os.ReadFile(segs[0])
+	if err != nil || !allZero(b) {
+		t.Fatalf("log segment %s holds entries: %v", segs[0], err)
+	}
+}
+
+func TestLogReplaysSegmentsWithZeroTails(t *testing.T) {
+	dir := t.TempDir()
+	var got []string
+	replay := func(lsn uint64, payload []byte) error {
+		got = append(got, fmt.Sprintf("%d:%s", lsn, payload))
+		return nil
+	}
+	session := func(payloads ...string) {
+		t.Helper()
+		w, err := openWAL(dir, walOptions{SegmentBytes: 64}, replay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range payloads {
+			lsn, err := w.append([]byte(p))
+			if err == nil {
+				err = w.sync(lsn)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Segments of 64 bytes: every second entry starts a new one.
+	session("one", "two", "three", "four", "five")
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("segments %v, %v: want several", segs, err)
+	}
+	// Zeros after the frames of a segment that is not the last, as the
+	// filler leaves them.
+	first := segmentPath(dir, segs[0])
+	f, err := os.OpenFile(first, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got = nil
+	session("six")
+	want := []string{"1:one", "2:two", "3:three", "4:four", "5:five"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("replayed %v, want %v", got, want)
+	}
+
+	// Something other than zeros after them is damage.
+	f, err = os.OpenFile(first, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := openWAL(dir, walOptions{SegmentBytes: 64}, replay); err == nil {
+		t.Fatal("a segment with bytes after its zero tail opened without an error")
+	}
+}
+
+func TestLogFillsSegmentsWithZerosAhead(t *testing.T) {
+	dir := t.TempDir()
+	w, err := openWAL(dir, walOptions{}, func(uint64, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	var lsn uint64
+	for range 100 {
+		if lsn, err = w.append(bytes.Repeat([]byte("x"), 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.sync(lsn); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		zeroed, size := w.zeroed, w.size
+		w.mu.Unlock()
+		if zeroed >= size+zeroAhead/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the segment is filled to %d, its frames end at %d", zeroed, size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, err := os.ReadFile(segmentPath(dir, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	size := w.size
+	w.mu.Unlock()
+	if int64(len(b)) < size+zeroAhead/2 || !allZero(b[size:]) {
+		t.Fatalf("segment of %d bytes, frames to %d: want zeros after them", len(b), size)
+	}
+	for off := 0; off < int(size); {
+		l, _, n, why := decodeFrame(b[off:])
+		if why != "" {
+			t.Fatalf("frame at %d: %s", off, why)
+		}
+		if l == 0 {
+			t.Fatalf("frame at %d has LSN 0", off)
+		}
+		off += n
+	}
 }
