@@ -16,10 +16,10 @@ import (
 	"clusterkit.dev/clusterkit"
 )
 
-// Forwarded ops travel to the primary in batches (POST /kv/forward): a few
-// batch requests per primary are in flight, and the ops that queue
-// meanwhile leave together in the next one, so under load many client
-// requests share one round trip between two nodes. Reads and writes queue
+// Forwarded ops travel to the primary in batches (POST /kv/forward): one
+// batch of reads and two of writes per primary are in flight, and the ops
+// that queue meanwhile leave together in the next one, so under load many
+// client requests share one round trip between two nodes. Reads and writes queue
 // apart: reads are answered at once, while writes wait for replication.
 //
 //	request: op* then 'E' | uvarint count
@@ -28,7 +28,7 @@ import (
 //	answer:  per op: uvarint status | uvarint len(body) | body (the JSON
 //	         reply), then 'E' | uvarint count
 const (
-	fwdReadsInflight  = 2
+	fwdReadsInflight  = 1
 	fwdWritesInflight = 2
 	fwdMaxBatch       = 256
 	fwdMaxOps         = 4096
@@ -160,23 +160,14 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 	s := q.f.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/forward", bytes.NewReader(buf))
+	a, err := s.nodes.post(ctx, q.addr, "/kv/forward", s.self, s.ck.Version(), buf)
 	if err != nil {
 		return buf, nil, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(headerForwardedBy, s.self)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return buf, nil, err
+	if a.status != http.StatusOK {
+		return buf, nil, fmt.Errorf("%s answered %d: %s", q.addr, a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return buf, nil, fmt.Errorf("%s answered %s: %s", q.addr, resp.Status, bytes.TrimSpace(msg))
-	}
-	replies, err := readFwdReplies(resp.Body, len(calls))
+	replies, err := readFwdReplies(bytes.NewReader(a.body), len(calls))
 	return buf, replies, err
 }
 

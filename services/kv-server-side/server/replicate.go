@@ -341,30 +341,17 @@ func (pr *peer) post(buf []byte, batch []*repItem) ([]byte, []byte, uint64, erro
 	s := pr.r.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplicationTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+pr.addr+"/kv/replicate", bytes.NewReader(buf))
+	a, err := s.nodes.post(ctx, pr.addr, "/kv/replicate", s.self, s.ck.Version(), buf)
 	if err != nil {
 		return buf, nil, 0, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(headerForwardedBy, s.self)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return buf, nil, 0, err
+	if a.status != http.StatusOK {
+		return buf, nil, 0, fmt.Errorf("answered %d: %s", a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return buf, nil, 0, err
+	if len(a.body) != len(batch) {
+		return buf, nil, 0, fmt.Errorf("answered %d statuses for %d records", len(a.body), len(batch))
 	}
-	if resp.StatusCode != http.StatusOK {
-		return buf, nil, 0, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	if len(body) != len(batch) {
-		return buf, nil, 0, fmt.Errorf("answered %d statuses for %d records", len(body), len(batch))
-	}
-	v, _ := strconv.ParseUint(resp.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
-	return buf, body, v, nil
+	return buf, a.body, a.mapVersion, nil
 }
 
 // awaitSenderMap waits briefly when the request comes from a node with a

@@ -151,7 +151,8 @@ type Server struct {
 	clock *clock
 	m     *metrics
 
-	client *http.Client
+	client *http.Client // fallback reads, copies
+	nodes  *nodeClient  // forwarded and replicated batches
 	fwd    *forwarder
 	repl   *replicator
 	parts  *partitions
@@ -196,6 +197,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
 		client: newClient(),
+		nodes:  newNodeClient(),
 		parts:  newPartitions(),
 		gained: map[int]bool{},
 		ctx:    ctx,
@@ -219,6 +221,7 @@ func (s *Server) Close() error {
 		s.fwd.close()
 		s.repl.close()
 		s.client.CloseIdleConnections()
+		s.nodes.close()
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
