@@ -400,7 +400,7 @@ func (w *wal) fail(err error) {
 // rotate fsyncs and closes the current segment and starts the next.
 // w.mu must be held.
 func (w *wal) rotate() error {
-	for w.syncing {
+	for w.syncing || w.filling > 0 {
 		w.cond.Wait()
 	}
 	if w.err != nil {

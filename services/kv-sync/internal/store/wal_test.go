@@ -251,6 +251,9 @@ func TestFailedLogFailsWrites(t *testing.T) {
 	s := openLazy(t, filepath.Join(t.TempDir(), "kv.db"))
 	// Closing the segment under the log makes the next append fail.
 	s.log.mu.Lock()
+	for s.log.filling > 0 {
+		s.log.cond.Wait()
+	}
 	s.log.f.Close()
 	s.log.mu.Unlock()
 	if _, err := s.Write(0, rec("k", "v", 1, 1)); err == nil {
