@@ -164,7 +164,12 @@ func (q *nodeQueue) post(buf []byte, calls []*call) ([]byte, []batch.Result, uin
 	if err := ckclient.Check(resp); err != nil {
 		return buf, nil, 0, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(calls))*(batch.MaxKey+batch.MaxValue)))
+	var answer bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= int64(len(calls))*(batch.MaxKey+batch.MaxValue) {
+		answer.Grow(int(n) + bytes.MinRead)
+	}
+	_, err = answer.ReadFrom(io.LimitReader(resp.Body, int64(len(calls))*(batch.MaxKey+batch.MaxValue)))
+	body := answer.Bytes()
 	if err != nil {
 		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
 	}

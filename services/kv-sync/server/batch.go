@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.awaitClientMap(r)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, batch.MaxOps*(MaxKeySize+MaxValueSize)))
+	body, err := readSized(http.MaxBytesReader(w, r.Body, batch.MaxOps*(MaxKeySize+MaxValueSize)), r.ContentLength)
 	if err != nil {
 		s.m.observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest("read request body: "+err.Error()))), start)
 		return
@@ -70,6 +71,18 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf)
 	s.m.batchOps.Observe(float64(len(ops)))
 	s.m.observe(opBatch, roleReplica, resultOK, start)
+}
+
+// readSized reads r to its end into a buffer sized for hint bytes (the
+// request's Content-Length, -1 when unknown), so that a body of known
+// length is read without growing the buffer.
+func readSized(r io.Reader, hint int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if hint > 0 && hint <= maxBody {
+		buf.Grow(int(hint) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // batchWrite checks a write and queues it for the batch's commit.

@@ -289,6 +289,9 @@ func (s *Store) write(entries []Entry, held []Version) (int, error) {
 			size += entrySize(newer[end])
 			end++
 		}
+		if cap(buf) < size+16 {
+			buf = make([]byte, 0, size+16)
+		}
 		buf = appendWrites(buf[:0], newer[start:end])
 		if lsn, err = s.log.append(buf); err != nil {
 			s.err = err
