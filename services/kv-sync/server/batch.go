@@ -66,6 +66,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	buf = batch.AppendEnd(buf, len(results))
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(buf))) // not chunked, and the client sizes its buffer
 	h.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
