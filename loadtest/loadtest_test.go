@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-duration", "0s"}, "-duration"},
 		{[]string{"-ack", "some"}, "-ack"},
 		{[]string{"-seeds", "127.0.0.1:1"}, "-seeds"},
+		{[]string{"-node-procs", "-2"}, "-node-procs"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -36,6 +38,13 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 	c, err := parseFlags([]string{"-strategies", "async", "-seeds", "127.0.0.1:1"}, io.Discard)
 	if err != nil || len(c.seeds) != 1 || c.clients != 16 || c.valueSize != 128 {
 		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	// Each node gets its share of the cores, at least one.
+	if want := max(1, runtime.NumCPU()/3); c.nodeProcs != want {
+		t.Fatalf("node-procs default %d, want %d", c.nodeProcs, want)
+	}
+	if c, err := parseFlags([]string{"-nodes", "1", "-node-procs", "0"}, io.Discard); err != nil || c.nodeProcs != 0 {
+		t.Fatalf("-node-procs 0: %d, %v; want 0 (Go's default)", c.nodeProcs, err)
 	}
 }
 

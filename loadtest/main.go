@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,7 @@ type config struct {
 	binDir     string
 	seeds      []string
 	nodes      int
+	nodeProcs  int // GOMAXPROCS of each node process; 0 leaves Go's default
 	clients    int
 	valueSize  int
 	duration   time.Duration
@@ -78,6 +80,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.binDir, "bin", "bin", "directory with the kv-sync, kv-async and kv-server-side binaries")
 	fs.StringVar(&seeds, "seeds", "", "comma-separated HTTP addresses of a running cluster to measure instead of starting one (one strategy only)")
 	fs.IntVar(&c.nodes, "nodes", 3, "nodes per cluster")
+	fs.IntVar(&c.nodeProcs, "node-procs", -1, "GOMAXPROCS of each node process: its share of the machine's cores (default: cores / nodes, at least 1); 0 leaves Go's default (all cores)")
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&c.valueSize, "value-size", 128, "value size in bytes")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each write and read phase")
@@ -107,6 +110,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, errors.New("-seeds: measure one strategy at a time against a running cluster")
 	case c.nodes < 1:
 		return c, fmt.Errorf("-nodes: %d must be at least 1", c.nodes)
+	case c.nodeProcs < -1:
+		return c, fmt.Errorf("-node-procs: %d must not be negative", c.nodeProcs)
 	case c.clients < 1:
 		return c, fmt.Errorf("-clients: %d must be at least 1", c.clients)
 	case c.valueSize < 1 || c.valueSize > 1<<20:
@@ -117,6 +122,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("-warmup: %v must not be negative", c.warmup)
 	case c.ack != "all" && c.ack != "primary":
 		return c, fmt.Errorf("-ack: %q must be all or primary", c.ack)
+	}
+	if c.nodeProcs == -1 {
+		c.nodeProcs = max(1, runtime.NumCPU()/c.nodes)
 	}
 	return c, nil
 }

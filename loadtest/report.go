@@ -9,8 +9,12 @@ import (
 // printTable writes the results as a Markdown table, each rate also as a
 // fraction of the echo ceiling measured in the same run.
 func printTable(w io.Writer, cfg config, results []result) {
-	fmt.Fprintf(w, "\n%d nodes per cluster, %d clients, %d-byte values, %v per phase\n\n",
-		cfg.nodes, cfg.clients, cfg.valueSize, cfg.duration)
+	procs := "Go's default GOMAXPROCS"
+	if cfg.nodeProcs > 0 {
+		procs = fmt.Sprintf("GOMAXPROCS=%d", cfg.nodeProcs)
+	}
+	fmt.Fprintf(w, "\n%d nodes per cluster (%s each), %d clients, %d-byte values, %v per phase\n\n",
+		cfg.nodes, procs, cfg.clients, cfg.valueSize, cfg.duration)
 	fmt.Fprintln(w, "| strategy | writes/s | of ceiling | write p50 | write p99 | write CPU µs (nodes/client) | reads/s | of ceiling | read p50 | read p99 | read CPU µs (nodes/client) | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	ceiling := results[0]

@@ -43,6 +43,9 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 	if len(seeds) == 0 {
 		bin := filepath.Join(cfg.binDir, binaries[strategy])
 		var env []string
+		if cfg.nodeProcs > 0 {
+			env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cfg.nodeProcs))
+		}
 		if strategy == "server-side" {
 			env = append(env, "ACK="+cfg.ack)
 		}
