@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -126,6 +127,9 @@ func (q *nodeQueue) run() {
 	var buf []byte
 	var ops []opbatch.Op
 	for {
+		// Let callers woken by the previous answer queue their next
+		// write: it then leaves in this batch rather than alone.
+		runtime.Gosched()
 		q.mu.Lock()
 		if len(q.queue) == 0 {
 			q.active--
