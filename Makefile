@@ -51,7 +51,7 @@ bins: ## build static binaries of the services and the load generator into bin/
 	@cd loadtest && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/loadtest .
 
 .PHONY: loadtest
-loadtest: bins ## compare the strategies: 3-node clusters on 127.0.0.1 and an echo ceiling (LOADTEST_FLAGS='-duration 30s')
+loadtest: bins ## compare the strategies: 3-node clusters on 127.0.0.1 and an echo ceiling (LOADTEST_FLAGS='-rounds 5 -duration 10s')
 	@./bin/loadtest -bin bin $(LOADTEST_FLAGS)
 
 .PHONY: bench

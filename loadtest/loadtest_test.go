@@ -29,6 +29,7 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-ack", "some"}, "-ack"},
 		{[]string{"-seeds", "127.0.0.1:1"}, "-seeds"},
 		{[]string{"-node-procs", "-2"}, "-node-procs"},
+		{[]string{"-rounds", "0"}, "-rounds"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -129,8 +130,38 @@ func TestLocalClusterRun(t *testing.T) {
 		t.Errorf("write CPU per op: nodes %v, client %v; want both measured", nodes, client)
 	}
 	var sb strings.Builder
-	printTable(&sb, cfg, []result{r, r})
+	printTable(&sb, cfg, [][]result{{r, r}})
 	if !strings.Contains(sb.String(), "| kv-async | ") {
 		t.Fatalf("table:\n%s", sb.String())
+	}
+}
+
+// With several rounds the table takes each row's phase from the round
+// whose ratio to that round's ceiling is the median, not the median rate.
+func TestTableTakesTheMedianRatio(t *testing.T) {
+	ph := func(ops int) phase {
+		return phase{Ops: ops, Elapsed: time.Second, P50: time.Millisecond, P99: 2 * time.Millisecond}
+	}
+	res := func(name string, w, r int) result { return result{Name: name, Write: ph(w), Read: ph(r)} }
+	rounds := [][]result{
+		{res("echo (ceiling)", 1000, 1000), res("kv-x", 500, 100)},  // 0.50, 0.10
+		{res("echo (ceiling)", 2000, 2000), res("kv-x", 600, 1200)}, // 0.30, 0.60
+		{res("echo (ceiling)", 4000, 500), res("kv-x", 1600, 200)},  // 0.40, 0.40
+	}
+	var sb strings.Builder
+	printTable(&sb, config{nodes: 3, nodeProcs: 1, clients: 16, valueSize: 128, duration: time.Second}, rounds)
+	out := sb.String()
+	for _, want := range []string{
+		"median of 3 rounds",
+		// Ceiling: the median rates (2000 writes, 1000 reads).
+		"| echo (ceiling) | 2000 | 1.00 |",
+		// Writes: ratio 0.40 from round 3 (1600/s, not the median rate
+		// 600/s); reads: ratio 0.40 from round 3 (200/s).
+		"| kv-x | 1600 | 0.40 | 1.00ms | 2.00ms | 0/0 | 200 | 0.40 |",
+		"- kv-x: writes 0.50 0.30 0.40; reads 0.10 0.60 0.40",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
 	}
 }

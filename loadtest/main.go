@@ -45,9 +45,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	results, err := run(ctx, cfg, os.Stderr)
-	if len(results) > 0 {
-		printTable(os.Stdout, cfg, results)
+	rounds, err := run(ctx, cfg, os.Stderr)
+	if len(rounds) > 0 {
+		printTable(os.Stdout, cfg, rounds)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -67,6 +67,7 @@ type config struct {
 	duration   time.Duration
 	warmup     time.Duration
 	ack        string
+	rounds     int // times the ceiling and every strategy are measured
 }
 
 var allStrategies = []string{"sync", "async", "server-side"}
@@ -83,9 +84,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.nodeProcs, "node-procs", -1, "GOMAXPROCS of each node process: its share of the machine's cores (default: cores / nodes, at least 1); 0 leaves Go's default (all cores)")
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&c.valueSize, "value-size", 128, "value size in bytes")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each write and read phase")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each write and read phase")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary")
+	fs.IntVar(&c.rounds, "rounds", 3, "times the ceiling and every strategy are measured, in turn; the table gives the round with the median ratio")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -120,6 +122,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("-duration: %v must be positive", c.duration)
 	case c.warmup < 0:
 		return c, fmt.Errorf("-warmup: %v must not be negative", c.warmup)
+	case c.rounds < 1:
+		return c, fmt.Errorf("-rounds: %d must be at least 1", c.rounds)
 	case c.ack != "all" && c.ack != "primary":
 		return c, fmt.Errorf("-ack: %q must be all or primary", c.ack)
 	}

@@ -1,38 +1,98 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
 // printTable writes the results as a Markdown table, each rate also as a
-// fraction of the echo ceiling measured in the same run.
-func printTable(w io.Writer, cfg config, results []result) {
+// fraction of the echo ceiling measured in the same round. With several
+// rounds, each phase of a row comes from the round whose ratio is the
+// median (for the ceiling: whose rate is), so the figures of a cell agree
+// with each other, and the ratios of every round follow the table.
+func printTable(w io.Writer, cfg config, rounds [][]result) {
 	procs := "Go's default GOMAXPROCS"
 	if cfg.nodeProcs > 0 {
 		procs = fmt.Sprintf("GOMAXPROCS=%d", cfg.nodeProcs)
 	}
-	fmt.Fprintf(w, "\n%d nodes per cluster (%s each), %d clients, %d-byte values, %v per phase\n\n",
+	fmt.Fprintf(w, "\n%d nodes per cluster (%s each), %d clients, %d-byte values, %v per phase",
 		cfg.nodes, procs, cfg.clients, cfg.valueSize, cfg.duration)
+	if len(rounds) > 1 {
+		fmt.Fprintf(w, ", median of %d rounds", len(rounds))
+	}
+	fmt.Fprint(w, "\n\n")
 	fmt.Fprintln(w, "| strategy | writes/s | of ceiling | write p50 | write p99 | write CPU µs (nodes/client) | reads/s | of ceiling | read p50 | read p99 | read CPU µs (nodes/client) | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	ceiling := results[0]
-	for _, r := range results {
+	write := func(r result) phase { return r.Write }
+	read := func(r result) phase { return r.Read }
+	for row := range rounds[0] {
+		wp, wr := median(rounds, row, write)
+		rp, rr := median(rounds, row, read)
+		errs := 0
+		for _, round := range rounds {
+			errs += round[row].Write.Errors + round[row].Read.Errors
+		}
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %s | %s | %s | %.0f | %.2f | %s | %s | %s | %d |\n",
-			r.Name, r.Write.Rate(), ratio(r.Write, ceiling.Write), ms(r.Write.P50), ms(r.Write.P99), cpuPerOp(r.Write),
-			r.Read.Rate(), ratio(r.Read, ceiling.Read), ms(r.Read.P50), ms(r.Read.P99), cpuPerOp(r.Read),
-			r.Write.Errors+r.Read.Errors)
+			rounds[0][row].Name, wp.Rate(), wr, ms(wp.P50), ms(wp.P99), cpuPerOp(wp),
+			rp.Rate(), rr, ms(rp.P50), ms(rp.P99), cpuPerOp(rp), errs)
 	}
 	fmt.Fprintln(w, "\nCPU µs: CPU time per operation of all the cluster's node processes (or the echo server) / of the load generator's clients.")
-	for _, r := range results {
-		for _, p := range []phase{r.Write, r.Read} {
-			if p.FirstErr != nil {
-				fmt.Fprintf(w, "\n%s: first error: %v\n", r.Name, p.FirstErr)
-				break
+	if len(rounds) > 1 {
+		fmt.Fprintln(w, "\nRatios to the ceiling, round by round:")
+		for row := 1; row < len(rounds[0]); row++ {
+			fmt.Fprintf(w, "- %s: writes %s; reads %s\n", rounds[0][row].Name,
+				ratios(rounds, row, write), ratios(rounds, row, read))
+		}
+	}
+	for _, round := range rounds {
+		for _, r := range round {
+			for _, p := range []phase{r.Write, r.Read} {
+				if p.FirstErr != nil {
+					fmt.Fprintf(w, "\n%s: first error: %v\n", r.Name, p.FirstErr)
+					break
+				}
 			}
 		}
 	}
+}
+
+// median returns the phase of row, and its ratio to the ceiling, from the
+// round where that ratio is the median (the lower of the two middle ones
+// for an even count); for the ceiling's own row, the round where its rate
+// is.
+func median(rounds [][]result, row int, of func(result) phase) (phase, float64) {
+	type entry struct {
+		p   phase
+		key float64
+	}
+	entries := make([]entry, len(rounds))
+	for i, round := range rounds {
+		p := of(round[row])
+		key := ratio(p, of(round[0]))
+		if row == 0 {
+			key = p.Rate()
+		}
+		entries[i] = entry{p, key}
+	}
+	slices.SortStableFunc(entries, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
+	m := entries[(len(entries)-1)/2]
+	if row == 0 {
+		return m.p, 1
+	}
+	return m.p, m.key
+}
+
+// ratios lists the ratio of row to the ceiling in each round.
+func ratios(rounds [][]result, row int, of func(result) phase) string {
+	list := make([]string, len(rounds))
+	for i, round := range rounds {
+		list[i] = fmt.Sprintf("%.2f", ratio(of(round[row]), of(round[0])))
+	}
+	return strings.Join(list, " ")
 }
 
 func ratio(p, ceiling phase) float64 {

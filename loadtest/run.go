@@ -8,9 +8,29 @@ import (
 	"syscall"
 )
 
-// run measures the echo ceiling and then each strategy, in one process
-// and one sitting, so that the ratios compare like with like.
-func run(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
+// run measures, cfg.rounds times over, the echo ceiling and then each
+// strategy, in one process and one sitting. Each round holds one result per
+// row, the ceiling first, so that a ratio compares a strategy with the
+// ceiling measured just before it.
+func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
+	var rounds [][]result
+	for i := range cfg.rounds {
+		if cfg.rounds > 1 {
+			fmt.Fprintf(log, "round %d of %d\n", i+1, cfg.rounds)
+		}
+		round, err := runRound(ctx, cfg, log)
+		if len(round) == 1+len(cfg.strategies) {
+			rounds = append(rounds, round)
+		}
+		if err != nil {
+			return rounds, err
+		}
+	}
+	return rounds, nil
+}
+
+// runRound measures the echo ceiling and then each strategy once.
+func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
 	var results []result
 	echo, addr, err := startEcho()
 	if err != nil {
