@@ -45,6 +45,7 @@ func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) 
 	if err != nil {
 		return nil, err
 	}
+	logRates(log, r)
 	results = append(results, r)
 
 	for _, s := range cfg.strategies {
@@ -88,5 +89,14 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 	if strategy == "server-side" {
 		name += " (ACK=" + cfg.ack + ")"
 	}
-	return measure(ctx, name, t, cpu, cfg, true)
+	r, err := measure(ctx, name, t, cpu, cfg, true)
+	if err == nil {
+		logRates(log, r)
+	}
+	return r, err
+}
+
+// logRates shows a result's rates as soon as they are measured.
+func logRates(log io.Writer, r result) {
+	fmt.Fprintf(log, "%s: %.0f writes/s, %.0f reads/s\n", r.Name, r.Write.Rate(), r.Read.Rate())
 }

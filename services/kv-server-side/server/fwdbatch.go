@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Forwarded ops travel to the primary in batches (POST /kv/forward): one
@@ -54,6 +55,8 @@ type fwdQueue struct {
 	f    *forwarder
 	addr string
 	max  int
+	// batchSize is kvss_forward_batch_ops of the queue's kind.
+	batchSize prometheus.Observer
 
 	mu     sync.Mutex
 	queue  []*fwdCall
@@ -85,9 +88,11 @@ func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (repl
 	}
 	q := f.queues[k]
 	if q == nil {
-		q = &fwdQueue{f: f, addr: node.IP, max: fwdReadsInflight}
+		q = &fwdQueue{f: f, addr: node.IP, max: fwdReadsInflight,
+			batchSize: f.s.m.fwdBatch.WithLabelValues("read")}
 		if k.writes {
 			q.max = fwdWritesInflight
+			q.batchSize = f.s.m.fwdBatch.WithLabelValues("write")
 		}
 		f.queues[k] = q
 	}
@@ -139,6 +144,7 @@ func (q *fwdQueue) run() {
 
 		var replies []reply
 		var err error
+		q.batchSize.Observe(float64(n))
 		buf, replies, err = q.post(buf, calls)
 		for i, c := range calls {
 			if err != nil {

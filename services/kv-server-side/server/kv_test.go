@@ -298,6 +298,13 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	if got := metricValue(t, tc, other, `kvss_requests_total{op="set",result="ok",role="forward"}`); got != 1 {
 		t.Errorf("forwarded sets counted %v, want 1", got)
 	}
+	// It went in one batch of one write; no read was forwarded.
+	if got := metricValue(t, tc, other, `kvss_forward_batch_ops_sum{kind="write"}`); got != 1 {
+		t.Errorf("forwarded batch ops %v, want 1", got)
+	}
+	if got := metricValue(t, tc, other, `kvss_forward_batch_ops_count{kind="read"}`); got != 0 {
+		t.Errorf("forwarded read batches %v, want 0", got)
+	}
 }
 
 func TestReplicaRefusesADeposedPrimary(t *testing.T) {

@@ -20,6 +20,8 @@ type metrics struct {
 	replLag     prometheus.Histogram
 	replPending prometheus.Gauge
 
+	fwdBatch *prometheus.HistogramVec
+
 	migrations      *prometheus.CounterVec
 	migrationTime   prometheus.Histogram
 	migratedRecords prometheus.Counter
@@ -76,6 +78,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Writes carried by one replication request.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		fwdBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvss_forward_batch_ops",
+			Help:    "Client requests carried by one forwarded batch to a primary, by kind (read, write).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}, []string{"kind"}),
 		replLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kvss_replication_lag_seconds",
 			Help:    "Time from a write's commit on the primary to its acknowledgement by another owner.",
@@ -112,7 +119,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending,
+		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending, m.fwdBatch,
 		m.migrations, m.migrationTime, m.migratedRecords, m.migratedBytes, m.streamedBytes, m.dropped,
 	} {
 		if err := reg.Register(c); err != nil {
