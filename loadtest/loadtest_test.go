@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,9 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-seeds", "127.0.0.1:1"}, "-seeds"},
 		{[]string{"-node-procs", "-2"}, "-node-procs"},
 		{[]string{"-rounds", "0"}, "-rounds"},
+		{[]string{"-node-env", "FSYNC"}, "-node-env"},
+		{[]string{"-node-env", "=false"}, "-node-env"},
+		{[]string{"-strategies", "sync", "-seeds", "127.0.0.1:1", "-node-env", "FSYNC=false"}, "-node-env"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -43,6 +47,9 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 	// Each node gets its share of the cores, at least one.
 	if want := max(1, runtime.NumCPU()/3); c.nodeProcs != want {
 		t.Fatalf("node-procs default %d, want %d", c.nodeProcs, want)
+	}
+	if c, err := parseFlags([]string{"-node-env", "FSYNC=false, GOGC=100"}, io.Discard); err != nil || !slices.Equal(c.nodeEnv, []string{"FSYNC=false", "GOGC=100"}) {
+		t.Fatalf("-node-env: %q, %v", c.nodeEnv, err)
 	}
 	if c, err := parseFlags([]string{"-nodes", "1", "-node-procs", "0"}, io.Discard); err != nil || c.nodeProcs != 0 {
 		t.Fatalf("-node-procs 0: %d, %v; want 0 (Go's default)", c.nodeProcs, err)

@@ -67,7 +67,8 @@ type config struct {
 	duration   time.Duration
 	warmup     time.Duration
 	ack        string
-	rounds     int // times the ceiling and every strategy are measured
+	rounds     int      // times the ceiling and every strategy are measured
+	nodeEnv    []string // KEY=VALUE added to every node's environment
 }
 
 var allStrategies = []string{"sync", "async", "server-side"}
@@ -76,7 +77,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var c config
-	var strategies, seeds string
+	var strategies, seeds, nodeEnv string
 	fs.StringVar(&strategies, "strategies", strings.Join(allStrategies, ","), "comma-separated strategies to measure: sync, async, server-side")
 	fs.StringVar(&c.binDir, "bin", "bin", "directory with the kv-sync, kv-async and kv-server-side binaries")
 	fs.StringVar(&seeds, "seeds", "", "comma-separated HTTP addresses of a running cluster to measure instead of starting one (one strategy only)")
@@ -87,6 +88,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each write and read phase")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary")
+	fs.StringVar(&nodeEnv, "node-env", "", "comma-separated KEY=VALUE settings added to every node's environment, for example FSYNC=false")
 	fs.IntVar(&c.rounds, "rounds", 3, "times the ceiling and every strategy are measured, in turn; the table gives the round with the median ratio")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -105,11 +107,22 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 			c.seeds = append(c.seeds, s)
 		}
 	}
+	for _, kv := range strings.Split(nodeEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return c, fmt.Errorf("-node-env: %q is not KEY=VALUE", kv)
+		}
+		c.nodeEnv = append(c.nodeEnv, kv)
+	}
 	switch {
 	case len(c.strategies) == 0:
 		return c, errors.New("-strategies: none given")
 	case len(c.seeds) > 0 && len(c.strategies) != 1:
 		return c, errors.New("-seeds: measure one strategy at a time against a running cluster")
+	case len(c.seeds) > 0 && len(c.nodeEnv) > 0:
+		return c, errors.New("-node-env: the nodes of a running cluster (-seeds) keep their environment")
 	case c.nodes < 1:
 		return c, fmt.Errorf("-nodes: %d must be at least 1", c.nodes)
 	case c.nodeProcs < -1:

@@ -70,6 +70,7 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 		if strategy == "server-side" {
 			env = append(env, "ACK="+cfg.ack)
 		}
+		env = append(env, cfg.nodeEnv...)
 		fmt.Fprintf(log, "starting %d nodes of %s\n", cfg.nodes, bin)
 		c, err := startCluster(ctx, bin, cfg.nodes, env, log)
 		if err != nil {
