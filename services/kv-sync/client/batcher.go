@@ -62,6 +62,8 @@ type call struct {
 	mapVersion uint64
 	tag        int
 	done       chan<- callResult
+	// track, if not nil, follows a write's copies for Client.Lag.
+	track *writeTrack
 }
 
 type callResult struct {
@@ -133,12 +135,15 @@ func (q *nodeQueue) run() {
 		var err error
 		buf, results, nodeVersion, err = q.post(buf, calls)
 		for i, cl := range calls {
-			if err != nil {
-				cl.done <- callResult{tag: cl.tag, err: err}
-				continue
+			res := callResult{tag: cl.tag, err: err}
+			if err == nil {
+				res = callResult{tag: cl.tag, res: results[i], nodeVersion: nodeVersion,
+					err: q.statusErr(results[i].Status, nodeVersion)}
 			}
-			cl.done <- callResult{tag: cl.tag, res: results[i], nodeVersion: nodeVersion,
-				err: q.statusErr(results[i].Status, nodeVersion)}
+			cl.done <- res
+			if cl.track != nil {
+				cl.track.answer(cl.tag, res.err)
+			}
 		}
 	}
 }

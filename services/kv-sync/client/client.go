@@ -102,6 +102,8 @@ type Client struct {
 
 	queuesMu sync.Mutex
 	queues   map[queueKey]*nodeQueue
+
+	lag lagTracker
 }
 
 // Option changes how New builds a Client.

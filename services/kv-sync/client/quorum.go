@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	ckclient "clusterkit.dev/clusterkit/client"
 )
@@ -96,8 +97,13 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 	ready := len(r.ReadOwners()) // WriteOwners lists the ready owners first
 	need := majority(r)
 	results := make(chan callResult, len(owners))
+	ids := make([]string, len(owners))
 	for i, n := range owners {
-		c.askWrite(r, n, key, rec, i, results)
+		ids[i] = n.ID
+	}
+	track := c.lag.track(ids, time.Now())
+	for i, n := range owners {
+		c.askWrite(r, n, key, rec, i, results, track)
 	}
 	stored := 0
 	var newest uint64
@@ -105,6 +111,7 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 	for range owners {
 		select {
 		case <-ctx.Done():
+			track.returned(false)
 			return fmt.Errorf("%w: %w", noQuorum(r, stored, need, errs), ctx.Err())
 		case res := <-results:
 			newest = max(newest, res.nodeVersion)
@@ -116,12 +123,14 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 			}
 		}
 		if stored >= need {
+			track.returned(true)
 			if newest > r.MapVersion {
 				c.reachNewOwners(ctx, r, key, rec, newest)
 			}
 			return nil
 		}
 	}
+	track.returned(false)
 	return noQuorum(r, stored, need, errs)
 }
 
@@ -146,7 +155,7 @@ func (c *Client) reachNewOwners(ctx context.Context, r ckclient.Route, key strin
 	sent := 0
 	for _, n := range nr.WriteOwners() {
 		if !known[n.ID] {
-			c.askWrite(nr, n, key, rec, sent, results)
+			c.askWrite(nr, n, key, rec, sent, results, nil)
 			sent++
 		}
 	}

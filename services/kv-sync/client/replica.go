@@ -17,13 +17,13 @@ func (c *Client) askRead(r ckclient.Route, node clusterkit.Node, key string, tag
 
 // askWrite queues rec for node, which stores it unless it holds a newer
 // version; the answer, with the node's map version, arrives on done with
-// tag.
-func (c *Client) askWrite(r ckclient.Route, node clusterkit.Node, key string, rec record, tag int, done chan<- callResult) {
+// tag, and then, when track is not nil, goes to track.
+func (c *Client) askWrite(r ckclient.Route, node clusterkit.Node, key string, rec record, tag int, done chan<- callResult, track *writeTrack) {
 	op := batch.Op{Kind: batch.OpWrite, Key: key, Counter: rec.version.Counter, Writer: rec.version.Writer, Deleted: rec.deleted}
 	if !rec.deleted {
 		op.Value = []byte(rec.value)
 	}
-	c.node(node.IP, batch.OpWrite).send(&call{op: op, mapVersion: r.MapVersion, tag: tag, done: done})
+	c.node(node.IP, batch.OpWrite).send(&call{op: op, mapVersion: r.MapVersion, tag: tag, done: done, track: track})
 }
 
 // readRecord turns the answer to a read into a record.

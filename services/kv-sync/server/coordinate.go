@@ -48,6 +48,18 @@ func (co *coordinator) client(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// lag is the replication lag of the owners the coordinator's quorums wrote
+// to: none before its first quorum.
+func (co *coordinator) lag() []client.NodeLag {
+	co.mu.Lock()
+	c := co.c
+	co.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.Lag()
+}
+
 // close closes the client once its background writes are done.
 func (co *coordinator) close() {
 	co.mu.Lock()

@@ -172,6 +172,35 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 		want[k] = v
 	}
 	tc.checkQuorumReads(c, want)
+	// The client saw the dead owner miss each of the 300 writes, and owes
+	// it nothing once their failures are in.
+	tc.c.Eventually("the dead owner's lag", func() error {
+		for _, l := range c.Lag() {
+			if l.Node == victimID {
+				if l.Missed < 300 || l.Operations != 0 {
+					return fmt.Errorf("lag of %s: %+v, want 300 missed and none running", victimID, l)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no lag reported for %s: %+v", victimID, c.Lag())
+	})
+	// A node running the quorum of a plain HTTP write reports it on its
+	// /metrics.
+	live := (victim + 1) % 3
+	if a := tc.do(live, http.MethodPost, "/kv/set", []byte(`{"key":"lag","value":"v"}`), nil); a.status != http.StatusOK {
+		t.Fatalf("plain set: %d %s", a.status, a.body)
+	}
+	series := `kvsync_replication_missed_writes_total{node="` + victimID + `"} `
+	tc.c.Eventually("the coordinator's lag metric", func() error {
+		body := string(tc.do(live, http.MethodGet, "/metrics", nil, nil).body)
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, series); ok && v != "0" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s> 0 on node %d", series, live)
+	})
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

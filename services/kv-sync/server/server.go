@@ -42,6 +42,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
@@ -157,6 +158,12 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	s.drops = newDropper(s)
 	s.coord = newCoordinator(s)
+	// The lag of the owners this node's quorums wrote to.
+	if err := ck.Registry().Register(client.NewLagCollector(s.coord.lag)); err != nil {
+		cancel()
+		_ = st.Close()
+		return nil, fmt.Errorf("register the replication lag metrics: %w", err)
+	}
 	ck.Echo().Pre(s.intercept)
 	ck.OnPartitionEvent(s.handleEvent)
 	return s, nil

@@ -1,0 +1,83 @@
+package client
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestLagFollowsTheCopiesOfAcknowledgedWrites(t *testing.T) {
+	var lt lagTracker
+	t0 := time.Now()
+	fail := errors.New("down")
+
+	// a answers before the write returns, c fails before; b answers after.
+	w1 := lt.track([]string{"a", "b", "c"}, t0)
+	w1.answer(0, nil)
+	w1.answer(2, fail)
+	w1.returned(true)
+	// A second write, older than nothing: b and c still owe it.
+	w2 := lt.track([]string{"a", "b", "c"}, t0.Add(time.Second))
+	w2.answer(0, nil)
+	w2.returned(true)
+	// A write that failed is no one's lag.
+	w3 := lt.track([]string{"a", "b", "c"}, t0)
+	w3.answer(0, fail)
+	w3.returned(false)
+	w3.answer(1, fail)
+
+	got := lt.snapshot(t0.Add(3 * time.Second))
+	want := []NodeLag{
+		{Node: "b", Operations: 2, Seconds: 3},
+		{Node: "c", Operations: 1, Seconds: 2, Missed: 1},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("lag %+v, want %+v", got, want)
+	}
+
+	w1.answer(1, nil)
+	w2.answer(1, fail)
+	w2.answer(2, nil)
+	for _, l := range lt.snapshot(t0.Add(4 * time.Second)) {
+		wantMissed := map[string]uint64{"b": 1, "c": 1}[l.Node]
+		if l.Operations != 0 || l.Seconds != 0 || l.Missed != wantMissed {
+			t.Errorf("after every answer: %+v, want no lag and %d missed", l, wantMissed)
+		}
+	}
+}
+
+func TestLagCollector(t *testing.T) {
+	lag := []NodeLag{{Node: "node-2", Operations: 3, Seconds: 0.5, Missed: 7}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewLagCollector(func() []NodeLag { return lag }))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "node" || m.GetLabel()[0].GetValue() != "node-2" {
+				t.Errorf("%s: labels %v, want node=node-2", f.GetName(), m.GetLabel())
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[f.GetName()] = f.GetType().String() + " " + strconv.FormatFloat(v, 'g', -1, 64)
+		}
+	}
+	want := map[string]string{
+		"kvsync_replication_lag_operations":      "GAUGE 3",
+		"kvsync_replication_lag_seconds":         "GAUGE 0.5",
+		"kvsync_replication_missed_writes_total": "COUNTER 7",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %q, want %q", name, got[name], w)
+		}
+	}
+}
