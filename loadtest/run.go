@@ -19,7 +19,9 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 			fmt.Fprintf(log, "round %d of %d\n", i+1, cfg.rounds)
 		}
 		round, err := runRound(ctx, cfg, log)
-		if len(round) == 1+len(cfg.strategies) {
+		// A round cut short by an error is shown only when it is all there
+		// is: the table needs every row in every round.
+		if len(round) == 1+len(cfg.strategies) || (err != nil && len(rounds) == 0 && len(round) > 0) {
 			rounds = append(rounds, round)
 		}
 		if err != nil {
