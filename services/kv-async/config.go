@@ -20,9 +20,9 @@ type config struct {
 	NodeID        string `env:"NODE_ID,required"`
 	NodeName      string `env:"NODE_NAME"`
 	HTTPAddr      string `env:"HTTP_ADDR,required"`
-	HTTPAdvertise string `env:"HTTP_ADVERTISE"`
+	HTTPAdvertise string `env:"HTTP_ADVERTISE,expand"`
 	RaftAddr      string `env:"RAFT_ADDR"`
-	RaftAdvertise string `env:"RAFT_ADVERTISE"`
+	RaftAdvertise string `env:"RAFT_ADVERTISE,expand"`
 	JoinAddr      string `env:"JOIN_ADDR"`
 	Bootstrap     bool   `env:"BOOTSTRAP"`
 	DataDir       string `env:"DATA_DIR,required"`

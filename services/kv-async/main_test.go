@@ -99,3 +99,16 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("healthcheck with a bad HTTP_ADDR: exit %d", code)
 	}
 }
+
+// Every node of a compose cluster gets the same advertise settings and
+// derives its own from NODE_ID, its service name.
+func TestConfigAdvertiseExpandsNodeID(t *testing.T) {
+	c, err := loadConfig(map[string]string{"NODE_ID": "kv-7", "HTTP_ADDR": ":8080", "DATA_DIR": "/data",
+		"HTTP_ADVERTISE": "${NODE_ID}:8080", "RAFT_ADVERTISE": "${NODE_ID}:9080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAdvertise != "kv-7:8080" || c.RaftAdvertise != "kv-7:9080" {
+		t.Fatalf("advertise: %q, %q", c.HTTPAdvertise, c.RaftAdvertise)
+	}
+}

@@ -86,3 +86,15 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// Every node of a compose cluster gets the same advertise settings and
+// derives its own from NODE_ID, its service name.
+func TestConfigAdvertiseExpandsNodeID(t *testing.T) {
+	c, err := loadConfig([]string{"NODE_ID=kv-7", "HTTP_ADVERTISE=${NODE_ID}:8080", "RAFT_ADVERTISE=${NODE_ID}:9080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAdvertise != "kv-7:8080" || c.RaftAdvertise != "kv-7:9080" {
+		t.Fatalf("advertise: %q, %q", c.HTTPAdvertise, c.RaftAdvertise)
+	}
+}
