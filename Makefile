@@ -15,13 +15,33 @@ STATICCHECK_VERSION ?= v0.8.2
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
+# The compose command: Compose v2 where it exists, else the standalone
+# docker-compose 1.29. compose.yaml uses only what both understand.
+DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export DOCKER_COMPOSE
+# The clusters `make up` starts: any of sync async server-side.
+STRATEGIES ?= sync async server-side
+export STRATEGIES
+
 .PHONY: up
-up: ## start a local 3-node demo cluster on 127.0.0.1:8080-8082 (stop it with make down)
-	@bash scripts/demo.sh up
+up: ## build the images, start the 10-node clusters, Prometheus and Grafana, wait until healthy (STRATEGIES=sync for one)
+	@bash scripts/stack.sh up
 
 .PHONY: down
-down: ## stop the local demo cluster
-	@bash scripts/demo.sh down
+down: ## remove the compose stack: containers, network and volumes
+	@bash scripts/stack.sh down
+
+.PHONY: status
+status: ## where the running stack is: clusters, leaders, Prometheus, Grafana
+	@bash scripts/stack.sh status
+
+.PHONY: images
+images: ## static binaries into FROM scratch images (clusterkit/kv-sync:dev, ...); pulls nothing
+	@bash scripts/stack.sh images
+
+.PHONY: observability-images
+observability-images: ## a Prometheus image from Debian's package when the official one is absent
+	@bash scripts/stack.sh prometheus-image >/dev/null
 
 .PHONY: test
 test: build tidy-check ## run every module's tests with -race, each module on its own (GOWORK=off)
@@ -51,8 +71,14 @@ bins: ## build static binaries of the services and the load generator into bin/
 	@cd loadtest && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/loadtest .
 
 .PHONY: loadtest
-loadtest: bins ## compare the strategies: 3-node clusters on 127.0.0.1 and an echo ceiling (LOADTEST_FLAGS='-rounds 5 -duration 10s')
-	@./bin/loadtest -bin bin $(LOADTEST_FLAGS)
+loadtest: bins ## compare the strategies: on the running stack if any, else on local 3-node clusters (LOADTEST_FLAGS='-rounds 5')
+	@running=$$(bash scripts/stack.sh running 2>/dev/null || true); \
+	if [ -n "$$running" ]; then \
+		bash scripts/stack.sh loadtest $(LOADTEST_FLAGS); \
+	else \
+		echo "mode: no stack is running: local 3-node clusters of processes (make up first to measure the 10-node clusters)"; \
+		./bin/loadtest -bin bin $(LOADTEST_FLAGS); \
+	fi
 
 .PHONY: bench
 bench: ## run the benchmarks of every module (BENCH=regexp to choose)
