@@ -11,6 +11,7 @@
 //	make loadtest
 //	go run ./loadtest -bin bin -duration 10s
 //	go run ./loadtest -strategies async -seeds 127.0.0.1:18080
+//	loadtest echo-server -addr 0.0.0.0:8080
 package main
 
 import (
@@ -28,12 +29,17 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "echo-server" {
-		if err := runEchoServer(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest echo-server:", err)
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "echo-server":
+			if err := runEchoServer(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest echo-server:", err)
+				os.Exit(1)
+			}
+			return
+		case "healthcheck":
+			os.Exit(healthcheck(os.Args[2:]))
 		}
-		return
 	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
