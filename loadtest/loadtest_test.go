@@ -34,6 +34,19 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-node-env", "FSYNC"}, "-node-env"},
 		{[]string{"-node-env", "=false"}, "-node-env"},
 		{[]string{"-strategies", "sync", "-seeds", "127.0.0.1:1", "-node-env", "FSYNC=false"}, "-node-env"},
+		{[]string{"-strategies", "sync", "-seeds", "127.0.0.1"}, "-seeds"},
+		{[]string{"-seeds", "127.0.0.1:1", "-cluster", "sync=127.0.0.1:2"}, "-seeds"},
+		{[]string{"-cluster", "sync"}, "-cluster"},
+		{[]string{"-cluster", "quorum=127.0.0.1:1"}, "-cluster"},
+		{[]string{"-cluster", "sync="}, "-cluster"},
+		{[]string{"-cluster", "sync=127.0.0.1"}, "-cluster"},
+		{[]string{"-cluster", "sync=127.0.0.1:1,127.0.0.1:1"}, "-cluster"},
+		{[]string{"-cluster", "sync=127.0.0.1:1", "-cluster", "sync=127.0.0.1:2"}, "-cluster"},
+		{[]string{"-cluster", "sync=127.0.0.1:1", "-strategies", "async"}, "-strategies"},
+		{[]string{"-cluster", "sync=127.0.0.1:1", "-nodes", "10"}, "-nodes"},
+		{[]string{"-cluster", "sync=127.0.0.1:1", "-node-procs", "1"}, "-node-procs"},
+		{[]string{"-cluster", "sync=127.0.0.1:1", "-node-env", "FSYNC=false"}, "-node-env"},
+		{[]string{"-echo", "echo"}, "-echo"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -41,7 +54,7 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 	c, err := parseFlags([]string{"-strategies", "async", "-seeds", "127.0.0.1:1"}, io.Discard)
-	if err != nil || len(c.seeds) != 1 || c.clients != 16 || c.valueSize != 128 {
+	if err != nil || len(c.clusters["async"]) != 1 || c.clients != 16 || c.valueSize != 128 {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 	// Each node gets its share of the cores, at least one.
@@ -56,11 +69,42 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 	}
 }
 
+// -cluster names running clusters, one per strategy: they are what is
+// measured, in the usual order, and -strategies picks among them.
+func TestClusterFlags(t *testing.T) {
+	c, err := parseFlags([]string{"-cluster", "async=a-1:8080, a-2:8080", "-cluster", "sync=s-1:8080,s-2:8080,s-3:8080", "-echo", "echo:8080"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.strategies, []string{"sync", "async"}) || !slices.Equal(c.clusters["async"], []string{"a-1:8080", "a-2:8080"}) {
+		t.Fatalf("strategies %q, clusters %q", c.strategies, c.clusters)
+	}
+	if got, want := c.mode(), "running clusters (sync: 3 nodes, async: 2 nodes), ceiling from echo:8080"; got != want {
+		t.Errorf("mode %q, want %q", got, want)
+	}
+	c, err = parseFlags([]string{"-cluster", "async=a-1:8080", "-cluster", "sync=s-1:8080", "-strategies", "async"}, io.Discard)
+	if err != nil || !slices.Equal(c.strategies, []string{"async"}) {
+		t.Fatalf("-strategies async of two clusters: %q, %v", c.strategies, err)
+	}
+	if got, want := c.mode(), "running clusters (async: 1 node), ceiling from a local echo server"; got != want {
+		t.Errorf("mode %q, want %q", got, want)
+	}
+	c, err = parseFlags([]string{"-bin", "bin/", "-strategies", "async"}, io.Discard)
+	if got, want := c.mode(), "local 3-node clusters of processes from bin/, ceiling from a local echo server"; err != nil || got != want {
+		t.Errorf("mode %q, %v; want %q", got, err, want)
+	}
+}
+
 // kvServer is an in-memory KV server speaking the services' API.
-func kvServer(corrupt bool) *httptest.Server {
+func kvServer(corrupt bool) *httptest.Server { return httptest.NewServer(kvHandler(corrupt)) }
+
+// kvHandler is the handler of kvServer: one store, which the servers
+// that share the handler share.
+func kvHandler(corrupt bool) http.Handler {
 	var mu sync.Mutex
 	data := map[string]string{}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /kv/set", func(w http.ResponseWriter, r *http.Request) {
 		var v struct{ Key, Value string }
 		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
@@ -84,7 +128,7 @@ func kvServer(corrupt bool) *httptest.Server {
 		}
 		fmt.Fprintf(w, `{"value":%q}`, v)
 	})
-	return httptest.NewServer(mux)
+	return mux
 }
 
 func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
@@ -170,5 +214,75 @@ func TestTableTakesTheMedianRatio(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The running-cluster mode end to end, without processes: a "server-side"
+// cluster of two in-memory KV servers and a running echo server, both
+// given by address. The nodes' CPU time is unknown; the clients' is not.
+func TestRunningClusters(t *testing.T) {
+	store := kvHandler(false)
+	a, b := httptest.NewServer(store), httptest.NewServer(store)
+	defer a.Close()
+	defer b.Close()
+	echo := httptest.NewServer(echoHandler())
+	defer echo.Close()
+	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	cfg, err := parseFlags([]string{"-cluster", "server-side=" + addr(a) + "," + addr(b), "-echo", addr(echo),
+		"-rounds", "2", "-clients", "2", "-duration", "200ms", "-warmup", "0s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	rounds, err := run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if want := "mode: running clusters (server-side: 2 nodes), ceiling from " + addr(echo) + "\n"; !strings.HasPrefix(log.String(), want) {
+		t.Errorf("log starts %q, want %q", log.String(), want)
+	}
+	if len(rounds) != 2 || len(rounds[0]) != 2 {
+		t.Fatalf("rounds %+v", rounds)
+	}
+	for _, r := range rounds[1] {
+		if r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors > 0 {
+			t.Fatalf("%s: %+v", r.Name, r)
+		}
+		if nodes, client := r.Write.CPUPerOp(); nodes != -1 || client <= 0 {
+			t.Errorf("%s: CPU per write: nodes %v, client %v; want unknown, measured", r.Name, nodes, client)
+		}
+	}
+	var sb strings.Builder
+	printTable(&sb, cfg, rounds)
+	for _, want := range []string{
+		"Running clusters (server-side: 2 nodes), ceiling from " + addr(echo) + "\n",
+		"2 clients, 128-byte values, 200ms per phase, median of 2 rounds\n",
+		"| kv-server-side (ACK=all) | ",
+		"- kv-server-side (ACK=all): writes ",
+	} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+	}
+	if strings.Count(sb.String(), " -/") != 2*2 {
+		t.Errorf("want the nodes' CPU unknown (-) in every cell:\n%s", sb.String())
+	}
+}
+
+// waitHealthy names the nodes that do not answer GET /health 200.
+func TestWaitHealthyNamesTheNode(t *testing.T) {
+	ok := kvServer(false)
+	defer ok.Close()
+	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	defer sick.Close()
+	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	if err := waitHealthy(context.Background(), []string{addr(ok)}, time.Second, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	err := waitHealthy(context.Background(), []string{addr(ok), addr(sick)}, 700*time.Millisecond, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), addr(sick)+" (GET http://"+addr(sick)+"/health: 503)") || strings.Contains(err.Error(), addr(ok)) {
+		t.Fatalf("err %v, want one naming %s only", err, addr(sick))
 	}
 }

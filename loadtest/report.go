@@ -15,12 +15,9 @@ import (
 // median (for the ceiling: whose rate is), so the figures of a cell agree
 // with each other, and the ratios of every round follow the table.
 func printTable(w io.Writer, cfg config, rounds [][]result) {
-	procs := "Go's default GOMAXPROCS"
-	if cfg.nodeProcs > 0 {
-		procs = fmt.Sprintf("GOMAXPROCS=%d", cfg.nodeProcs)
-	}
-	fmt.Fprintf(w, "\n%d nodes per cluster (%s each), %d clients, %d-byte values, %v per phase",
-		cfg.nodes, procs, cfg.clients, cfg.valueSize, cfg.duration)
+	d := cfg.describe(true)
+	fmt.Fprintf(w, "\n%s\n%d clients, %d-byte values, %v per phase",
+		strings.ToUpper(d[:1])+d[1:], cfg.clients, cfg.valueSize, cfg.duration)
 	if len(rounds) > 1 {
 		fmt.Fprintf(w, ", median of %d rounds", len(rounds))
 	}
@@ -40,7 +37,11 @@ func printTable(w io.Writer, cfg config, rounds [][]result) {
 			rounds[0][row].Name, wp.Rate(), wr, ms(wp.P50), ms(wp.P99), cpuPerOp(wp),
 			rp.Rate(), rr, ms(rp.P50), ms(rp.P99), cpuPerOp(rp), errs)
 	}
-	fmt.Fprintln(w, "\nCPU µs: CPU time per operation of all the cluster's node processes (or the echo server) / of the load generator's clients.")
+	fmt.Fprint(w, "\nCPU µs: CPU time per operation of all the cluster's node processes (or the echo server) / of the load generator's clients")
+	if cfg.running() || cfg.echoAddr != "" {
+		fmt.Fprint(w, "; \"-\" for servers that run elsewhere (a running cluster or echo server), whose CPU time this machine's /proc does not show")
+	}
+	fmt.Fprintln(w, ".")
 	if len(rounds) > 1 {
 		fmt.Fprintln(w, "\nRatios to the ceiling, round by round:")
 		for row := 1; row < len(rounds[0]); row++ {

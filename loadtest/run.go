@@ -13,6 +13,19 @@ import (
 // row, the ceiling first, so that a ratio compares a strategy with the
 // ceiling measured just before it.
 func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
+	fmt.Fprintf(log, "mode: %s\n", cfg.mode())
+	// Every node given must be up before anything is measured; each
+	// measurement checks its own again.
+	var given []string
+	for _, s := range cfg.strategies {
+		given = append(given, cfg.clusters[s]...)
+	}
+	if cfg.echoAddr != "" {
+		given = append(given, cfg.echoAddr)
+	}
+	if err := waitHealthy(ctx, given, cfg.healthTimeout, log); err != nil {
+		return nil, err
+	}
 	var rounds [][]result
 	for i := range cfg.rounds {
 		if cfg.rounds > 1 {
@@ -33,23 +46,11 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 
 // runRound measures the echo ceiling and then each strategy once.
 func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
-	var results []result
-	echo, addr, err := startEcho()
+	r, err := measureCeiling(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
-	t := newPlainTarget([]string{addr}, cfg.clients)
-	r, err := measure(ctx, "echo (ceiling)", t, cpuMeter{pids: []int{echo.Process.Pid}}, cfg, false)
-	t.Close()
-	_ = echo.Process.Signal(syscall.SIGTERM)
-	_ = echo.Wait()
-	if err != nil {
-		return nil, err
-	}
-	logRates(log, r)
-	results = append(results, r)
-
+	results := []result{r}
 	for _, s := range cfg.strategies {
 		r, err := measureStrategy(ctx, cfg, s, log)
 		if err != nil {
@@ -60,10 +61,44 @@ func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) 
 	return results, nil
 }
 
+// measureCeiling measures the echo server given by -echo, or one started
+// for the measurement.
+func measureCeiling(ctx context.Context, cfg config, log io.Writer) (result, error) {
+	addr, cpu := cfg.echoAddr, cpuMeter{}
+	if addr == "" {
+		echo, a, err := startEcho()
+		if err != nil {
+			return result{}, err
+		}
+		defer func() {
+			_ = echo.Process.Signal(syscall.SIGTERM)
+			_ = echo.Wait()
+		}()
+		addr, cpu = a, cpuMeter{pids: []int{echo.Process.Pid}}
+	} else if err := waitHealthy(ctx, []string{addr}, cfg.healthTimeout, log); err != nil {
+		return result{}, fmt.Errorf("-echo: %w", err)
+	}
+	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
+	t := newPlainTarget([]string{addr}, cfg.clients)
+	defer t.Close()
+	r, err := measure(ctx, "echo (ceiling)", t, cpu, cfg, false)
+	if err != nil {
+		return result{}, err
+	}
+	logRates(log, r)
+	return r, nil
+}
+
+// measureStrategy measures the running cluster of strategy given by
+// -cluster, or a local cluster started for the measurement.
 func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Writer) (result, error) {
-	seeds := cfg.seeds
-	var cpu cpuMeter
-	if len(seeds) == 0 {
+	seeds := cfg.clusters[strategy]
+	var cpu cpuMeter // the nodes' CPU time is unknown unless they are local
+	if cfg.running() {
+		if err := waitHealthy(ctx, seeds, cfg.healthTimeout, log); err != nil {
+			return result{}, err
+		}
+	} else {
 		bin := filepath.Join(cfg.binDir, binaries[strategy])
 		var env []string
 		if cfg.nodeProcs > 0 {
