@@ -137,7 +137,7 @@ func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
 	defer srv.Close()
 	tg := newPlainTarget([]string{strings.TrimPrefix(srv.URL, "http://")}, cfg.clients)
 	defer tg.Close()
-	r, err := measure(context.Background(), "mem", tg, cpuMeter{}, cfg, true)
+	r, err := measure(context.Background(), "mem", tg, cpuMeter{}, nil, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
 	defer bad.Close()
 	tg2 := newPlainTarget([]string{strings.TrimPrefix(bad.URL, "http://")}, cfg.clients)
 	defer tg2.Close()
-	r, err = measure(context.Background(), "corrupt", tg2, cpuMeter{}, cfg, true)
+	r, err = measure(context.Background(), "corrupt", tg2, cpuMeter{}, nil, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestLocalClusterRun(t *testing.T) {
 	}
 	cfg := config{strategies: []string{"async"}, binDir: bin, nodes: 3, clients: 4, valueSize: 128,
 		duration: 500 * time.Millisecond, ack: "all"}
-	r, err := measureStrategy(context.Background(), cfg, "async", io.Discard)
+	r, err := measureStrategy(context.Background(), cfg, "async", nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

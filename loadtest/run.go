@@ -26,12 +26,14 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 	if err := waitHealthy(ctx, given, cfg.healthTimeout, log); err != nil {
 		return nil, err
 	}
+	prog := newProgress(log, cfg.rounds)
 	var rounds [][]result
 	for i := range cfg.rounds {
+		prog.round = i + 1
 		if cfg.rounds > 1 {
 			fmt.Fprintf(log, "round %d of %d\n", i+1, cfg.rounds)
 		}
-		round, err := runRound(ctx, cfg, log)
+		round, err := runRound(ctx, cfg, prog, log)
 		// A round cut short by an error is shown only when it is all there
 		// is: the table needs every row in every round.
 		if len(round) == 1+len(cfg.strategies) || (err != nil && len(rounds) == 0 && len(round) > 0) {
@@ -45,14 +47,14 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 }
 
 // runRound measures the echo ceiling and then each strategy once.
-func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
-	r, err := measureCeiling(ctx, cfg, log)
+func runRound(ctx context.Context, cfg config, prog *progress, log io.Writer) ([]result, error) {
+	r, err := measureCeiling(ctx, cfg, prog, log)
 	if err != nil {
 		return nil, err
 	}
 	results := []result{r}
 	for _, s := range cfg.strategies {
-		r, err := measureStrategy(ctx, cfg, s, log)
+		r, err := measureStrategy(ctx, cfg, s, prog, log)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", s, err)
 		}
@@ -63,7 +65,7 @@ func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) 
 
 // measureCeiling measures the echo server given by -echo, or one started
 // for the measurement.
-func measureCeiling(ctx context.Context, cfg config, log io.Writer) (result, error) {
+func measureCeiling(ctx context.Context, cfg config, prog *progress, log io.Writer) (result, error) {
 	addr, cpu := cfg.echoAddr, cpuMeter{}
 	if addr == "" {
 		echo, a, err := startEcho()
@@ -81,17 +83,16 @@ func measureCeiling(ctx context.Context, cfg config, log io.Writer) (result, err
 	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
 	t := newPlainTarget([]string{addr}, cfg.clients)
 	defer t.Close()
-	r, err := measure(ctx, "echo (ceiling)", t, cpu, cfg, false)
+	r, err := measure(ctx, "echo (ceiling)", t, cpu, prog, cfg, false)
 	if err != nil {
 		return result{}, err
 	}
-	logRates(log, r)
 	return r, nil
 }
 
 // measureStrategy measures the running cluster of strategy given by
 // -cluster, or a local cluster started for the measurement.
-func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Writer) (result, error) {
+func measureStrategy(ctx context.Context, cfg config, strategy string, prog *progress, log io.Writer) (result, error) {
 	seeds := cfg.clusters[strategy]
 	var cpu cpuMeter // the nodes' CPU time is unknown unless they are local
 	if cfg.running() {
@@ -127,14 +128,5 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 	if strategy == "server-side" {
 		name += " (ACK=" + cfg.ack + ")"
 	}
-	r, err := measure(ctx, name, t, cpu, cfg, true)
-	if err == nil {
-		logRates(log, r)
-	}
-	return r, err
-}
-
-// logRates shows a result's rates as soon as they are measured.
-func logRates(log io.Writer, r result) {
-	fmt.Fprintf(log, "%s: %.0f writes/s, %.0f reads/s\n", r.Name, r.Write.Rate(), r.Read.Rate())
+	return measure(ctx, name, t, cpu, prog, cfg, true)
 }

@@ -61,11 +61,12 @@ type result struct {
 }
 
 // measure writes with cfg.clients workers for cfg.duration, then reads back
-// keys that were written, checking every value.
-func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg config, verify bool) (result, error) {
+// keys that were written, checking every value. prog, if not nil, shows
+// how each phase goes.
+func measure(ctx context.Context, name string, t target, cpu cpuMeter, prog *progress, cfg config, verify bool) (result, error) {
 	value := strings.Repeat("v", cfg.valueSize)
 	written := make([]int, cfg.clients) // keys written by each worker
-	write := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, _ *rand.Rand) error {
+	write := runPhase(ctx, cfg, cpu, prog.phase(name, "write"), func(ctx context.Context, w int, _ *rand.Rand) error {
 		err := t.Set(ctx, key(w, written[w]), value)
 		if err == nil {
 			written[w]++
@@ -75,7 +76,7 @@ func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg confi
 	if ctx.Err() != nil {
 		return result{}, ctx.Err()
 	}
-	read := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, rng *rand.Rand) error {
+	read := runPhase(ctx, cfg, cpu, prog.phase(name, "read"), func(ctx context.Context, w int, rng *rand.Rand) error {
 		if written[w] == 0 {
 			return fmt.Errorf("worker %d wrote nothing to read", w)
 		}
@@ -95,11 +96,13 @@ func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg confi
 func key(worker, n int) string { return fmt.Sprintf("lt-%02d-%08d", worker, n) }
 
 // runPhase runs op on cfg.clients workers for warmup + duration and
-// measures the duration part, and the CPU time used during it.
-func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
+// measures the duration part, and the CPU time used during it; track, if
+// not nil, is told of every measured operation as it ends.
+func runPhase(ctx context.Context, cfg config, cpu cpuMeter, track *phaseTracker, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
 	start := time.Now()
 	measureFrom := start.Add(cfg.warmup)
 	end := measureFrom.Add(cfg.duration)
+	track.start(measureFrom, cfg.duration)
 	ctx, cancel := context.WithDeadline(ctx, end.Add(5*time.Second))
 	defer cancel()
 
@@ -135,6 +138,7 @@ func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context
 				if t0.Before(measureFrom) {
 					continue
 				}
+				track.count(err)
 				if err != nil {
 					tl.errors++
 					if tl.first == nil {
@@ -167,5 +171,6 @@ func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context
 		p.P50 = all[len(all)/2]
 		p.P99 = all[len(all)*99/100]
 	}
+	track.done(p)
 	return p
 }
