@@ -193,7 +193,13 @@ func TestTableTakesTheMedianRatio(t *testing.T) {
 	ph := func(ops int) phase {
 		return phase{Ops: ops, Elapsed: time.Second, P50: time.Millisecond, P99: 2 * time.Millisecond}
 	}
-	res := func(name string, w, r int) result { return result{Name: name, Write: ph(w), Read: ph(r)} }
+	res := func(name string, w, r int) result {
+		c := consistency("sync", "all")
+		if name == "echo (ceiling)" {
+			c = consistency("echo", "all")
+		}
+		return result{Name: name, Consistency: c, Write: ph(w), Read: ph(r)}
+	}
 	rounds := [][]result{
 		{res("echo (ceiling)", 1000, 1000), res("kv-x", 500, 100)},  // 0.50, 0.10
 		{res("echo (ceiling)", 2000, 2000), res("kv-x", 600, 1200)}, // 0.30, 0.60
@@ -204,11 +210,12 @@ func TestTableTakesTheMedianRatio(t *testing.T) {
 	out := sb.String()
 	for _, want := range []string{
 		"median of 3 rounds",
+		"| Strategy | Write throughput | Write latency (p50/p99) | Read throughput | Read latency (p50/p99) | Consistency | of ceiling (writes/reads) | write CPU µs (nodes/client) | read CPU µs (nodes/client) | errors |",
 		// Ceiling: the median rates (2000 writes, 1000 reads).
-		"| echo (ceiling) | 2000 | 1.00 |",
+		"| echo (ceiling) | 2,000/s | 1.00ms / 2.00ms | 1,000/s | 1.00ms / 2.00ms | - | 1.00 / 1.00 | 0/0 | 0/0 | 0 |",
 		// Writes: ratio 0.40 from round 3 (1600/s, not the median rate
 		// 600/s); reads: ratio 0.40 from round 3 (200/s).
-		"| kv-x | 1600 | 0.40 | 1.00ms | 2.00ms | 0/0 | 200 | 0.40 |",
+		"| kv-x | 1,600/s | 1.00ms / 2.00ms | 200/s | 1.00ms / 2.00ms | linearizable (quorum) | 0.40 / 0.40 | 0/0 | 0/0 | 0 |",
 		"- kv-x: writes 0.50 0.30 0.40; reads 0.10 0.60 0.40",
 	} {
 		if !strings.Contains(out, want) {
@@ -257,7 +264,9 @@ func TestRunningClusters(t *testing.T) {
 	for _, want := range []string{
 		"Running clusters (server-side: 2 nodes), ceiling from " + addr(echo) + "\n",
 		"2 clients, 128-byte values, 200ms per phase, median of 2 rounds\n",
+		"| Strategy | Write throughput | Write latency (p50/p99) | Read throughput | Read latency (p50/p99) | Consistency | of ceiling (writes/reads) |",
 		"| kv-server-side (ACK=all) | ",
+		" | ACK=all: acknowledged on every owner (a majority at least) | ",
 		"- kv-server-side (ACK=all): writes ",
 	} {
 		if !strings.Contains(sb.String(), want) {

@@ -87,6 +87,7 @@ func measureCeiling(ctx context.Context, cfg config, prog *progress, log io.Writ
 	if err != nil {
 		return result{}, err
 	}
+	r.Strategy, r.Consistency = "echo", consistency("echo", cfg.ack)
 	return r, nil
 }
 
@@ -128,5 +129,24 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, prog *pro
 	if strategy == "server-side" {
 		name += " (ACK=" + cfg.ack + ")"
 	}
-	return measure(ctx, name, t, cpu, prog, cfg, true)
+	r, err := measure(ctx, name, t, cpu, prog, cfg, true)
+	r.Strategy, r.Consistency = strategy, consistency(strategy, cfg.ack)
+	return r, err
+}
+
+// consistency says what a strategy guarantees, in the words of its
+// service's README, for the table: "-" for the echo ceiling.
+func consistency(strategy, ack string) string {
+	switch strategy {
+	case "sync":
+		return "linearizable (quorum)"
+	case "async":
+		return "eventual (acknowledged on the primary)"
+	case "server-side":
+		if ack == "primary" {
+			return "ACK=primary: acknowledged on the primary"
+		}
+		return "ACK=all: acknowledged on every owner (a majority at least)"
+	}
+	return "-"
 }

@@ -53,9 +53,14 @@ func (p phase) Rate() float64 {
 	return float64(p.Ops) / p.Elapsed.Seconds()
 }
 
-// result is one strategy's write and read phases.
+// result is one row of a round: the ceiling's or a strategy's phases.
 type result struct {
-	Name         string
+	Name string
+	// Strategy is the strategy measured, "echo" for the ceiling.
+	Strategy string
+	// Consistency is what the strategy guarantees to a reader, in the
+	// words of its service's README; "-" for the ceiling.
+	Consistency  string
 	Write, Read  phase
 	Unverifiable bool // reads of the echo server return no stored value
 }
