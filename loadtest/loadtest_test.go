@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -47,6 +49,12 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-cluster", "sync=127.0.0.1:1", "-node-procs", "1"}, "-node-procs"},
 		{[]string{"-cluster", "sync=127.0.0.1:1", "-node-env", "FSYNC=false"}, "-node-env"},
 		{[]string{"-echo", "echo"}, "-echo"},
+		{[]string{"-keys", "-1"}, "-keys"},
+		{[]string{"-keys", "100000001"}, "-keys"},
+		{[]string{"-mix", "1.5"}, "-mix"},
+		{[]string{"-mix", "-0.1"}, "-mix"},
+		{[]string{"-mix", "half"}, "-mix"},
+		{[]string{"-mix", "NaN"}, "-mix"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -54,7 +62,7 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 	c, err := parseFlags([]string{"-strategies", "async", "-seeds", "127.0.0.1:1"}, io.Discard)
-	if err != nil || len(c.clusters["async"]) != 1 || c.clients != 16 || c.valueSize != 128 {
+	if err != nil || len(c.clusters["async"]) != 1 || c.clients != 16 || c.valueSize != 128 || c.keys != 0 || c.mixed {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 	// Each node gets its share of the cores, at least one.
@@ -66,6 +74,9 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 	}
 	if c, err := parseFlags([]string{"-nodes", "1", "-node-procs", "0"}, io.Discard); err != nil || c.nodeProcs != 0 {
 		t.Fatalf("-node-procs 0: %d, %v; want 0 (Go's default)", c.nodeProcs, err)
+	}
+	if c, err := parseFlags([]string{"-mix", "0", "-keys", "1000"}, io.Discard); err != nil || !c.mixed || c.mix != 0 || c.keys != 1000 {
+		t.Fatalf("-mix 0 -keys 1000: mix %v, keys %d, %v; want a mixed phase of writes only", c.mix, c.keys, err)
 	}
 }
 
@@ -224,6 +235,54 @@ func TestTableTakesTheMedianRatio(t *testing.T) {
 	}
 }
 
+// With a key space smaller than the writes, writes overwrite keys; with
+// one far larger, reads must still ask only for keys written (the server
+// answers 404 for the others). The mixed phase does both.
+func TestKeySpaceAndMixedPhase(t *testing.T) {
+	srv := kvServer(false)
+	defer srv.Close()
+	tg := newPlainTarget([]string{strings.TrimPrefix(srv.URL, "http://")}, 4)
+	defer tg.Close()
+	for _, keys := range []int{0, 10, 50_000_000} {
+		cfg := config{clients: 4, valueSize: 16, keys: keys, mixed: true, mix: 0.5, duration: 200 * time.Millisecond}
+		r, err := measure(context.Background(), "mem", tg, cpuMeter{}, nil, cfg, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Mixed == nil || r.Mixed.Ops == 0 || r.Read.Ops == 0 {
+			t.Fatalf("keys %d: result %+v", keys, r)
+		}
+		for _, p := range []phase{r.Write, r.Read, *r.Mixed} {
+			if p.Errors > 0 {
+				t.Fatalf("keys %d: %d errors, first %v", keys, p.Errors, p.FirstErr)
+			}
+		}
+	}
+}
+
+func TestKeySpaceReadsOnlyWrittenKeys(t *testing.T) {
+	k := newKeySpace(1000, 2)
+	rng := rand.New(rand.NewPCG(1, 2))
+	if _, err := k.forRead(0, rng); err == nil {
+		t.Fatal("a read before any write found a key")
+	}
+	for _, i := range []int{3, 64, 999} {
+		k.wrote(0, i)
+	}
+	k.seal()
+	seen := map[string]bool{}
+	for range 200 {
+		key, err := k.forRead(1, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[key] = true
+	}
+	if want := map[string]bool{k.name(0, 3): true, k.name(0, 64): true, k.name(0, 999): true}; !maps.Equal(seen, want) {
+		t.Fatalf("read keys %v, want %v", seen, want)
+	}
+}
+
 // The running-cluster mode end to end, without processes: a "server-side"
 // cluster of two in-memory KV servers and a running echo server, both
 // given by address. The nodes' CPU time is unknown; the clients' is not.
@@ -236,7 +295,7 @@ func TestRunningClusters(t *testing.T) {
 	defer echo.Close()
 	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 	cfg, err := parseFlags([]string{"-cluster", "server-side=" + addr(a) + "," + addr(b), "-echo", addr(echo),
-		"-rounds", "2", "-clients", "2", "-duration", "200ms", "-warmup", "0s"}, io.Discard)
+		"-rounds", "2", "-clients", "2", "-duration", "200ms", "-warmup", "0s", "-mix", "0.9", "-keys", "100"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +311,7 @@ func TestRunningClusters(t *testing.T) {
 		t.Fatalf("rounds %+v", rounds)
 	}
 	for _, r := range rounds[1] {
-		if r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors > 0 {
+		if r.Mixed == nil || r.Mixed.Ops == 0 || r.Write.Errors+r.Read.Errors+r.Mixed.Errors > 0 {
 			t.Fatalf("%s: %+v", r.Name, r)
 		}
 		if nodes, client := r.Write.CPUPerOp(); nodes != -1 || client <= 0 {
@@ -263,8 +322,8 @@ func TestRunningClusters(t *testing.T) {
 	printTable(&sb, cfg, rounds)
 	for _, want := range []string{
 		"Running clusters (server-side: 2 nodes), ceiling from " + addr(echo) + "\n",
-		"2 clients, 128-byte values, 200ms per phase, median of 2 rounds\n",
-		"| Strategy | Write throughput | Write latency (p50/p99) | Read throughput | Read latency (p50/p99) | Consistency | of ceiling (writes/reads) |",
+		"2 clients, 128-byte values, 100 keys, 200ms per phase, mixed phase of 90% reads, median of 2 rounds\n",
+		"| Strategy | Write throughput | Write latency (p50/p99) | Read throughput | Read latency (p50/p99) | Mixed (90% reads) throughput | Mixed (90% reads) latency (p50/p99) | Consistency | of ceiling (writes/reads/mixed) |",
 		"| kv-server-side (ACK=all) | ",
 		" | ACK=all: acknowledged on every owner (a majority at least) | ",
 		"- kv-server-side (ACK=all): writes ",
@@ -273,7 +332,7 @@ func TestRunningClusters(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}
 	}
-	if strings.Count(sb.String(), " -/") != 2*2 {
+	if strings.Count(sb.String(), " -/") != 2*3 {
 		t.Errorf("want the nodes' CPU unknown (-) in every cell:\n%s", sb.String())
 	}
 }

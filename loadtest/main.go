@@ -21,11 +21,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,17 +78,27 @@ type config struct {
 	nodeProcs int // GOMAXPROCS of each node process; 0 leaves Go's default
 	clients   int
 	valueSize int
-	duration  time.Duration
-	warmup    time.Duration
-	ack       string
-	rounds    int      // times the ceiling and every strategy are measured
-	nodeEnv   []string // KEY=VALUE added to every node's environment
+	// keys is the size of the key space; 0 gives every write a key of its
+	// own.
+	keys int
+	// mixed adds a phase of reads and writes after the write and read
+	// phases, mix of its operations reads.
+	mixed    bool
+	mix      float64
+	duration time.Duration
+	warmup   time.Duration
+	ack      string
+	rounds   int      // times the ceiling and every strategy are measured
+	nodeEnv  []string // KEY=VALUE added to every node's environment
 	// healthTimeout bounds the wait for the nodes of a running cluster,
 	// and a running echo server, to answer GET /health.
 	healthTimeout time.Duration
 }
 
 var allStrategies = []string{"sync", "async", "server-side"}
+
+// maxKeys bounds -keys: the run keeps one bit per key of the space.
+const maxKeys = 100_000_000
 
 // listFlag is a flag that may be given several times.
 type listFlag []string
@@ -98,7 +110,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(out)
 	c := config{healthTimeout: 60 * time.Second}
-	var strategies, seeds, nodeEnv string
+	var strategies, seeds, nodeEnv, mix string
 	var clusters listFlag
 	fs.StringVar(&strategies, "strategies", strings.Join(allStrategies, ","), "comma-separated strategies to measure: sync, async, server-side (with -cluster: which of the running clusters)")
 	fs.StringVar(&c.binDir, "bin", "bin", "directory with the kv-sync, kv-async and kv-server-side binaries")
@@ -109,7 +121,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.nodeProcs, "node-procs", -1, "GOMAXPROCS of each local node process: its share of the machine's cores (default: cores / nodes, at least 1); 0 leaves Go's default (all cores)")
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&c.valueSize, "value-size", 128, "value size in bytes")
-	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each write and read phase")
+	fs.IntVar(&c.keys, "keys", 0, fmt.Sprintf("size of the key space: writes choose among `N` keys at random, reads among those written; 0 gives every write a new key (at most %d)", maxKeys))
+	fs.StringVar(&mix, "mix", "", "fraction of reads, 0 to 1, in a `mixed` phase of reads and writes after the write and read phases (default: no mixed phase)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each measured phase")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary (for a running cluster: the mode its nodes run with, for the table)")
 	fs.StringVar(&nodeEnv, "node-env", "", "comma-separated KEY=VALUE settings added to every local node's environment, for example FSYNC=false")
@@ -187,6 +201,13 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		}
 		c.nodeEnv = append(c.nodeEnv, kv)
 	}
+	if set["mix"] {
+		f, err := strconv.ParseFloat(strings.TrimSpace(mix), 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+			return c, fmt.Errorf("-mix: %q must be a fraction of reads from 0 to 1", mix)
+		}
+		c.mixed, c.mix = true, f
+	}
 	switch {
 	case len(c.clusters) > 0 && len(c.nodeEnv) > 0:
 		return c, errors.New("-node-env: the nodes of a running cluster (-cluster) keep their environment")
@@ -198,6 +219,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("-clients: %d must be at least 1", c.clients)
 	case c.valueSize < 1 || c.valueSize > 1<<20:
 		return c, fmt.Errorf("-value-size: %d must be 1 to 1048576", c.valueSize)
+	case c.keys < 0 || c.keys > maxKeys:
+		return c, fmt.Errorf("-keys: %d must be 0 (a new key per write) to %d", c.keys, maxKeys)
 	case c.duration <= 0:
 		return c, fmt.Errorf("-duration: %v must be positive", c.duration)
 	case c.warmup < 0:

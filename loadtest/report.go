@@ -13,17 +13,27 @@ import (
 
 // phaseOf picks one phase of a result.
 type phaseOf struct {
-	name   string // write or read
-	plural string // writes or reads
+	name   string // write, read or mixed
+	plural string // writes, reads or mixed
 	of     func(result) phase
 }
 
-// phasesOf lists the phases a run measures: write and read.
+// phasesOf lists the phases a run measures: write, read and, with -mix,
+// mixed.
 func phasesOf(cfg config) []phaseOf {
-	return []phaseOf{
+	list := []phaseOf{
 		{"write", "writes", func(r result) phase { return r.Write }},
 		{"read", "reads", func(r result) phase { return r.Read }},
 	}
+	if cfg.mixed {
+		list = append(list, phaseOf{"mixed", "mixed", func(r result) phase {
+			if r.Mixed == nil {
+				return phase{}
+			}
+			return *r.Mixed
+		}})
+	}
+	return list
 }
 
 // printTable writes the results as a Markdown table, each rate also as a
@@ -38,6 +48,9 @@ func printTable(w io.Writer, cfg config, rounds [][]result) {
 	head := []string{"Strategy"}
 	for _, ph := range phases {
 		title := upper(ph.name)
+		if ph.name == "mixed" {
+			title = fmt.Sprintf("Mixed (%.0f%% reads)", 100*cfg.mix)
+		}
 		head = append(head, title+" throughput", title+" latency (p50/p99)")
 	}
 	names := make([]string, len(phases))
@@ -105,7 +118,14 @@ func printTable(w io.Writer, cfg config, rounds [][]result) {
 
 // workload says what load the clients put on every row.
 func workload(cfg config, rounds int) string {
-	s := fmt.Sprintf("%d clients, %d-byte values, %v per phase", cfg.clients, cfg.valueSize, cfg.duration)
+	keys := "every write a new key"
+	if cfg.keys > 0 {
+		keys = thousands(float64(cfg.keys)) + " keys"
+	}
+	s := fmt.Sprintf("%d clients, %d-byte values, %s, %v per phase", cfg.clients, cfg.valueSize, keys, cfg.duration)
+	if cfg.mixed {
+		s += fmt.Sprintf(", mixed phase of %.0f%% reads", 100*cfg.mix)
+	}
 	if rounds > 1 {
 		s += fmt.Sprintf(", median of %d rounds", rounds)
 	}
