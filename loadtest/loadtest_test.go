@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -55,6 +58,8 @@ func TestFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-mix", "-0.1"}, "-mix"},
 		{[]string{"-mix", "half"}, "-mix"},
 		{[]string{"-mix", "NaN"}, "-mix"},
+		{[]string{"-json", ""}, "-json"},
+		{[]string{"-json", "/no/such/dir/lt.json"}, "-json"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
@@ -334,6 +339,52 @@ func TestRunningClusters(t *testing.T) {
 	}
 	if strings.Count(sb.String(), " -/") != 2*3 {
 		t.Errorf("want the nodes' CPU unknown (-) in every cell:\n%s", sb.String())
+	}
+}
+
+// -json writes every figure of every round; it decodes back to the same.
+func TestJSONReport(t *testing.T) {
+	ph := func(ops int, servers time.Duration) phase {
+		return phase{Ops: ops, Errors: 1, Elapsed: time.Second, P50: 1500 * time.Microsecond, P99: 3 * time.Millisecond,
+			ServerCPU: servers, ClientCPU: time.Duration(ops) * 40 * time.Microsecond, FirstErr: errors.New("boom")}
+	}
+	mixed := ph(400, -1)
+	rounds := [][]result{{
+		{Name: "echo (ceiling)", Strategy: "echo", Consistency: "-", Write: ph(1000, -1), Read: ph(2000, -1), Mixed: &mixed},
+		{Name: "kv-async", Strategy: "async", Consistency: consistency("async", "all"), Write: ph(500, -1), Read: ph(500, -1), Mixed: &mixed},
+	}}
+	cfg, err := parseFlags([]string{"-cluster", "async=a-1:8080,a-2:8080", "-echo", "echo:8080", "-mix", "0.25", "-keys", "1000", "-rounds", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lt.json")
+	rep := newReport(cfg, time.Now(), rounds)
+	if err := writeJSON(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got jsonReport
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rep) {
+		t.Fatalf("decoded\n%+v\nwant\n%+v", got, rep)
+	}
+	c := got.Config
+	if c.Mode != cfg.mode() || c.Nodes["async"] != 2 || c.KeySpace != 1000 || c.Mix == nil || *c.Mix != 0.25 ||
+		c.Clients != 16 || c.ValueSize != 128 || c.DurationSeconds != 5 || c.Rounds != 1 || got.Machine.CPUs != runtime.NumCPU() {
+		t.Errorf("config %+v, machine %+v", c, got.Machine)
+	}
+	w := got.Rounds[0][1].Write
+	if w.Ops != 500 || w.Rate != 500 || w.P50 != 1.5 || w.P99 != 3 || w.OfCeiling != 0.5 || w.CPUNodes != nil ||
+		w.CPUClient == nil || *w.CPUClient != 40 || w.FirstError != "boom" || got.Rounds[0][1].Mixed.OfCeiling != 1 {
+		t.Errorf("kv-async write %+v", w)
+	}
+	if !strings.Contains(string(b), `"cpu_per_op_nodes_us": null`) {
+		t.Errorf("unknown CPU is not null:\n%s", b)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -56,9 +57,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	started := time.Now()
 	rounds, err := run(ctx, cfg, os.Stderr)
 	if len(rounds) > 0 {
 		printTable(os.Stdout, cfg, rounds)
+		if cfg.jsonPath != "" {
+			if jerr := writeJSON(cfg.jsonPath, newReport(cfg, started, rounds)); jerr != nil {
+				err = errors.Join(err, fmt.Errorf("-json: %w", jerr))
+			} else {
+				fmt.Fprintf(os.Stderr, "figures of every round in %s\n", cfg.jsonPath)
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -90,6 +99,7 @@ type config struct {
 	ack      string
 	rounds   int      // times the ceiling and every strategy are measured
 	nodeEnv  []string // KEY=VALUE added to every node's environment
+	jsonPath string   // where to write every figure of every round; "" for nowhere
 	// healthTimeout bounds the wait for the nodes of a running cluster,
 	// and a running echo server, to answer GET /health.
 	healthTimeout time.Duration
@@ -128,6 +138,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary (for a running cluster: the mode its nodes run with, for the table)")
 	fs.StringVar(&nodeEnv, "node-env", "", "comma-separated KEY=VALUE settings added to every local node's environment, for example FSYNC=false")
 	fs.IntVar(&c.rounds, "rounds", 3, "times the ceiling and every strategy are measured, in turn; the table gives the round with the median ratio")
+	fs.StringVar(&c.jsonPath, "json", "", "write every figure of every round, and the configuration, to `FILE` as JSON")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -229,6 +240,13 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("-rounds: %d must be at least 1", c.rounds)
 	case c.ack != "all" && c.ack != "primary":
 		return c, fmt.Errorf("-ack: %q must be all or primary", c.ack)
+	case set["json"] && c.jsonPath == "":
+		return c, errors.New("-json: no file given")
+	}
+	if c.jsonPath != "" {
+		if fi, err := os.Stat(filepath.Dir(c.jsonPath)); err != nil || !fi.IsDir() {
+			return c, fmt.Errorf("-json: %s: no such directory", filepath.Dir(c.jsonPath))
+		}
 	}
 	if c.nodeProcs == -1 {
 		c.nodeProcs = max(1, runtime.NumCPU()/c.nodes)
@@ -329,6 +347,14 @@ func nodes(n int) string {
 		return "1 node"
 	}
 	return fmt.Sprintf("%d nodes", n)
+}
+
+// nodesOf returns the number of nodes of a strategy's cluster.
+func (c config) nodesOf(strategy string) int {
+	if c.running() {
+		return len(c.clusters[strategy])
+	}
+	return c.nodes
 }
 
 func contains(list []string, s string) bool {
