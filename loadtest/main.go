@@ -124,7 +124,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	var clusters listFlag
 	fs.StringVar(&strategies, "strategies", strings.Join(allStrategies, ","), "comma-separated strategies to measure: sync, async, server-side (with -cluster: which of the running clusters)")
 	fs.StringVar(&c.binDir, "bin", "bin", "directory with the kv-sync, kv-async and kv-server-side binaries")
-	fs.Var(&clusters, "cluster", "`STRATEGY=ADDR[,ADDR...]`: the HTTP addresses of every node of a running cluster to measure instead of starting one; repeat it for each strategy")
+	fs.Var(&clusters, "cluster", "a running cluster to measure instead of starting one, as `STRATEGY=ADDR[,ADDR...]` with every node's HTTP address; repeat it for each strategy")
 	fs.StringVar(&seeds, "seeds", "", "comma-separated HTTP addresses of a running cluster of the one strategy in -strategies: the same as -cluster STRATEGY=ADDRS")
 	fs.StringVar(&c.echoAddr, "echo", "", "HTTP `address` of a running echo server (loadtest echo-server) to measure the ceiling against, instead of starting one")
 	fs.IntVar(&c.nodes, "nodes", 3, "nodes per local cluster")
@@ -132,7 +132,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&c.valueSize, "value-size", 128, "value size in bytes")
 	fs.IntVar(&c.keys, "keys", 0, fmt.Sprintf("size of the key space: writes choose among `N` keys at random, reads among those written; 0 gives every write a new key (at most %d)", maxKeys))
-	fs.StringVar(&mix, "mix", "", "fraction of reads, 0 to 1, in a `mixed` phase of reads and writes after the write and read phases (default: no mixed phase)")
+	fs.StringVar(&mix, "mix", "", "adds a phase of reads and writes after the write and read phases, `R` (0 to 1) of its operations reads (default: no such phase)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "length of each measured phase")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary (for a running cluster: the mode its nodes run with, for the table)")
