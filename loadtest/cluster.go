@@ -122,6 +122,49 @@ func (c *localCluster) converged(ctx context.Context, hc *http.Client) error {
 	return nil
 }
 
+// waitHealthy waits until every node in addrs answers GET /health with
+// 200, for at most timeout; its error names the nodes that did not, with
+// the last error of each.
+func waitHealthy(ctx context.Context, addrs []string, timeout time.Duration, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	failed := map[string]error{}
+	pending := addrs
+	for first := true; ; first = false {
+		var next []string
+		for _, a := range pending {
+			err := getJSON(ctx, hc, "http://"+a+"/health", nil)
+			if err == nil {
+				delete(failed, a)
+				continue
+			}
+			next = append(next, a)
+			if ctx.Err() == nil || failed[a] == nil {
+				failed[a] = err
+			}
+		}
+		if pending = next; len(pending) == 0 {
+			return nil
+		}
+		if first {
+			fmt.Fprintf(log, "waiting up to %v for %s to answer GET /health\n", timeout, strings.Join(pending, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
+			var list []string
+			for _, a := range pending {
+				list = append(list, fmt.Sprintf("%s (%v)", a, failed[a]))
+			}
+			return fmt.Errorf("no GET /health 200 within %v from %s", timeout, strings.Join(list, ", "))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 func getJSON(ctx context.Context, hc *http.Client, url string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -16,10 +16,11 @@ import (
 
 // runEchoServer serves the ceiling: POST /kv/set and GET /kv/get answer at
 // once without storing anything, so a measurement of it is the cost of the
-// HTTP round trip alone on this machine.
+// HTTP round trip alone on this machine. In a container it listens on
+// 0.0.0.0:8080 with -addr 0.0.0.0:8080 or HTTP_ADDR=0.0.0.0:8080.
 func runEchoServer(args []string) error {
 	fs := flag.NewFlagSet("echo-server", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	addr := fs.String("addr", envOr("HTTP_ADDR", "127.0.0.1:0"), "listen address (default: $HTTP_ADDR, else a free port on 127.0.0.1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,4 +60,35 @@ func echoHandler() http.Handler {
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	})
 	return mux
+}
+
+// healthcheck asks the echo server listening on -addr's port on this host
+// for GET /health, for a container's health check (a scratch image has no
+// curl), and returns the exit code: 0 when it answers 200, else 1.
+func healthcheck(args []string) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("HTTP_ADDR", "127.0.0.1:8080"), "the echo server's listen address (default: $HTTP_ADDR, else 127.0.0.1:8080)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	_, port, err := net.SplitHostPort(*addr)
+	if err != nil || port == "" {
+		fmt.Fprintf(os.Stderr, "healthcheck: -addr %q: want host:port or :port\n", *addr)
+		return 1
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if err := getJSON(context.Background(), hc, "http://"+net.JoinHostPort("127.0.0.1", port)+"/health", nil); err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	return 0
+}
+
+// envOr returns the environment variable key, or def when it is unset or
+// empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

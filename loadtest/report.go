@@ -4,10 +4,37 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// phaseOf picks one phase of a result.
+type phaseOf struct {
+	name   string // write, read or mixed
+	plural string // writes, reads or mixed
+	of     func(result) phase
+}
+
+// phasesOf lists the phases a run measures: write, read and, with -mix,
+// mixed.
+func phasesOf(cfg config) []phaseOf {
+	list := []phaseOf{
+		{"write", "writes", func(r result) phase { return r.Write }},
+		{"read", "reads", func(r result) phase { return r.Read }},
+	}
+	if cfg.mixed {
+		list = append(list, phaseOf{"mixed", "mixed", func(r result) phase {
+			if r.Mixed == nil {
+				return phase{}
+			}
+			return *r.Mixed
+		}})
+	}
+	return list
+}
 
 // printTable writes the results as a Markdown table, each rate also as a
 // fraction of the echo ceiling measured in the same round. With several
@@ -15,43 +42,72 @@ import (
 // median (for the ceiling: whose rate is), so the figures of a cell agree
 // with each other, and the ratios of every round follow the table.
 func printTable(w io.Writer, cfg config, rounds [][]result) {
-	procs := "Go's default GOMAXPROCS"
-	if cfg.nodeProcs > 0 {
-		procs = fmt.Sprintf("GOMAXPROCS=%d", cfg.nodeProcs)
+	phases := phasesOf(cfg)
+	fmt.Fprintf(w, "\n%s\n%s\n\n", upper(cfg.describe(true)), workload(cfg, len(rounds)))
+
+	head := []string{"Strategy"}
+	for _, ph := range phases {
+		title := upper(ph.name)
+		if ph.name == "mixed" {
+			title = fmt.Sprintf("Mixed (%.0f%% reads)", 100*cfg.mix)
+		}
+		head = append(head, title+" throughput", title+" latency (p50/p99)")
 	}
-	fmt.Fprintf(w, "\n%d nodes per cluster (%s each), %d clients, %d-byte values, %v per phase",
-		cfg.nodes, procs, cfg.clients, cfg.valueSize, cfg.duration)
-	if len(rounds) > 1 {
-		fmt.Fprintf(w, ", median of %d rounds", len(rounds))
+	names := make([]string, len(phases))
+	for i, ph := range phases {
+		names[i] = ph.plural
 	}
-	fmt.Fprint(w, "\n\n")
-	fmt.Fprintln(w, "| strategy | writes/s | of ceiling | write p50 | write p99 | write CPU µs (nodes/client) | reads/s | of ceiling | read p50 | read p99 | read CPU µs (nodes/client) | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	write := func(r result) phase { return r.Write }
-	read := func(r result) phase { return r.Read }
+	head = append(head, "Consistency", "of ceiling ("+strings.Join(names, "/")+")")
+	for _, ph := range phases {
+		head = append(head, ph.name+" CPU µs (nodes/client)")
+	}
+	head = append(head, "errors")
+	writeRow(w, head)
+	sep := make([]string, len(head))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	writeRow(w, sep)
+
 	for row := range rounds[0] {
-		wp, wr := median(rounds, row, write)
-		rp, rr := median(rounds, row, read)
+		cells := []string{rounds[0][row].Name}
+		var ofCeiling, cpu []string
+		for _, ph := range phases {
+			p, r := median(rounds, row, ph.of)
+			cells = append(cells, thousands(p.Rate())+"/s", ms(p.P50)+" / "+ms(p.P99))
+			ofCeiling = append(ofCeiling, fmt.Sprintf("%.2f", r))
+			cpu = append(cpu, cpuPerOp(p))
+		}
 		errs := 0
 		for _, round := range rounds {
-			errs += round[row].Write.Errors + round[row].Read.Errors
+			for _, ph := range phases {
+				errs += ph.of(round[row]).Errors
+			}
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %s | %s | %s | %.0f | %.2f | %s | %s | %s | %d |\n",
-			rounds[0][row].Name, wp.Rate(), wr, ms(wp.P50), ms(wp.P99), cpuPerOp(wp),
-			rp.Rate(), rr, ms(rp.P50), ms(rp.P99), cpuPerOp(rp), errs)
+		cells = append(cells, cmp.Or(rounds[0][row].Consistency, "-"), strings.Join(ofCeiling, " / "))
+		cells = append(cells, cpu...)
+		writeRow(w, append(cells, strconv.Itoa(errs)))
 	}
-	fmt.Fprintln(w, "\nCPU µs: CPU time per operation of all the cluster's node processes (or the echo server) / of the load generator's clients.")
+
+	fmt.Fprint(w, "\nCPU µs: CPU time per operation of all the cluster's node processes (or the echo server) / of the load generator's clients")
+	if cfg.running() || cfg.echoAddr != "" {
+		fmt.Fprint(w, "; \"-\" for servers that run elsewhere (a running cluster or echo server), whose CPU time this machine's /proc does not show")
+	}
+	fmt.Fprintln(w, ".")
 	if len(rounds) > 1 {
 		fmt.Fprintln(w, "\nRatios to the ceiling, round by round:")
 		for row := 1; row < len(rounds[0]); row++ {
-			fmt.Fprintf(w, "- %s: writes %s; reads %s\n", rounds[0][row].Name,
-				ratios(rounds, row, write), ratios(rounds, row, read))
+			var parts []string
+			for _, ph := range phases {
+				parts = append(parts, ph.plural+" "+ratios(rounds, row, ph.of))
+			}
+			fmt.Fprintf(w, "- %s: %s\n", rounds[0][row].Name, strings.Join(parts, "; "))
 		}
 	}
 	for _, round := range rounds {
 		for _, r := range round {
-			for _, p := range []phase{r.Write, r.Read} {
-				if p.FirstErr != nil {
+			for _, ph := range phases {
+				if p := ph.of(r); p.FirstErr != nil {
 					fmt.Fprintf(w, "\n%s: first error: %v\n", r.Name, p.FirstErr)
 					break
 				}
@@ -59,6 +115,28 @@ func printTable(w io.Writer, cfg config, rounds [][]result) {
 		}
 	}
 }
+
+// workload says what load the clients put on every row.
+func workload(cfg config, rounds int) string {
+	keys := "every write a new key"
+	if cfg.keys > 0 {
+		keys = thousands(float64(cfg.keys)) + " keys"
+	}
+	s := fmt.Sprintf("%d clients, %d-byte values, %s, %v per phase", cfg.clients, cfg.valueSize, keys, cfg.duration)
+	if cfg.mixed {
+		s += fmt.Sprintf(", mixed phase of %.0f%% reads", 100*cfg.mix)
+	}
+	if rounds > 1 {
+		s += fmt.Sprintf(", median of %d rounds", rounds)
+	}
+	return s
+}
+
+func writeRow(w io.Writer, cells []string) {
+	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+}
+
+func upper(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 // median returns the phase of row, and its ratio to the ceiling, from the
 // round where that ratio is the median (the lower of the two middle ones
@@ -117,4 +195,23 @@ func cpuPerOp(p phase) string {
 
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
+}
+
+// thousands formats f rounded to a whole number, with commas between
+// groups of three digits.
+func thousands(f float64) string {
+	s := strconv.FormatInt(int64(math.Round(f)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }

@@ -13,12 +13,27 @@ import (
 // row, the ceiling first, so that a ratio compares a strategy with the
 // ceiling measured just before it.
 func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
+	fmt.Fprintf(log, "mode: %s\n", cfg.mode())
+	// Every node given must be up before anything is measured; each
+	// measurement checks its own again.
+	var given []string
+	for _, s := range cfg.strategies {
+		given = append(given, cfg.clusters[s]...)
+	}
+	if cfg.echoAddr != "" {
+		given = append(given, cfg.echoAddr)
+	}
+	if err := waitHealthy(ctx, given, cfg.healthTimeout, log); err != nil {
+		return nil, err
+	}
+	prog := newProgress(log, cfg.rounds)
 	var rounds [][]result
 	for i := range cfg.rounds {
+		prog.round = i + 1
 		if cfg.rounds > 1 {
 			fmt.Fprintf(log, "round %d of %d\n", i+1, cfg.rounds)
 		}
-		round, err := runRound(ctx, cfg, log)
+		round, err := runRound(ctx, cfg, prog, log)
 		// A round cut short by an error is shown only when it is all there
 		// is: the table needs every row in every round.
 		if len(round) == 1+len(cfg.strategies) || (err != nil && len(rounds) == 0 && len(round) > 0) {
@@ -32,26 +47,14 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 }
 
 // runRound measures the echo ceiling and then each strategy once.
-func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) {
-	var results []result
-	echo, addr, err := startEcho()
+func runRound(ctx context.Context, cfg config, prog *progress, log io.Writer) ([]result, error) {
+	r, err := measureCeiling(ctx, cfg, prog, log)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
-	t := newPlainTarget([]string{addr}, cfg.clients)
-	r, err := measure(ctx, "echo (ceiling)", t, cpuMeter{pids: []int{echo.Process.Pid}}, cfg, false)
-	t.Close()
-	_ = echo.Process.Signal(syscall.SIGTERM)
-	_ = echo.Wait()
-	if err != nil {
-		return nil, err
-	}
-	logRates(log, r)
-	results = append(results, r)
-
+	results := []result{r}
 	for _, s := range cfg.strategies {
-		r, err := measureStrategy(ctx, cfg, s, log)
+		r, err := measureStrategy(ctx, cfg, s, prog, log)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", s, err)
 		}
@@ -60,10 +63,44 @@ func runRound(ctx context.Context, cfg config, log io.Writer) ([]result, error) 
 	return results, nil
 }
 
-func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Writer) (result, error) {
-	seeds := cfg.seeds
-	var cpu cpuMeter
-	if len(seeds) == 0 {
+// measureCeiling measures the echo server given by -echo, or one started
+// for the measurement.
+func measureCeiling(ctx context.Context, cfg config, prog *progress, log io.Writer) (result, error) {
+	addr, cpu := cfg.echoAddr, cpuMeter{}
+	if addr == "" {
+		echo, a, err := startEcho()
+		if err != nil {
+			return result{}, err
+		}
+		defer func() {
+			_ = echo.Process.Signal(syscall.SIGTERM)
+			_ = echo.Wait()
+		}()
+		addr, cpu = a, cpuMeter{pids: []int{echo.Process.Pid}}
+	} else if err := waitHealthy(ctx, []string{addr}, cfg.healthTimeout, log); err != nil {
+		return result{}, fmt.Errorf("-echo: %w", err)
+	}
+	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
+	t := newPlainTarget([]string{addr}, cfg.clients)
+	defer t.Close()
+	r, err := measure(ctx, "echo (ceiling)", t, cpu, prog, cfg, false)
+	if err != nil {
+		return result{}, err
+	}
+	r.Strategy, r.Consistency = "echo", consistency("echo", cfg.ack)
+	return r, nil
+}
+
+// measureStrategy measures the running cluster of strategy given by
+// -cluster, or a local cluster started for the measurement.
+func measureStrategy(ctx context.Context, cfg config, strategy string, prog *progress, log io.Writer) (result, error) {
+	seeds := cfg.clusters[strategy]
+	var cpu cpuMeter // the nodes' CPU time is unknown unless they are local
+	if cfg.running() {
+		if err := waitHealthy(ctx, seeds, cfg.healthTimeout, log); err != nil {
+			return result{}, err
+		}
+	} else {
 		bin := filepath.Join(cfg.binDir, binaries[strategy])
 		var env []string
 		if cfg.nodeProcs > 0 {
@@ -92,14 +129,24 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, log io.Wr
 	if strategy == "server-side" {
 		name += " (ACK=" + cfg.ack + ")"
 	}
-	r, err := measure(ctx, name, t, cpu, cfg, true)
-	if err == nil {
-		logRates(log, r)
-	}
+	r, err := measure(ctx, name, t, cpu, prog, cfg, true)
+	r.Strategy, r.Consistency = strategy, consistency(strategy, cfg.ack)
 	return r, err
 }
 
-// logRates shows a result's rates as soon as they are measured.
-func logRates(log io.Writer, r result) {
-	fmt.Fprintf(log, "%s: %.0f writes/s, %.0f reads/s\n", r.Name, r.Write.Rate(), r.Read.Rate())
+// consistency says what a strategy guarantees, in the words of its
+// service's README, for the table: "-" for the echo ceiling.
+func consistency(strategy, ack string) string {
+	switch strategy {
+	case "sync":
+		return "linearizable (quorum)"
+	case "async":
+		return "eventual (acknowledged on the primary)"
+	case "server-side":
+		if ack == "primary" {
+			return "ACK=primary: acknowledged on the primary"
+		}
+		return "ACK=all: acknowledged on every owner (a majority at least)"
+	}
+	return "-"
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,33 +56,39 @@ func (p phase) Rate() float64 {
 	return float64(p.Ops) / p.Elapsed.Seconds()
 }
 
-// result is one strategy's write and read phases.
+// result is one row of a round: the ceiling's or a strategy's phases.
 type result struct {
-	Name         string
-	Write, Read  phase
+	Name string
+	// Strategy is the strategy measured, "echo" for the ceiling.
+	Strategy string
+	// Consistency is what the strategy guarantees to a reader, in the
+	// words of its service's README; "-" for the ceiling.
+	Consistency string
+	Write, Read phase
+	// Mixed is the phase of reads and writes (-mix); nil without one.
+	Mixed        *phase
 	Unverifiable bool // reads of the echo server return no stored value
 }
 
 // measure writes with cfg.clients workers for cfg.duration, then reads back
-// keys that were written, checking every value.
-func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg config, verify bool) (result, error) {
+// keys that were written, checking every value, then, with cfg.mix, does
+// both at once. prog, if not nil, shows how each phase goes.
+func measure(ctx context.Context, name string, t target, cpu cpuMeter, prog *progress, cfg config, verify bool) (result, error) {
 	value := strings.Repeat("v", cfg.valueSize)
-	written := make([]int, cfg.clients) // keys written by each worker
-	write := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, _ *rand.Rand) error {
-		err := t.Set(ctx, key(w, written[w]), value)
+	keys := newKeySpace(cfg.keys, cfg.clients)
+	set := func(ctx context.Context, w int, rng *rand.Rand) error {
+		i := keys.forWrite(w, rng)
+		err := t.Set(ctx, keys.name(w, i), value)
 		if err == nil {
-			written[w]++
+			keys.wrote(w, i)
 		}
 		return err
-	})
-	if ctx.Err() != nil {
-		return result{}, ctx.Err()
 	}
-	read := runPhase(ctx, cfg, cpu, func(ctx context.Context, w int, rng *rand.Rand) error {
-		if written[w] == 0 {
-			return fmt.Errorf("worker %d wrote nothing to read", w)
+	get := func(ctx context.Context, w int, rng *rand.Rand) error {
+		k, err := keys.forRead(w, rng)
+		if err != nil {
+			return err
 		}
-		k := key(w, rng.IntN(written[w]))
 		got, err := t.Get(ctx, k)
 		if err != nil {
 			return err
@@ -88,18 +97,113 @@ func measure(ctx context.Context, name string, t target, cpu cpuMeter, cfg confi
 			return fmt.Errorf("read %s: got %d bytes, want the %d written", k, len(got), len(value))
 		}
 		return nil
-	})
-	return result{Name: name, Write: write, Read: read, Unverifiable: !verify}, ctx.Err()
+	}
+	r := result{Name: name, Unverifiable: !verify}
+	r.Write = runPhase(ctx, cfg, cpu, prog.phase(name, "write"), set)
+	if ctx.Err() != nil {
+		return result{}, ctx.Err()
+	}
+	keys.seal()
+	r.Read = runPhase(ctx, cfg, cpu, prog.phase(name, "read"), get)
+	if cfg.mixed && ctx.Err() == nil {
+		m := runPhase(ctx, cfg, cpu, prog.phase(name, "mixed"), func(ctx context.Context, w int, rng *rand.Rand) error {
+			if rng.Float64() < cfg.mix {
+				return get(ctx, w, rng)
+			}
+			return set(ctx, w, rng)
+		})
+		r.Mixed = &m
+	}
+	return r, ctx.Err()
 }
 
-func key(worker, n int) string { return fmt.Sprintf("lt-%02d-%08d", worker, n) }
+// keySpace chooses the keys a measurement writes and reads. With size 0
+// every write takes a new key, from a sequence of each worker's own, and
+// a worker reads the keys it wrote. Otherwise writes draw from size keys
+// at random, and reads from the keys the write phase wrote: reads ask only
+// for keys written, so that every value read can be checked.
+type keySpace struct {
+	size int
+	// With size 0: worker w wrote its keys 0 to written[w]-1; only worker
+	// w touches written[w].
+	written []int
+	// With size > 0: bit i is set once key i was written.
+	bits []atomic.Uint64
+	// With size > 0: the keys written before seal, for reads.
+	readable []int
+}
+
+func newKeySpace(size, clients int) *keySpace {
+	if size == 0 {
+		return &keySpace{written: make([]int, clients)}
+	}
+	return &keySpace{size: size, bits: make([]atomic.Uint64, (size+63)/64)}
+}
+
+// forWrite chooses the key worker w writes next.
+func (k *keySpace) forWrite(w int, rng *rand.Rand) int {
+	if k.size == 0 {
+		return k.written[w]
+	}
+	return rng.IntN(k.size)
+}
+
+// wrote records that worker w's write of key i succeeded.
+func (k *keySpace) wrote(w, i int) {
+	if k.size == 0 {
+		k.written[w]++
+		return
+	}
+	k.bits[i/64].Or(1 << (i % 64))
+}
+
+// seal fixes the keys reads choose from: those written so far. Call it
+// between phases, when no worker runs.
+func (k *keySpace) seal() {
+	if k.size == 0 {
+		return
+	}
+	k.readable = k.readable[:0]
+	for wi := range k.bits {
+		b := k.bits[wi].Load()
+		for b != 0 {
+			k.readable = append(k.readable, wi*64+bits.TrailingZeros64(b))
+			b &= b - 1
+		}
+	}
+}
+
+// forRead chooses a key, written before, that worker w reads next.
+func (k *keySpace) forRead(w int, rng *rand.Rand) (string, error) {
+	if k.size == 0 {
+		if k.written[w] == 0 {
+			return "", fmt.Errorf("worker %d wrote nothing to read", w)
+		}
+		return k.name(w, rng.IntN(k.written[w])), nil
+	}
+	if len(k.readable) == 0 {
+		return "", errors.New("the write phase wrote no key to read")
+	}
+	return k.name(w, k.readable[rng.IntN(len(k.readable))]), nil
+}
+
+// name is the key of worker w's key number i (with size 0), or of key i
+// of the space.
+func (k *keySpace) name(w, i int) string {
+	if k.size == 0 {
+		return fmt.Sprintf("lt-%02d-%08d", w, i)
+	}
+	return fmt.Sprintf("lt-k%09d", i)
+}
 
 // runPhase runs op on cfg.clients workers for warmup + duration and
-// measures the duration part, and the CPU time used during it.
-func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
+// measures the duration part, and the CPU time used during it; track, if
+// not nil, is told of every measured operation as it ends.
+func runPhase(ctx context.Context, cfg config, cpu cpuMeter, track *phaseTracker, op func(ctx context.Context, worker int, rng *rand.Rand) error) phase {
 	start := time.Now()
 	measureFrom := start.Add(cfg.warmup)
 	end := measureFrom.Add(cfg.duration)
+	track.start(measureFrom, cfg.duration)
 	ctx, cancel := context.WithDeadline(ctx, end.Add(5*time.Second))
 	defer cancel()
 
@@ -135,6 +239,7 @@ func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context
 				if t0.Before(measureFrom) {
 					continue
 				}
+				track.count(err)
 				if err != nil {
 					tl.errors++
 					if tl.first == nil {
@@ -167,5 +272,6 @@ func runPhase(ctx context.Context, cfg config, cpu cpuMeter, op func(ctx context
 		p.P50 = all[len(all)/2]
 		p.P99 = all[len(all)*99/100]
 	}
+	track.done(p)
 	return p
 }
