@@ -51,7 +51,10 @@ ENTRYPOINT ["/bin/prometheus"]
 CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
 DOCKERFILE
 version=$(dpkg-deb -f prometheus_*.deb Version)
-docker build -q --label org.opencontainers.image.version="$version" \
+if ! out=$(docker build -q --label org.opencontainers.image.version="$version" \
   --label org.opencontainers.image.description="Prometheus from Debian's package $version" \
-  -t "$tag" . >/dev/null
+  -t "$tag" . 2>&1); then
+  echo "$out" >&2
+  exit 1
+fi
 echo "built $tag from Debian's prometheus $version"

@@ -56,7 +56,10 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 images() {
   make -s bins
   for s in kv-sync kv-async kv-server-side loadtest; do
-    docker build -q -f docker/prebuilt.Dockerfile --build-arg SERVICE="$s" -t "clusterkit/$s:$CLUSTERKIT_TAG" bin/ >/dev/null
+    if ! out=$(docker build -q -f docker/prebuilt.Dockerfile --build-arg SERVICE="$s" -t "clusterkit/$s:$CLUSTERKIT_TAG" bin/ 2>&1); then
+      say "$out"
+      return 1
+    fi
     say "image clusterkit/$s:$CLUSTERKIT_TAG"
   done
 }
@@ -184,6 +187,8 @@ status() {
   say "Prometheus: http://127.0.0.1:$PROMETHEUS_PORT"
   if [ "$(health grafana "$all")" = running ]; then
     say "Grafana:    http://127.0.0.1:$GRAFANA_PORT (dashboards: ClusterKit / Cluster, Strategies)"
+  elif ! have_image "$GRAFANA_IMAGE"; then
+    say "Grafana:    not running: its image $GRAFANA_IMAGE is not on this machine (docker pull it, then make up)"
   else
     say "Grafana:    not running"
   fi
