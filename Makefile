@@ -45,7 +45,11 @@ observability-images: ## a Prometheus image from Debian's package when the offic
 
 .PHONY: test
 test: build tidy-check ## run every module's tests with -race, each module on its own (GOWORK=off)
-	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 $(TESTFLAGS) ./...); done
+	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...); done
+
+.PHONY: test-e2e
+test-e2e: ## only the compose end-to-end test (needs Docker)
+	@cd e2e && GOWORK=off $(GO) test -count=1 -v -timeout 20m ./...
 
 .PHONY: build
 build: ## build every module in the workspace and on its own (GOWORK=off)
