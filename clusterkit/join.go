@@ -165,6 +165,9 @@ func (ck *ClusterKit) addMember(req JoinRequest) (JoinResponse, error) {
 	if err != nil {
 		return resp, err
 	}
+	if req.ID != ck.opts.NodeID {
+		ck.detector.heard(req.ID, time.Now())
+	}
 	if res.changed && !already {
 		ck.metrics.joins.Inc()
 		ck.log.Info("node joined", "joiner", req.ID, "voter", resp.Voter, "version", res.version)
