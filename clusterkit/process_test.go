@@ -40,15 +40,39 @@ func (p *proc) start(t *testing.T, bin string) {
 	}
 }
 
-// buildQuickstart builds examples/quickstart into a directory of the test.
+// quickstartBuild is examples/quickstart, built once for the tests of the
+// package and removed by TestMain.
+var quickstartBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildQuickstart returns the path of the quickstart binary.
 func buildQuickstart(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "quickstart")
-	build := exec.Command("go", "build", "-o", bin, "./examples/quickstart")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	b := &quickstartBuild
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "clusterkit-quickstart-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "quickstart")
+		if out, err := exec.Command("go", "build", "-o", b.bin, "./examples/quickstart").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("build quickstart: %v", b.err)
 	}
-	return bin
+	return b.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if quickstartBuild.dir != "" {
+		os.RemoveAll(quickstartBuild.dir)
+	}
+	os.Exit(code)
 }
 
 // lockedBuffer collects a process's output for the test to search.
