@@ -40,6 +40,8 @@ type ClusterKit struct {
 	echo     *echo.Echo
 	client   *http.Client
 
+	// formation is the node's part in forming a cluster (BootstrapExpect).
+	formation formation
 	// ctlWake wakes the leader's controller after a change.
 	ctlWake chan struct{}
 	// joinMu serialises membership changes on the leader.
@@ -102,11 +104,13 @@ func (ck *ClusterKit) publish(v *view) {
 
 // Start opens the data directory, starts raft and the HTTP API, and makes
 // the node a member: it bootstraps a new cluster (Bootstrap, no saved
-// state), resumes from saved state, or asks the JoinAddr members to add it.
+// state), resumes from saved state, takes part in forming a cluster
+// (BootstrapExpect, no saved state) or asks the JoinAddr members to add it.
 // Start returns once the node is a member, or with an error: the join was
 // refused (for example a taken ID, or cluster settings that differ from the
-// cluster's) or no member accepted within JoinTimeout. On error everything
-// started is stopped again.
+// cluster's) or no member accepted within JoinTimeout. With BootstrapExpect
+// it waits for the other nodes without a deadline; Stop ends the wait. On
+// error everything started is stopped again.
 func (ck *ClusterKit) Start() error {
 	ck.mu.Lock()
 	if ck.stopped {
@@ -150,6 +154,14 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	ck.rn = rn
 	ck.httpSrv = srv
 	ck.mu.Unlock()
+	if !rn.hadState && ck.opts.BootstrapExpect > 0 {
+		// Waiting, with any promise of an earlier run, before the first
+		// request is served.
+		if err := ck.beginFormation(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 
 	ck.goroutine(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -179,6 +191,10 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 		ck.log.Info("bootstrapping a new cluster")
 		if err := rn.bootstrap(ck.opts); err != nil {
 			return err
+		}
+	case ck.opts.BootstrapExpect > 0:
+		if err := ck.form(ctx, rn); err != nil {
+			return fmt.Errorf("form a cluster: %w", err)
 		}
 	default:
 		if err := ck.join(ctx); err != nil {

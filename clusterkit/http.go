@@ -26,6 +26,8 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.POST("/cluster/join", ck.handleJoin, limit)
 	e.POST("/cluster/leave", ck.handleLeave, limit)
 	e.POST("/cluster/drain", ck.handleDrain, limit)
+	e.GET("/cluster/formation", ck.handleFormation)
+	e.POST("/cluster/formation", ck.handlePromise, limit)
 	e.GET("/partitions", ck.handlePartitions)
 	e.GET("/partitions/stats", ck.handlePartitionStats)
 	e.GET("/partitions/key", ck.handlePartitionKey)

@@ -165,6 +165,9 @@ func (ck *ClusterKit) addMember(req JoinRequest) (JoinResponse, error) {
 	if err != nil {
 		return resp, err
 	}
+	if req.ID != ck.opts.NodeID {
+		ck.detector.heard(req.ID, time.Now())
+	}
 	if res.changed && !already {
 		ck.metrics.joins.Inc()
 		ck.log.Info("node joined", "joiner", req.ID, "voter", resp.Voter, "version", res.version)
@@ -265,6 +268,21 @@ func (ck *ClusterKit) postWith(ctx context.Context, addr, path string, body, out
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
+	return ck.do(req, out)
+}
+
+// get fetches http://addr+path and decodes a 2xx answer into out. A
+// non-2xx answer is an *HTTPError.
+func (ck *ClusterKit) get(ctx context.Context, addr, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	return ck.do(req, out)
+}
+
+// do sends req and decodes a 2xx JSON answer into out (unless out is nil).
+func (ck *ClusterKit) do(req *http.Request, out any) error {
 	resp, err := ck.client.Do(req)
 	if err != nil {
 		return err

@@ -19,25 +19,40 @@ import (
 // It is leader-local and rebuilt on every new leadership: a new leader
 // assumes every server was heard from when it took over, except the
 // previous leader, whose last contact it knows from its time as follower.
+// Raft reports no success after no failure, so a previous leader that is
+// back before its first heartbeat fails would stay silent for ever; a join
+// request from a node (every node sends one when it starts) counts as
+// hearing from it.
 type detector struct {
 	mu      sync.Mutex
 	failing map[string]time.Time // server ID -> last contact
+	heardAt map[string]time.Time // server ID -> its last join request
 	wake    func()
 }
 
 func newDetector(wake func()) *detector {
-	return &detector{failing: map[string]time.Time{}, wake: wake}
+	return &detector{failing: map[string]time.Time{}, heardAt: map[string]time.Time{}, wake: wake}
 }
 
 // reset starts a leadership: everyone counts as heard from now, except
-// prevLeader, last heard from at prevContact (if known).
+// prevLeader, last heard from at prevContact (if known) unless it has
+// asked to join since.
 func (d *detector) reset(prevLeader string, prevContact time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	clear(d.failing)
-	if prevLeader != "" && !prevContact.IsZero() {
+	if prevLeader != "" && !prevContact.IsZero() && !d.heardAt[prevLeader].After(prevContact) {
 		d.failing[prevLeader] = prevContact
 	}
+}
+
+// heard records that id asked to join at now: it is running again.
+func (d *detector) heard(id string, now time.Time) {
+	d.mu.Lock()
+	d.heardAt[id] = now
+	delete(d.failing, id)
+	d.mu.Unlock()
+	d.wake()
 }
 
 func (d *detector) failed(id string, lastContact, now time.Time) {

@@ -46,6 +46,19 @@ type Options struct {
 	// no saved state. Default: true when JoinAddr is empty. A node never
 	// bootstraps twice: with saved state it resumes from it.
 	Bootstrap bool
+	// BootstrapExpect lets nodes given the same JoinAddr form a cluster
+	// without a designated founder: a node with no saved state waits until
+	// it sees BootstrapExpect nodes of the join list (itself included) that
+	// are all waiting to form, and then exactly one of them founds the
+	// cluster and the others join it. A node that finds a member of a
+	// cluster in the join list joins it and never founds one, so a node
+	// whose data was lost rejoins its cluster. It must be more than half of
+	// the distinct nodes named by JoinAddr and this node, and at most their
+	// number, so that two groups cannot each found a cluster; every node
+	// should get the same JoinAddr and BootstrapExpect. 0 (the default)
+	// turns it off. It excludes Bootstrap and is ignored with saved state.
+	// See DESIGN.md, "Forming a cluster".
+	BootstrapExpect int
 	// DataDir holds the raft log, stable store and snapshots. Default:
 	// ./clusterkit-data/<NodeID>.
 	DataDir string
@@ -72,6 +85,9 @@ type resolved struct {
 	Options
 	cfg       Config
 	joinAddrs []string
+	// formationNodes counts the distinct nodes of the join list, this node
+	// included: the group of which BootstrapExpect must be a majority.
+	formationNodes int
 }
 
 func resolveOptions(o Options) (*resolved, error) {
@@ -124,7 +140,10 @@ func resolveOptions(o Options) (*resolved, error) {
 			r.joinAddrs = append(r.joinAddrs, a)
 		}
 	}
-	if o.JoinAddr == "" {
+	if err := r.checkBootstrapExpect(); err != nil {
+		return nil, err
+	}
+	if o.JoinAddr == "" && o.BootstrapExpect == 0 {
 		r.Bootstrap = true
 	}
 	if r.DataDir == "" {
@@ -148,6 +167,31 @@ func resolveOptions(o Options) (*resolved, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkBootstrapExpect counts the nodes of the join list and checks that
+// BootstrapExpect is a majority of them: two groups of a majority share a
+// node, which promises to one founder only (formation.go).
+func (r *resolved) checkBootstrapExpect() error {
+	distinct := map[string]bool{}
+	for _, a := range r.joinAddrs {
+		distinct[a] = true
+	}
+	r.formationNodes = len(distinct) + 1
+	e, n := r.BootstrapExpect, r.formationNodes
+	switch {
+	case e == 0:
+		return nil
+	case e < 0:
+		return &FieldError{Field: "BootstrapExpect", Reason: fmt.Sprintf("%d is negative", e)}
+	case r.Bootstrap:
+		return &FieldError{Field: "BootstrapExpect", Reason: "set together with Bootstrap: a node either founds the cluster alone or waits for the others"}
+	case e > n:
+		return &FieldError{Field: "BootstrapExpect", Reason: fmt.Sprintf("%d is more than the %d nodes in JoinAddr (this node included)", e, n)}
+	case 2*e <= n:
+		return &FieldError{Field: "BootstrapExpect", Reason: fmt.Sprintf("%d is not a majority of the %d nodes in JoinAddr (this node included): two groups could each found a cluster", e, n)}
+	}
+	return nil
 }
 
 func validID(id string) bool {

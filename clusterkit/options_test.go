@@ -2,6 +2,7 @@ package clusterkit
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,11 +78,49 @@ func TestOptionsErrorsNameTheField(t *testing.T) {
 		{Options{NodeID: "n", HTTPAddr: ":8080", Config: cfg(func(c *Config) { c.ReplicationFactor = 99 })}, "ReplicationFactor"},
 		{Options{NodeID: "n", HTTPAddr: ":8080", Config: cfg(func(c *Config) { c.MaxVoters = 4 })}, "MaxVoters"},
 		{Options{NodeID: "n", HTTPAddr: ":8080", Config: cfg(func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout })}, "LeaderLeaseTimeout"},
+		{Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: "a:1,b:1", BootstrapExpect: -1}, "BootstrapExpect"},
+		{Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: "a:1,b:1", BootstrapExpect: 2, Bootstrap: true}, "BootstrapExpect"},
+		{Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: "a:1,b:1", BootstrapExpect: 4}, "BootstrapExpect"},
+		{Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: "a:1,b:1,c:1", BootstrapExpect: 2}, "BootstrapExpect"},
+		{Options{NodeID: "n", HTTPAddr: ":8080", BootstrapExpect: 2}, "BootstrapExpect"},
 	} {
 		_, err := NewClusterKit(tc.opts)
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%+v: err %v, want a FieldError naming %s", tc.opts, err, tc.field)
+		}
+	}
+}
+
+func TestOptionsBootstrapExpect(t *testing.T) {
+	ten := "127.0.0.1:8080"
+	for i := 1; i < 10; i++ {
+		ten += fmt.Sprintf(",node-%d:8080", i)
+	}
+	_, err := resolveOptions(Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: ten, BootstrapExpect: 3})
+	want := "clusterkit: invalid BootstrapExpect: 3 is not a majority of the 10 nodes in JoinAddr (this node included): two groups could each found a cluster"
+	if err == nil || err.Error() != want {
+		t.Errorf("err %v, want %q", err, want)
+	}
+	for _, tc := range []struct {
+		join   string
+		expect int
+		nodes  int
+	}{
+		{ten, 6, 10},
+		{ten, 10, 10},
+		// The join list names this node and repeats an address.
+		{"127.0.0.1:8080,a:1,b:1,a:1", 2, 3},
+		{"127.0.0.1:8080,a:1,b:1", 3, 3},
+		{"", 1, 1},
+	} {
+		r, err := resolveOptions(Options{NodeID: "n", HTTPAddr: ":8080", JoinAddr: tc.join, BootstrapExpect: tc.expect})
+		if err != nil {
+			t.Errorf("join %q expect %d: %v", tc.join, tc.expect, err)
+			continue
+		}
+		if r.formationNodes != tc.nodes || r.Bootstrap {
+			t.Errorf("join %q: %d nodes, Bootstrap %v; want %d nodes and no Bootstrap", tc.join, r.formationNodes, r.Bootstrap, tc.nodes)
 		}
 	}
 }

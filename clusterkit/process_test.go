@@ -3,11 +3,13 @@ package clusterkit_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,16 +22,75 @@ type proc struct {
 	id, http string
 	env      []string
 	cmd      *exec.Cmd
+	// logs holds every line the process wrote, across restarts.
+	logs *lockedBuffer
 }
 
 func (p *proc) start(t *testing.T, bin string) {
 	t.Helper()
+	if p.logs == nil {
+		p.logs = &lockedBuffer{}
+	}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = &testWriter{t: t, prefix: p.id}, &testWriter{t: t, prefix: p.id}
+	w := &testWriter{t: t, prefix: p.id, also: p.logs}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// quickstartBuild is examples/quickstart, built once for the tests of the
+// package and removed by TestMain.
+var quickstartBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildQuickstart returns the path of the quickstart binary.
+func buildQuickstart(t *testing.T) string {
+	t.Helper()
+	b := &quickstartBuild
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "clusterkit-quickstart-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "quickstart")
+		if out, err := exec.Command("go", "build", "-o", b.bin, "./examples/quickstart").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("build quickstart: %v", b.err)
+	}
+	return b.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if quickstartBuild.dir != "" {
+		os.RemoveAll(quickstartBuild.dir)
+	}
+	os.Exit(code)
+}
+
+// lockedBuffer collects a process's output for the test to search.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (p *proc) kill() {
@@ -43,9 +104,13 @@ func (p *proc) kill() {
 type testWriter struct {
 	t      *testing.T
 	prefix string
+	also   io.Writer // if set, gets a copy of everything written
 }
 
 func (w *testWriter) Write(b []byte) (int, error) {
+	if w.also != nil {
+		_, _ = w.also.Write(b)
+	}
 	defer func() { _ = recover() }() // the test may have ended
 	w.t.Log(w.prefix + ": " + strings.TrimRight(string(b), "\n"))
 	return len(b), nil
@@ -83,11 +148,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 // over to live replicas, and it comes back from its data directory.
 func TestSIGKILLedProcessFailsOverAndComesBack(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "quickstart")
-	build := exec.Command("go", "build", "-o", bin, "./examples/quickstart")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildQuickstart(t)
 	procs := make([]*proc, 3)
 	var joins []string
 	for i := range procs {

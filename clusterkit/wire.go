@@ -134,3 +134,39 @@ type NotOwnerBody struct {
 	// Primary is the node the answering node believes is primary, if any.
 	Primary string `json:"primary,omitempty"`
 }
+
+// FormationStatus is the answer of GET /cluster/formation.
+type FormationStatus struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr"`
+	// State is waiting, founding, joining or member.
+	State string `json:"state"`
+	// Expect is the node's BootstrapExpect (0: off) and Nodes the number
+	// of distinct nodes of its join list, itself included.
+	Expect int `json:"expect"`
+	Nodes  int `json:"nodes"`
+	// Seen lists the waiting nodes of the node's last probe, itself
+	// included, while it waits.
+	Seen []string `json:"seen,omitempty"`
+	// PromisedTo is the founder the node has promised to wait for.
+	PromisedTo string `json:"promised_to,omitempty"`
+}
+
+// PromiseRequest is the body of POST /cluster/formation: a founder asks a
+// waiting node to promise to wait for it, or (Release) gives the promise
+// back because it will not found with it.
+type PromiseRequest struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+	Expect   int    `json:"expect"`
+	Release  bool   `json:"release,omitempty"`
+}
+
+// PromiseResponse answers a PromiseRequest with the node's status; Reason
+// says why a promise was not granted.
+type PromiseResponse struct {
+	Granted bool   `json:"granted"`
+	Reason  string `json:"reason,omitempty"`
+	FormationStatus
+}

@@ -17,16 +17,17 @@ import (
 // config is the node's configuration, read from the environment. The
 // ClusterKit variables keep the names of the reference examples.
 type config struct {
-	NodeID        string `env:"NODE_ID,required"`
-	NodeName      string `env:"NODE_NAME"`
-	HTTPAddr      string `env:"HTTP_ADDR,required"`
-	HTTPAdvertise string `env:"HTTP_ADVERTISE,expand"`
-	RaftAddr      string `env:"RAFT_ADDR"`
-	RaftAdvertise string `env:"RAFT_ADVERTISE,expand"`
-	JoinAddr      string `env:"JOIN_ADDR"`
-	Bootstrap     bool   `env:"BOOTSTRAP"`
-	DataDir       string `env:"DATA_DIR,required"`
-	Zone          string `env:"ZONE"`
+	NodeID          string `env:"NODE_ID,required"`
+	NodeName        string `env:"NODE_NAME"`
+	HTTPAddr        string `env:"HTTP_ADDR,required"`
+	HTTPAdvertise   string `env:"HTTP_ADVERTISE,expand"`
+	RaftAddr        string `env:"RAFT_ADDR"`
+	RaftAdvertise   string `env:"RAFT_ADVERTISE,expand"`
+	JoinAddr        string `env:"JOIN_ADDR"`
+	Bootstrap       bool   `env:"BOOTSTRAP"`
+	BootstrapExpect int    `env:"BOOTSTRAP_EXPECT"`
+	DataDir         string `env:"DATA_DIR,required"`
+	Zone            string `env:"ZONE"`
 
 	ClusterName       string `env:"CLUSTER_NAME"`
 	PartitionCount    int    `env:"PARTITION_COUNT"`
@@ -120,7 +121,7 @@ func (c config) clusterOptions(log *slog.Logger) clusterkit.Options {
 		NodeID: c.NodeID, NodeName: c.NodeName,
 		HTTPAddr: c.HTTPAddr, HTTPAdvertise: c.HTTPAdvertise,
 		RaftAddr: c.RaftAddr, RaftAdvertise: c.RaftAdvertise,
-		JoinAddr: c.JoinAddr, Bootstrap: c.Bootstrap,
+		JoinAddr: c.JoinAddr, Bootstrap: c.Bootstrap, BootstrapExpect: c.BootstrapExpect,
 		DataDir: c.DataDir + "/cluster", Zone: c.Zone,
 		Config: &cfg, Logger: log,
 	}
@@ -146,6 +147,7 @@ var envNames = map[string]string{
 	"NodeID": "NODE_ID", "NodeName": "NODE_NAME", "HTTPAddr": "HTTP_ADDR", "HTTPAdvertise": "HTTP_ADVERTISE",
 	"RaftAddr": "RAFT_ADDR", "RaftAdvertise": "RAFT_ADVERTISE", "JoinAddr": "JOIN_ADDR", "DataDir": "DATA_DIR",
 	"PartitionCount": "PARTITION_COUNT", "ReplicationFactor": "REPLICATION_FACTOR", "ClusterName": "CLUSTER_NAME",
+	"BootstrapExpect": "BOOTSTRAP_EXPECT",
 }
 
 // explain adds the variable's name to a ClusterKit option error.

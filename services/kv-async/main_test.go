@@ -57,6 +57,7 @@ func TestLoadConfig(t *testing.T) {
 		{with("PARTITION_COUNT", "-4"), "PARTITION_COUNT"},
 		{with("REPLICATION_FACTOR", "-1"), "REPLICATION_FACTOR"},
 		{with("BOOTSTRAP", "maybe"), "BOOTSTRAP"},
+		{with("BOOTSTRAP_EXPECT", "some"), "BOOTSTRAP_EXPECT"},
 		{with("REPLICATION_BATCH", "0"), "REPLICATION_BATCH"},
 		{with("REPLICATION_BATCH_BYTES", "1099511627776"), "REPLICATION_BATCH_BYTES"},
 		{with("REPLICATION_INTERVAL", "soon"), "REPLICATION_INTERVAL"},
@@ -76,6 +77,15 @@ func TestLoadConfig(t *testing.T) {
 	_, err = clusterkit.NewClusterKit(c.clusterOptions(nil))
 	if err = explain(err); err == nil || !strings.HasPrefix(err.Error(), "HTTP_ADDR: ") {
 		t.Fatalf("bad HTTP_ADDR: %v", err)
+	}
+	c, _ = loadConfig(with("JOIN_ADDR", "kv-1:8080,kv-2:8080,kv-3:8080", "BOOTSTRAP_EXPECT", "2"))
+	_, err = clusterkit.NewClusterKit(c.clusterOptions(nil))
+	if err = explain(err); err == nil || !strings.HasPrefix(err.Error(), "BOOTSTRAP_EXPECT: ") {
+		t.Fatalf("BOOTSTRAP_EXPECT not a majority: %v", err)
+	}
+	c, _ = loadConfig(with("JOIN_ADDR", "kv-1:8080,kv-2:8080", "BOOTSTRAP_EXPECT", "2"))
+	if o := c.clusterOptions(nil); o.BootstrapExpect != 2 {
+		t.Fatalf("BOOTSTRAP_EXPECT=2 gives BootstrapExpect %d", o.BootstrapExpect)
 	}
 	if explain(nil) != nil || !errors.Is(explain(errSentinel), errSentinel) {
 		t.Fatal("explain changes errors it has nothing to add to")

@@ -19,16 +19,17 @@ import (
 // config is the service's configuration, read from the environment. The
 // cluster variables keep the names of the reference README.
 type config struct {
-	NodeID        string `env:"NODE_ID,required"`
-	NodeName      string `env:"NODE_NAME"`
-	HTTPAddr      string `env:"HTTP_ADDR" envDefault:":8080"`
-	HTTPAdvertise string `env:"HTTP_ADVERTISE,expand"`
-	RaftAddr      string `env:"RAFT_ADDR"`
-	RaftAdvertise string `env:"RAFT_ADVERTISE,expand"`
-	JoinAddr      string `env:"JOIN_ADDR"`
-	Bootstrap     bool   `env:"BOOTSTRAP"`
-	DataDir       string `env:"DATA_DIR"`
-	Zone          string `env:"ZONE"`
+	NodeID          string `env:"NODE_ID,required"`
+	NodeName        string `env:"NODE_NAME"`
+	HTTPAddr        string `env:"HTTP_ADDR" envDefault:":8080"`
+	HTTPAdvertise   string `env:"HTTP_ADVERTISE,expand"`
+	RaftAddr        string `env:"RAFT_ADDR"`
+	RaftAdvertise   string `env:"RAFT_ADVERTISE,expand"`
+	JoinAddr        string `env:"JOIN_ADDR"`
+	Bootstrap       bool   `env:"BOOTSTRAP"`
+	BootstrapExpect int    `env:"BOOTSTRAP_EXPECT"`
+	DataDir         string `env:"DATA_DIR"`
+	Zone            string `env:"ZONE"`
 
 	ClusterName       string `env:"CLUSTER_NAME"`
 	PartitionCount    int    `env:"PARTITION_COUNT"`
@@ -106,6 +107,7 @@ var optionsFields = map[string]string{
 	"NodeID": "NODE_ID", "NodeName": "NODE_NAME", "HTTPAddr": "HTTP_ADDR", "HTTPAdvertise": "HTTP_ADVERTISE",
 	"RaftAddr": "RAFT_ADDR", "RaftAdvertise": "RAFT_ADVERTISE", "JoinAddr": "JOIN_ADDR", "DataDir": "DATA_DIR",
 	"PartitionCount": "PARTITION_COUNT", "ReplicationFactor": "REPLICATION_FACTOR", "ClusterName": "CLUSTER_NAME",
+	"BootstrapExpect": "BOOTSTRAP_EXPECT",
 }
 
 // newClusterKit builds the node's ClusterKit from c.
@@ -117,18 +119,19 @@ func (c config) newClusterKit(log *slog.Logger) (*clusterkit.ClusterKit, error) 
 	cfg.PartitionCount = c.PartitionCount
 	cfg.ReplicationFactor = c.ReplicationFactor
 	ck, err := clusterkit.NewClusterKit(clusterkit.Options{
-		NodeID:        c.NodeID,
-		NodeName:      c.NodeName,
-		HTTPAddr:      c.HTTPAddr,
-		HTTPAdvertise: c.HTTPAdvertise,
-		RaftAddr:      c.RaftAddr,
-		RaftAdvertise: c.RaftAdvertise,
-		JoinAddr:      c.JoinAddr,
-		Bootstrap:     c.Bootstrap,
-		DataDir:       c.DataDir,
-		Zone:          c.Zone,
-		Config:        &cfg,
-		Logger:        log,
+		NodeID:          c.NodeID,
+		NodeName:        c.NodeName,
+		HTTPAddr:        c.HTTPAddr,
+		HTTPAdvertise:   c.HTTPAdvertise,
+		RaftAddr:        c.RaftAddr,
+		RaftAdvertise:   c.RaftAdvertise,
+		JoinAddr:        c.JoinAddr,
+		Bootstrap:       c.Bootstrap,
+		BootstrapExpect: c.BootstrapExpect,
+		DataDir:         c.DataDir,
+		Zone:            c.Zone,
+		Config:          &cfg,
+		Logger:          log,
 	})
 	var fe *clusterkit.FieldError
 	if errors.As(err, &fe) {

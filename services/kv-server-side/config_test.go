@@ -29,7 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigReadsTheReferenceVariables(t *testing.T) {
 	c, err := loadConfig([]string{
 		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
-		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false",
+		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false", "BOOTSTRAP_EXPECT=2",
 		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
 		"ACK=primary", "FSYNC=false", "FORWARD_TIMEOUT=2s", "REPLICATION_TIMEOUT=500ms", "DROP_AFTER=-1s", "LOG_LEVEL=debug",
 	})
@@ -60,6 +60,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "PARTITION_COUNT=-1"}, "PARTITION_COUNT"},
 		{[]string{"NODE_ID=n", "REPLICATION_FACTOR=-3"}, "REPLICATION_FACTOR"},
 		{[]string{"NODE_ID=n", "BOOTSTRAP=perhaps"}, "BOOTSTRAP"},
+		{[]string{"NODE_ID=n", "BOOTSTRAP_EXPECT=some"}, "BOOTSTRAP_EXPECT"},
 		{[]string{"NODE_ID=n", "ACK=some"}, "ACK"},
 		{[]string{"NODE_ID=n", "FSYNC=sometimes"}, "FSYNC"},
 		{[]string{"NODE_ID=n", "FORWARD_TIMEOUT=soon"}, "FORWARD_TIMEOUT"},
@@ -80,6 +81,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "HTTP_ADDR=8080"}, "HTTP_ADDR"},
 		{[]string{"NODE_ID=n", "JOIN_ADDR=:8080"}, "JOIN_ADDR"},
 		{[]string{"NODE_ID=n", "REPLICATION_FACTOR=99"}, "REPLICATION_FACTOR"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=kv-1:8080,kv-2:8080,kv-3:8080", "BOOTSTRAP_EXPECT=2"}, "BOOTSTRAP_EXPECT"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=kv-1:8080", "BOOTSTRAP=true", "BOOTSTRAP_EXPECT=2"}, "BOOTSTRAP_EXPECT"},
 	} {
 		cfg, err := loadConfig(c.env)
 		if err == nil {

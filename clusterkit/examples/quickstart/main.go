@@ -6,7 +6,9 @@
 //	NODE_ID=node-2 HTTP_ADDR=:8081 JOIN_ADDR=127.0.0.1:8080 go run ./examples/quickstart
 //
 // Also read: RAFT_ADDR, DATA_DIR, BOOTSTRAP=true (found the cluster even
-// with a JOIN_ADDR list) and PRESET=local (LocalConfig's fast timeouts).
+// with a JOIN_ADDR list), BOOTSTRAP_EXPECT=n (nodes given the same JOIN_ADDR
+// list form a cluster once n of them are up) and PRESET=local (LocalConfig's
+// fast timeouts).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -33,14 +36,23 @@ func run() error {
 	if os.Getenv("PRESET") == "local" {
 		cfg = clusterkit.LocalConfig()
 	}
+	var expect int
+	if s := os.Getenv("BOOTSTRAP_EXPECT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("BOOTSTRAP_EXPECT: %q is not a number", s)
+		}
+		expect = n
+	}
 	ck, err := clusterkit.NewClusterKit(clusterkit.Options{
-		NodeID:    os.Getenv("NODE_ID"),
-		HTTPAddr:  os.Getenv("HTTP_ADDR"),
-		RaftAddr:  os.Getenv("RAFT_ADDR"),
-		JoinAddr:  os.Getenv("JOIN_ADDR"),
-		Bootstrap: os.Getenv("BOOTSTRAP") == "true",
-		DataDir:   os.Getenv("DATA_DIR"),
-		Config:    &cfg,
+		NodeID:          os.Getenv("NODE_ID"),
+		HTTPAddr:        os.Getenv("HTTP_ADDR"),
+		RaftAddr:        os.Getenv("RAFT_ADDR"),
+		JoinAddr:        os.Getenv("JOIN_ADDR"),
+		Bootstrap:       os.Getenv("BOOTSTRAP") == "true",
+		BootstrapExpect: expect,
+		DataDir:         os.Getenv("DATA_DIR"),
+		Config:          &cfg,
 	})
 	if err != nil {
 		return err
