@@ -89,6 +89,9 @@ func (ck *ClusterKit) reconcile(now time.Time) error {
 		_, err := ck.addMember(ck.joinRequest())
 		return err
 	}
+	if first(st) && ck.addFoundingMembers(st) {
+		return nil
+	}
 	if changed, err := ck.updateLiveness(st, now); changed || err != nil {
 		return err
 	}

@@ -323,13 +323,21 @@ func (d *dispatcher) diff(v *view) []PartitionEvent {
 			OldRole: oldRole, NewRole: newRole, Reason: v.reason,
 		}
 		// A node restored from its own data already holds what it owned;
-		// only an unfinished handoff still needs its copy.
-		if oldRole == RoleNone && (v.reason != ReasonRestore || newRole == RoleJoining) {
+		// only an unfinished handoff still needs its copy. A partition
+		// that had no owner in the previous version (the cluster's first
+		// table) has no data anywhere to copy.
+		if oldRole == RoleNone && !unowned(old) && (v.reason != ReasonRestore || newRole == RoleJoining) {
 			ev.CopyFrom = copySource(old, p, v, d.self)
 		}
 		events = append(events, ev)
 	}
 	return events
+}
+
+// unowned reports whether p is a partition of a map in which it has no
+// owner at all; nil (no map before) is not.
+func unowned(p *Partition) bool {
+	return p != nil && p.PrimaryNode == "" && len(p.ReplicaNodes) == 0 && len(p.JoiningNodes) == 0
 }
 
 // copySource picks the node to copy a gained partition from: the source

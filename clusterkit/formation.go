@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"clusterkit.dev/clusterkit/internal/state"
 )
 
 // Forming a cluster with BootstrapExpect (DESIGN.md, "Forming a cluster").
@@ -59,6 +61,9 @@ type formation struct {
 	promise *promise
 	// seen lists the waiting nodes of the last probe, this node included.
 	seen []string
+	// members are the nodes that promised to the founder this node became:
+	// it adds them before the first table (addFoundingMembers).
+	members []JoinRequest
 }
 
 // promise binds a waiting node to one founder. Until it lapses the node
@@ -133,7 +138,12 @@ func (ck *ClusterKit) handlePromise(c echo.Context) error {
 		return err
 	}
 	granted, reason := ck.decidePromise(req)
-	return c.JSON(http.StatusOK, PromiseResponse{Granted: granted, Reason: reason, FormationStatus: ck.formationStatus()})
+	resp := PromiseResponse{Granted: granted, Reason: reason, FormationStatus: ck.formationStatus()}
+	if granted {
+		join := ck.joinRequest()
+		resp.Join = &join
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 // decidePromise grants req when this node is waiting, expects as many
@@ -468,6 +478,7 @@ func (ck *ClusterKit) tryFound(ctx context.Context, rn *raftNode, waiting []Form
 	req := PromiseRequest{ID: self, HTTPAddr: ck.opts.HTTPAdvertise, Expect: ck.opts.BootstrapExpect}
 	replies := ck.askPromises(ctx, waiting, req)
 	var granted []FormationStatus
+	var members []JoinRequest
 	promisers := []string{self}
 	for i, r := range replies {
 		if r == nil {
@@ -476,6 +487,9 @@ func (ck *ClusterKit) tryFound(ctx context.Context, rn *raftNode, waiting []Form
 		if r.Granted {
 			granted = append(granted, waiting[i])
 			promisers = append(promisers, waiting[i].ID)
+			if r.Join != nil && r.Join.ID == waiting[i].ID {
+				members = append(members, *r.Join)
+			}
 		}
 		if r.State == FormationMember {
 			memberSeen = true
@@ -485,7 +499,7 @@ func (ck *ClusterKit) tryFound(ctx context.Context, rn *raftNode, waiting []Form
 		f.mu.Lock()
 		inTime := time.Since(sent) < ttl/2 && f.phase == FormationWaiting
 		if inTime {
-			f.phase = FormationFounding
+			f.phase, f.members = FormationFounding, members
 		}
 		f.mu.Unlock()
 		if inTime {
@@ -514,6 +528,31 @@ func (ck *ClusterKit) tryFound(ctx context.Context, rn *raftNode, waiting []Form
 	}
 	f.mu.Unlock()
 	return false, memberSeen, nil
+}
+
+// addFoundingMembers runs on the founder's controller before the cluster's
+// first table: it adds the nodes that promised to wait for it, so that the
+// first table places partitions on all of them at once, where each join
+// after it would move partitions to the new node. It runs once; a node it
+// cannot add joins on its own, as any node does. added reports whether it
+// committed a change.
+func (ck *ClusterKit) addFoundingMembers(st *state.State) (added bool) {
+	f := &ck.formation
+	f.mu.Lock()
+	members := f.members
+	f.members = nil
+	f.mu.Unlock()
+	for _, req := range members {
+		if _, ok := st.Nodes[req.ID]; ok {
+			continue
+		}
+		if _, err := ck.addMember(req); err != nil {
+			ck.log.Warn("cannot add a founding member: it joins on its own", "node", req.ID, "err", err)
+			continue
+		}
+		added = true
+	}
+	return added
 }
 
 // askPromises sends req to every peer at once; a nil reply is a peer that

@@ -111,6 +111,16 @@ func TestProcessesFormOneClusterWithBootstrapExpect(t *testing.T) {
 			if f := founders(procs); len(f) != 1 {
 				t.Errorf("founders %v, want exactly one", f)
 			}
+			if n == 3 {
+				// The founder adds the nodes that promised to it before the
+				// first table: partitions are placed on all of them at once,
+				// and no partition is copied from one node to another.
+				for _, p := range procs {
+					if logs := p.logs.String(); strings.Contains(logs, `copy_from="node-`) {
+						t.Errorf("%s copied a partition after formation:\n%s", p.id, logs)
+					}
+				}
+			}
 		})
 	}
 }

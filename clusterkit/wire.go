@@ -168,5 +168,8 @@ type PromiseRequest struct {
 type PromiseResponse struct {
 	Granted bool   `json:"granted"`
 	Reason  string `json:"reason,omitempty"`
+	// Join describes the node, with a granted promise, as it would ask to
+	// join: the founder adds it before the cluster's first table.
+	Join *JoinRequest `json:"join,omitempty"`
 	FormationStatus
 }
