@@ -74,6 +74,7 @@ var requestRoles = map[string][]clusterkit.Role{
 	opStream:            anyRole,
 }
 
+// anyRole are the roles a node can have for a partition.
 var anyRole = []clusterkit.Role{clusterkit.RoleNone, clusterkit.RolePrimary, clusterkit.RoleReplica, clusterkit.RoleJoining}
 
 // Kinds of kvasync_migrated_partitions_total, and the results of it and of
