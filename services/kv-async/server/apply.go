@@ -135,8 +135,8 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	if err != nil {
 		return err
 	}
-	s.metrics.applied.WithLabelValues("applied").Add(float64(applied))
-	s.metrics.applied.WithLabelValues("skipped").Add(float64(skipped))
+	s.metrics.applied.WithLabelValues(recordsApplied).Add(float64(applied))
+	s.metrics.applied.WithLabelValues(recordsSkipped).Add(float64(skipped))
 	for reason, n := range refused {
 		s.metrics.rejected.WithLabelValues(reason).Add(float64(n))
 	}

@@ -114,9 +114,9 @@ func (s *Server) primaryEpoch(idx int) (uint64, error) {
 // opName is an op kind's name in metrics.
 func opName(kind byte) string {
 	if kind == opbatch.Delete {
-		return "delete"
+		return opDelete
 	}
-	return "set"
+	return opSet
 }
 
 // failed is the result of an op that failed with err.

@@ -66,6 +66,16 @@ func testWriteThenReadFromEveryOwner(t *testing.T, cfg Config) {
 	}
 	tc.waitReplicated()
 	checkEveryOwner(t, tc, c, n, func(i int) string { return "v" + strconv.Itoa(i) })
+	// Each node, primary of some partitions, has the failure series of the
+	// peers it ships to, at 0 unless a request failed.
+	for i := range 3 {
+		for j := range 3 {
+			sample := `kvasync_replication_batches_total{peer="` + tc.Member(j).ID + `",result="error"}`
+			if i != j && !hasSample(t, tc.Member(i), sample) {
+				t.Errorf("%s does not export %s", tc.Member(i).ID, sample)
+			}
+		}
+	}
 
 	// Overwrites and deletes replicate like writes.
 	ctx := context.Background()
@@ -288,6 +298,24 @@ func checkOwners(t testing.TB, tc *testCluster, c *client.Client, n int, keep fu
 		}
 		return nil
 	})
+}
+
+// hasSample reports whether member m's /metrics has sample, whatever its
+// value.
+func hasSample(t testing.TB, m *cktest.Member, sample string) bool {
+	t.Helper()
+	resp, err := http.Get(m.URL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, sample+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // metricValue returns the value of one sample of member m's /metrics.

@@ -33,6 +33,65 @@ type metrics struct {
 	lagProvider func() []PeerLag
 }
 
+// Results of kvasync_requests_total and kvasync_batch_ops_total.
+const (
+	resultOK          = "ok"
+	resultNotFound    = "not_found"
+	resultNotOwner    = "not_owner"
+	resultBadRequest  = "bad_request"
+	resultTooLarge    = "too_large"
+	resultUnavailable = "unavailable"
+	resultError       = "error"
+)
+
+// Operations of kvasync_requests_total, one per endpoint
+// (kvasync_batch_ops_total counts sets and deletes).
+const (
+	opSet               = "set"
+	opGet               = "get"
+	opDelete            = "delete"
+	opBatch             = "batch"
+	opReplicationStatus = "replication_status"
+	opReplicate         = "replicate"
+	opStream            = "stream"
+)
+
+// results are the values of the result label of kvasync_requests_total and
+// kvasync_batch_ops_total.
+var results = []string{resultOK, resultNotFound, resultNotOwner, resultBadRequest,
+	resultTooLarge, resultUnavailable, resultError}
+
+// requestRoles are the roles each operation of kvasync_requests_total is
+// counted with: the node's role for the key's partition where the handler
+// looks it up, none for a request refused before.
+var requestRoles = map[string][]clusterkit.Role{
+	opSet:               anyRole,
+	opGet:               anyRole,
+	opDelete:            anyRole,
+	opBatch:             {clusterkit.RoleNone, clusterkit.RolePrimary},
+	opReplicationStatus: {clusterkit.RoleNone},
+	opReplicate:         {clusterkit.RoleNone, clusterkit.RoleReplica},
+	opStream:            anyRole,
+}
+
+// anyRole are the roles a node can have for a partition.
+var anyRole = []clusterkit.Role{clusterkit.RoleNone, clusterkit.RolePrimary, clusterkit.RoleReplica, clusterkit.RoleJoining}
+
+// Kinds of kvasync_migrated_partitions_total, and the results of it and of
+// kvasync_replication_batches_total.
+const (
+	kindCopy      = "copy"
+	kindCatchUp   = "catchup"
+	outcomeOK     = "ok"
+	outcomeFailed = "error"
+)
+
+// Results of kvasync_replication_records_received_total.
+const (
+	recordsApplied = "applied"
+	recordsSkipped = "skipped"
+)
+
 func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -115,6 +174,33 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			"Age of the oldest record this node, as primary, has not yet had acknowledged by a peer.", []string{"peer"}, nil),
 		lagProvider: func() []PeerLag { return s.repl.lag() },
 	}
+	// Every label combination known in advance exists from the start, at
+	// 0, so that a rate sees the first event and a query of a failure has
+	// a series to show. Those of a peer are created with its shipper.
+	for op, roles := range requestRoles {
+		m.latency.WithLabelValues(op)
+		for _, role := range roles {
+			for _, r := range results {
+				m.requests.WithLabelValues(op, string(role), r)
+			}
+		}
+	}
+	for _, op := range []string{opSet, opDelete} {
+		for _, r := range results {
+			m.batchOps.WithLabelValues(op, r)
+		}
+	}
+	for _, r := range []string{recordsApplied, recordsSkipped} {
+		m.applied.WithLabelValues(r)
+	}
+	for _, reason := range []string{statusStale, statusNotOwner, statusGap, statusNotReady, statusBadRecord} {
+		m.rejected.WithLabelValues(reason)
+	}
+	for _, kind := range []string{kindCopy, kindCatchUp} {
+		for _, r := range []string{outcomeOK, outcomeFailed} {
+			m.migrations.WithLabelValues(kind, r)
+		}
+	}
 	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
 			m.unregister(reg)
@@ -134,6 +220,14 @@ func (m *metrics) unregister(reg prometheus.Registerer) {
 	for _, c := range m.collectors() {
 		reg.Unregister(c)
 	}
+}
+
+// addPeer creates the series of a peer this node ships to, at 0.
+func (m *metrics) addPeer(peer string) {
+	for _, r := range []string{outcomeOK, outcomeFailed} {
+		m.batches.WithLabelValues(peer, r)
+	}
+	m.shipped.WithLabelValues(peer)
 }
 
 func (m *metrics) observeRequest(op string, role clusterkit.Role, err error, d time.Duration) {
@@ -158,28 +252,28 @@ func (m *metrics) observeApply(entries, _ int, d time.Duration) {
 // resultOf names the outcome of a request for the requests metric.
 func resultOf(err error) string {
 	if err == nil {
-		return "ok"
+		return resultOK
 	}
 	var he *httpError
 	if !errors.As(err, &he) {
 		if statusOf(err) == http.StatusServiceUnavailable {
-			return "unavailable"
+			return resultUnavailable
 		}
-		return "error"
+		return resultError
 	}
 	switch he.code {
 	case http.StatusNotFound:
-		return "not_found"
+		return resultNotFound
 	case clusterkit.StatusNotOwner:
-		return "not_owner"
+		return resultNotOwner
 	case http.StatusBadRequest, http.StatusMethodNotAllowed:
-		return "bad_request"
+		return resultBadRequest
 	case http.StatusRequestEntityTooLarge:
-		return "too_large"
+		return resultTooLarge
 	case http.StatusServiceUnavailable:
-		return "unavailable"
+		return resultUnavailable
 	}
-	return "error"
+	return resultError
 }
 
 // lagCollector computes the replication lag when scraped.

@@ -153,7 +153,7 @@ func (s *Server) copyIn(ctx context.Context, ev clusterkit.PartitionEvent) error
 		for _, src := range sources {
 			n, err := s.copyFrom(ctx, ev.Partition, src)
 			if err == nil {
-				s.metrics.migrations.WithLabelValues("copy", "ok").Inc()
+				s.metrics.migrations.WithLabelValues(kindCopy, outcomeOK).Inc()
 				s.log.Info("copied partition", "partition", ev.PartitionID, "from", src.ID, "records", n, "reason", ev.Reason)
 				return nil
 			}
@@ -162,7 +162,7 @@ func (s *Server) copyIn(ctx context.Context, ev clusterkit.PartitionEvent) error
 		err := errors.Join(errs...)
 		s.log.Warn("partition copy failed, retrying", "partition", ev.PartitionID, "err", err)
 		if !sleep(ctx, pause) {
-			s.metrics.migrations.WithLabelValues("copy", "error").Inc()
+			s.metrics.migrations.WithLabelValues(kindCopy, outcomeFailed).Inc()
 			return fmt.Errorf("copy %s: %w", ev.PartitionID, err)
 		}
 		pause = min(2*pause, maxRetryPause)
@@ -203,11 +203,11 @@ func (s *Server) catchUp(ctx context.Context, ev clusterkit.PartitionEvent) {
 		got, err := s.copyFrom(pctx, ev.Partition, n)
 		cancel()
 		if err != nil {
-			s.metrics.migrations.WithLabelValues("catchup", "error").Inc()
+			s.metrics.migrations.WithLabelValues(kindCatchUp, outcomeFailed).Inc()
 			s.log.Info("catch-up after promotion: source unavailable", "partition", ev.PartitionID, "from", n.ID, "state", n.State, "err", err)
 			continue
 		}
-		s.metrics.migrations.WithLabelValues("catchup", "ok").Inc()
+		s.metrics.migrations.WithLabelValues(kindCatchUp, outcomeOK).Inc()
 		if got > 0 {
 			s.log.Info("caught up after promotion", "partition", ev.PartitionID, "from", n.ID, "records", got)
 		}

@@ -112,6 +112,7 @@ func (r *replicator) reconcile(ctx context.Context) {
 	defer r.mu.Unlock()
 	for id := range peers {
 		if r.shippers[id] == nil {
+			r.s.metrics.addPeer(id)
 			sctx, cancel := context.WithCancel(ctx)
 			sh := &shipper{r: r, peer: id, wake: make(chan struct{}, 1), cancel: cancel, parts: map[int]*partState{}}
 			r.shippers[id] = sh
@@ -218,7 +219,7 @@ func (sh *shipper) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			s.metrics.batches.WithLabelValues(sh.peer, "error").Inc()
+			s.metrics.batches.WithLabelValues(sh.peer, outcomeFailed).Inc()
 			if !failing {
 				s.log.Warn("replication to peer failing, retrying", "peer", sh.peer, "err", err)
 				failing = true
@@ -312,7 +313,7 @@ func (sh *shipper) round(ctx context.Context) (sent, full bool, retryAt time.Tim
 	if err != nil {
 		return false, false, retryAt, err
 	}
-	s.metrics.batches.WithLabelValues(sh.peer, "ok").Inc()
+	s.metrics.batches.WithLabelValues(sh.peer, outcomeOK).Inc()
 	sh.apply(&req, resp)
 	return true, records <= 0 || bytesLeft <= 0, retryAt, nil
 }

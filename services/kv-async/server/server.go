@@ -333,13 +333,13 @@ type route struct {
 
 func (s *Server) newRoutes() map[string]route {
 	return map[string]route{
-		"/kv/set":         {http.MethodPost, "set", s.handleSet},
-		"/kv/get":         {http.MethodGet, "get", s.handleGet},
-		"/kv/delete":      {http.MethodPost, "delete", s.handleDelete},
-		"/kv/batch":       {http.MethodPost, "batch", s.handleBatch},
-		"/kv/replication": {http.MethodGet, "replication_status", s.handleReplicationStatus},
-		pathReplicate:     {http.MethodPost, "replicate", s.handleReplicate},
-		pathStream:        {http.MethodGet, "stream", s.handleStream},
+		"/kv/set":         {http.MethodPost, opSet, s.handleSet},
+		"/kv/get":         {http.MethodGet, opGet, s.handleGet},
+		"/kv/delete":      {http.MethodPost, opDelete, s.handleDelete},
+		"/kv/batch":       {http.MethodPost, opBatch, s.handleBatch},
+		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus},
+		pathReplicate:     {http.MethodPost, opReplicate, s.handleReplicate},
+		pathStream:        {http.MethodGet, opStream, s.handleStream},
 	}
 }
 

@@ -89,10 +89,10 @@ func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (repl
 	q := f.queues[k]
 	if q == nil {
 		q = &fwdQueue{f: f, addr: node.IP, max: fwdReadsInflight,
-			batchSize: f.s.m.fwdBatch.WithLabelValues("read")}
+			batchSize: f.s.m.fwdBatch.WithLabelValues(fwdRead)}
 		if k.writes {
 			q.max = fwdWritesInflight
-			q.batchSize = f.s.m.fwdBatch.WithLabelValues("write")
+			q.batchSize = f.s.m.fwdBatch.WithLabelValues(fwdWrite)
 		}
 		f.queues[k] = q
 	}

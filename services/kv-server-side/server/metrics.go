@@ -54,6 +54,36 @@ const (
 	resultError       = "error"
 )
 
+// requestRoles are the roles each operation is counted with: only a read
+// falls back to the replicas or reads this node's store alone.
+var requestRoles = map[string][]string{
+	opSet:    {roleNone, rolePrimary, roleForward},
+	opGet:    {roleNone, rolePrimary, roleForward, roleFallback, roleLocal},
+	opDelete: {roleNone, rolePrimary, roleForward},
+}
+
+// results are the values of the result label of kvss_requests_total.
+var results = []string{resultOK, resultNotFound, resultBadRequest, resultTooLarge,
+	resultNotOwner, resultUnavailable, resultError}
+
+// Results of kvss_replication_records_total: a write acknowledged by an
+// owner, refused by it (it knows a newer primary, or does not own the
+// partition), failed (no answer, or the owner failed recently) or dropped
+// (the owner's queue was full).
+const (
+	replOK         = "ok"
+	replStaleEpoch = "stale_epoch"
+	replNotOwner   = "not_owner"
+	replFailed     = "failed"
+	replDropped    = "dropped"
+)
+
+// Kinds of kvss_forward_batch_ops.
+const (
+	fwdRead  = "read"
+	fwdWrite = "write"
+)
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -117,6 +147,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvss_partitions_dropped_total",
 			Help: "Partitions whose data this node deleted after losing them.",
 		}),
+	}
+	// Every label combination exists from the start, at 0, so that a rate
+	// sees the first event and a query of a failure has a series to show.
+	for op, roles := range requestRoles {
+		for _, role := range roles {
+			m.latency.WithLabelValues(op, role)
+			for _, r := range results {
+				m.requests.WithLabelValues(op, role, r)
+			}
+		}
+	}
+	for _, r := range []string{resultOK, resultError} {
+		m.replBatches.WithLabelValues(r)
+	}
+	for _, r := range []string{replOK, replStaleEpoch, replNotOwner, replFailed, replDropped} {
+		m.replRecords.WithLabelValues(r)
+	}
+	for _, kind := range []string{fwdRead, fwdWrite} {
+		m.fwdBatch.WithLabelValues(kind)
+	}
+	for _, kind := range []string{kindCopy, kindCatchUp} {
+		for _, r := range []string{resultOK, resultError} {
+			m.migrations.WithLabelValues(kind, r)
+		}
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending, m.fwdBatch,

@@ -255,15 +255,15 @@ func (r *replicator) finish(it *repItem, node string, res repResult) {
 	m := r.s.m
 	switch {
 	case errors.Is(res.err, errQueueFull):
-		m.replRecords.WithLabelValues("dropped").Inc()
+		m.replRecords.WithLabelValues(replDropped).Inc()
 	case res.err != nil:
-		m.replRecords.WithLabelValues("failed").Inc()
+		m.replRecords.WithLabelValues(replFailed).Inc()
 	case res.status == statusStaleEpoch:
-		m.replRecords.WithLabelValues("stale_epoch").Inc()
+		m.replRecords.WithLabelValues(replStaleEpoch).Inc()
 	case res.status == statusNotOwner:
-		m.replRecords.WithLabelValues("not_owner").Inc()
+		m.replRecords.WithLabelValues(replNotOwner).Inc()
 	default:
-		m.replRecords.WithLabelValues("ok").Inc()
+		m.replRecords.WithLabelValues(replOK).Inc()
 		m.replLag.Observe(time.Since(it.sent).Seconds())
 	}
 	if it.res != nil {

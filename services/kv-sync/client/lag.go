@@ -30,9 +30,19 @@ type NodeLag struct {
 	Missed uint64
 }
 
-// Lag returns the replication lag of every owner this client has written
-// to, by node ID.
-func (c *Client) Lag() []NodeLag { return c.lag.snapshot(time.Now()) }
+// Lag returns the replication lag of every node of the client's map and of
+// every owner this client has written to, by node ID: a node not written to
+// yet lags by nothing.
+func (c *Client) Lag() []NodeLag {
+	var nodes []string
+	if topo := c.sdk.Topology(); topo != nil {
+		nodes = make([]string, 0, len(topo.Nodes))
+		for _, n := range topo.Nodes {
+			nodes = append(nodes, n.ID)
+		}
+	}
+	return c.lag.snapshot(time.Now(), nodes...)
+}
 
 // lagTracker follows the copies of acknowledged writes to their owners.
 type lagTracker struct {
@@ -64,16 +74,23 @@ func (t *lagTracker) track(owners []string, start time.Time) *writeTrack {
 		answered: make([]bool, len(owners)), failed: make([]bool, len(owners))}
 }
 
-func (t *lagTracker) snapshot(now time.Time) []NodeLag {
+// snapshot returns the lag of the nodes written to and, at zero, of the
+// other nodes given (distinct IDs).
+func (t *lagTracker) snapshot(now time.Time, nodes ...string) []NodeLag {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]NodeLag, 0, len(t.nodes))
+	out := make([]NodeLag, 0, max(len(t.nodes), len(nodes)))
 	for id, n := range t.nodes {
 		l := NodeLag{Node: id, Operations: len(n.pending), Missed: n.missed}
 		for _, start := range n.pending {
 			l.Seconds = max(l.Seconds, now.Sub(start).Seconds())
 		}
 		out = append(out, l)
+	}
+	for _, id := range nodes {
+		if t.nodes[id] == nil {
+			out = append(out, NodeLag{Node: id})
+		}
 	}
 	slices.SortFunc(out, func(a, b NodeLag) int { return strings.Compare(a.Node, b.Node) })
 	return out
@@ -135,7 +152,8 @@ func (w *writeTrack) returned(acked bool) {
 // reports, as the gauges kvsync_replication_lag_operations{node} and
 // kvsync_replication_lag_seconds{node} and the counter
 // kvsync_replication_missed_writes_total{node}. Register
-// NewLagCollector(c.Lag) to export a Client's.
+// NewLagCollector(c.Lag) to export a Client's: every node of its map has
+// its series from the start, at 0, so a rate sees the first missed write.
 func NewLagCollector(lag func() []NodeLag) prometheus.Collector {
 	return lagCollector{
 		lag: lag,

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -46,6 +47,26 @@ func TestLagFollowsTheCopiesOfAcknowledgedWrites(t *testing.T) {
 		if l.Operations != 0 || l.Seconds != 0 || l.Missed != wantMissed {
 			t.Errorf("after every answer: %+v, want no lag and %d missed", l, wantMissed)
 		}
+	}
+}
+
+func TestLagListsTheNodesOfTheMapAtZero(t *testing.T) {
+	var lt lagTracker
+	t0 := time.Now()
+	if got := lt.snapshot(t0, "a", "b"); len(got) != 2 || got[0] != (NodeLag{Node: "a"}) || got[1] != (NodeLag{Node: "b"}) {
+		t.Fatalf("before any write: %+v, want a and b at 0", got)
+	}
+	w := lt.track([]string{"b", "d"}, t0)
+	w.returned(true)
+	got := lt.snapshot(t0.Add(time.Second), "a", "b", "c")
+	want := []NodeLag{
+		{Node: "a"},
+		{Node: "b", Operations: 1, Seconds: 1},
+		{Node: "c"},
+		{Node: "d", Operations: 1, Seconds: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("lag %+v, want %+v", got, want)
 	}
 }
 

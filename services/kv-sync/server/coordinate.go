@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	ckclient "clusterkit.dev/clusterkit/client"
@@ -49,15 +51,27 @@ func (co *coordinator) client(ctx context.Context) (*client.Client, error) {
 }
 
 // lag is the replication lag of the owners the coordinator's quorums wrote
-// to: none before its first quorum.
+// to, and of every other node of this node's map at 0 (before the first
+// quorum too): each node's series exist from the time it is in the map.
 func (co *coordinator) lag() []client.NodeLag {
 	co.mu.Lock()
 	c := co.c
 	co.mu.Unlock()
-	if c == nil {
-		return nil
+	var lag []client.NodeLag
+	if c != nil {
+		lag = c.Lag()
 	}
-	return c.Lag()
+	seen := make(map[string]bool, len(lag))
+	for _, l := range lag {
+		seen[l.Node] = true
+	}
+	for _, n := range co.s.ck.Nodes() {
+		if !seen[n.ID] {
+			lag = append(lag, client.NodeLag{Node: n.ID})
+		}
+	}
+	slices.SortFunc(lag, func(a, b client.NodeLag) int { return strings.Compare(a.Node, b.Node) })
+	return lag
 }
 
 // close closes the client once its background writes are done.

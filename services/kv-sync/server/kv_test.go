@@ -46,6 +46,16 @@ func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
 
 func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
+	// Before its first quorum, a node exports the lag of every node of its
+	// map, at 0.
+	for i := range 3 {
+		id := tc.c.Member(i).ID
+		for _, name := range []string{"kvsync_replication_lag_operations", "kvsync_replication_lag_seconds", "kvsync_replication_missed_writes_total"} {
+			if got := metricValue(t, tc, 0, name+`{node="`+id+`"}`); got != 0 {
+				t.Errorf("%s of %s on node 0: %v, want 0", name, id, got)
+			}
+		}
+	}
 	set := tc.do(0, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada"}`), nil)
 	if set.status != http.StatusOK || set.version == nil || set.version.Counter != 1 {
 		t.Fatalf("set: %d %s", set.status, set.body)

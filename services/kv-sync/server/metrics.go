@@ -47,6 +47,19 @@ const (
 	resultError       = "error"
 )
 
+// requestRoles are the roles each operation is counted with: a batch is
+// always part of a client's quorum (role replica), a refused one included.
+var requestRoles = map[string][]string{
+	opSet:    {roleNone, roleReplica, roleCoordinator},
+	opGet:    {roleNone, roleReplica, roleCoordinator},
+	opDelete: {roleNone, roleReplica, roleCoordinator},
+	opBatch:  {roleReplica},
+}
+
+// results are the values of the result label.
+var results = []string{resultOK, resultNotFound, resultBadRequest, resultTooLarge,
+	resultNotOwner, resultUnavailable, resultError}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -92,6 +105,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvsync_partitions_dropped_total",
 			Help: "Partitions whose data this node deleted after losing them.",
 		}),
+	}
+	// Every label combination exists from the start, at 0, so that a rate
+	// sees the first event and a query of a failure has a series to show.
+	for op, roles := range requestRoles {
+		for _, role := range roles {
+			m.latency.WithLabelValues(op, role)
+			for _, r := range results {
+				m.requests.WithLabelValues(op, role, r)
+			}
+		}
+	}
+	for _, kind := range []string{kindCopy, kindCatchUp} {
+		for _, r := range []string{resultOK, resultError} {
+			m.migrations.WithLabelValues(kind, r)
+		}
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.latency, m.batchOps, m.staleWrites,

@@ -158,7 +158,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	s.drops = newDropper(s)
 	s.coord = newCoordinator(s)
-	// The lag of the owners this node's quorums wrote to.
+	// The lag of every node of the map and of the owners its quorums wrote to.
 	if err := ck.Registry().Register(client.NewLagCollector(s.coord.lag)); err != nil {
 		cancel()
 		_ = st.Close()

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// samples gathers reg and returns its samples as exposition lines without
+// the value, `name{label="value",...}`, mapped to their values; a
+// histogram contributes its _count.
+func samples(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := make([]string, 0, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			sort.Strings(labels)
+			name := f.GetName()
+			var v float64
+			switch {
+			case m.GetCounter() != nil:
+				v = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				name += "_count"
+				v = float64(m.GetHistogram().GetSampleCount())
+			}
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// TestMetricsStartAtZero checks that a new server exports every label
+// combination of its metrics known in advance at 0, before any request: a
+// rate sees the first event, and a query of failures has series on a
+// healthy node. A peer's series start at 0 with its shipper.
+func TestMetricsStartAtZero(t *testing.T) {
+	ck, err := clusterkit.NewClusterKit(clusterkit.Options{NodeID: "node-1", HTTPAddr: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ck, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := samples(t, ck.Registry())
+
+	var want []string
+	for op, roles := range requestRoles {
+		want = append(want, `kvasync_request_duration_seconds_count{op="`+op+`"}`)
+		for _, role := range roles {
+			for _, r := range results {
+				want = append(want, `kvasync_requests_total{op="`+op+`",result="`+r+`",role="`+string(role)+`"}`)
+			}
+		}
+	}
+	for _, op := range []string{"set", "delete"} {
+		for _, r := range results {
+			want = append(want, `kvasync_batch_ops_total{op="`+op+`",result="`+r+`"}`)
+		}
+	}
+	for _, kind := range []string{"copy", "catchup"} {
+		for _, r := range []string{"ok", "error"} {
+			want = append(want, `kvasync_migrated_partitions_total{kind="`+kind+`",result="`+r+`"}`)
+		}
+	}
+	for _, reason := range []string{"stale_epoch", "not_owner", "gap", "not_ready", "bad_record"} {
+		want = append(want, `kvasync_replication_sections_refused_total{reason="`+reason+`"}`)
+	}
+	want = append(want,
+		`kvasync_requests_total{op="set",result="error",role="primary"}`,
+		`kvasync_requests_total{op="get",result="not_owner",role="replica"}`,
+		`kvasync_requests_total{op="batch",result="unavailable",role="primary"}`,
+		`kvasync_requests_total{op="replicate",result="bad_request",role="none"}`,
+		`kvasync_batch_ops_total{op="set",result="too_large"}`,
+		`kvasync_replication_records_received_total{result="applied"}`,
+		`kvasync_replication_records_received_total{result="skipped"}`,
+		"kvasync_wal_sync_entries_count", "kvasync_wal_sync_duration_seconds_count",
+		"kvasync_store_apply_entries_count", "kvasync_store_apply_duration_seconds_count",
+		"kvasync_wal_unapplied_bytes", "kvasync_migrated_records_total", "kvasync_migrated_bytes_total",
+		"kvasync_dropped_partitions_total",
+		`clusterkit_handoffs_total{result="timeout"}`, `clusterkit_hook_invocations_total{result="error"}`)
+	check := func(got map[string]float64, want []string) {
+		t.Helper()
+		for _, name := range want {
+			if v, ok := got[name]; !ok || v != 0 {
+				t.Errorf("%s: %v (exported %v), want 0", name, v, ok)
+			}
+		}
+	}
+	check(got, want)
+	// No peer is known before the node has a map.
+	for name := range got {
+		if strings.Contains(name, `peer="`) {
+			t.Errorf("%s exported before the node has a map", name)
+		}
+	}
+
+	s.metrics.addPeer("node-2")
+	check(samples(t, ck.Registry()), []string{
+		`kvasync_replication_batches_total{peer="node-2",result="ok"}`,
+		`kvasync_replication_batches_total{peer="node-2",result="error"}`,
+		`kvasync_replication_records_sent_total{peer="node-2"}`,
+	})
+}
