@@ -13,7 +13,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 # The compose command: Compose v2 where it exists, else the standalone
 # docker-compose 1.29. compose.yaml uses only what both understand.
@@ -44,7 +44,7 @@ observability-images: ## a Prometheus image from Debian's package when the offic
 	@bash scripts/stack.sh prometheus-image >/dev/null
 
 .PHONY: test
-test: build tidy-check ## run every module's tests with -race, each module on its own (GOWORK=off)
+test: build tidy-check ## every module's tests with -race, each on its own (GOWORK=off), the compose end-to-end test included
 	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...); done
 
 .PHONY: test-e2e
