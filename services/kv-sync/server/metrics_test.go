@@ -1,52 +1,12 @@
 package server
 
 import (
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/cktest"
 )
-
-// samples gathers reg and returns its samples as exposition lines without
-// the value, `name{label="value",...}`, mapped to their values; a
-// histogram contributes its _count.
-func samples(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			labels := make([]string, 0, len(m.GetLabel()))
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
-			}
-			sort.Strings(labels)
-			name := f.GetName()
-			var v float64
-			switch {
-			case m.GetCounter() != nil:
-				v = m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				v = m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				name += "_count"
-				v = float64(m.GetHistogram().GetSampleCount())
-			}
-			if len(labels) > 0 {
-				name += "{" + strings.Join(labels, ",") + "}"
-			}
-			out[name] = v
-		}
-	}
-	return out
-}
 
 // TestMetricsStartAtZero checks that a new server exports every label
 // combination of its metrics at 0, before any request: a rate sees the
@@ -61,7 +21,7 @@ func TestMetricsStartAtZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := samples(t, ck.Registry())
+	got := cktest.Samples(t, ck.Registry())
 
 	var want []string
 	for op, roles := range requestRoles {
