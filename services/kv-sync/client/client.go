@@ -6,21 +6,26 @@
 // client), which keeps the partition map fresh, and talks to the owners of
 // the key's partition directly:
 //
-//   - Set and Delete read the newest version of the key from a majority of
-//     the partition's ready owners (primary and replicas), then write the
-//     value (a tombstone for Delete) with the next version, (counter+1, this
-//     client's writer ID), to every owner, joining owners included, and
-//     return once a majority of the ready owners stored it.
-//   - Get reads from a majority of the ready owners and returns the newest
-//     version; when the answers differ, it first writes that version back
-//     until a majority holds it, so that no later read can see an older
-//     one.
+//   - Set and Delete read the newest version of the key from the first
+//     majority of the partition's ready owners (primary and replicas) to
+//     answer, then write the value (a tombstone for Delete) with the next
+//     version, (counter+1, this client's writer ID), to every owner, joining
+//     owners included, and return once a majority of the ready owners
+//     stored it.
+//   - Get reads from the first majority of the ready owners to answer and
+//     returns the newest version; when the answers differ, it first writes
+//     that version back until a majority holds it, so that no later read
+//     can see an older one.
 //
-// With three owners, every operation succeeds while any two answer. Each
-// request to one node has its own deadline (WithCallTimeout, 1s by
-// default), well under the operation's (WithTimeout, 5s); once one has run
-// out of time, the client fails the requests queued for that node at once,
-// and sends it one request at a time until it answers again.
+// With three owners, every operation succeeds while any two answer, and
+// none waits for a chosen owner: a read asks every ready owner, a write
+// sends to every owner, and each returns on the first majority, so that an
+// owner that is paused, cut off, or dead behind an address that drops
+// packets costs nothing while the others answer. Each request to one node
+// has its own deadline (WithCallTimeout, 1s by default), well under the
+// operation's (WithTimeout, 5s); once one has run out of time, the client
+// fails the requests queued for that node at once, and sends it one
+// request at a time until it answers again.
 //
 //	c, err := client.New(ctx, []string{"127.0.0.1:8080"})
 //	if err != nil { ... }

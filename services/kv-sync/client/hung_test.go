@@ -135,6 +135,70 @@ func newFakeClient(t *testing.T, nodes []*fakeNode, opts ...Option) *Client {
 	return c
 }
 
+// A hung owner, primary or replica, costs reads and writes nothing while
+// the two others answer; it gets one request at a time once its first ones
+// ran out of time, and the writes again once it answers.
+func TestHungOwnerCostsNothing(t *testing.T) {
+	const callTimeout = 300 * time.Millisecond
+	for _, hung := range []int{0, 2} {
+		t.Run(fmt.Sprintf("owner %d of 3", hung+1), func(t *testing.T) {
+			nodes := fakeCluster(t, 3)
+			c := newFakeClient(t, nodes, WithCallTimeout(callTimeout))
+			nodes[hung].hung.Store(true)
+
+			var slowest time.Duration
+			start := time.Now()
+			for i := range 200 {
+				key, value := fmt.Sprintf("k%d", i%10), fmt.Sprintf("v%d", i)
+				t0 := time.Now()
+				if _, err := c.Set(context.Background(), key, value); err != nil {
+					t.Fatalf("set %s: %v", key, err)
+				}
+				if got, _, err := c.Get(context.Background(), key); err != nil || got != value {
+					t.Fatalf("get %s: %q, %v; want %q", key, got, err, value)
+				}
+				slowest = max(slowest, time.Since(t0))
+			}
+			elapsed := time.Since(start)
+			t.Logf("200 sets and gets in %v, the slowest pair %v; the hung node got %d requests, at most %d at once",
+				elapsed, slowest, nodes[hung].requests.Load(), nodes[hung].maxOpen.Load())
+			if slowest >= callTimeout {
+				t.Errorf("an operation waited %v for the hung owner", slowest)
+			}
+			// Before its first requests run out of time: a read and a write
+			// batch; after: one probe at a time, every probeInterval at most.
+			if m := nodes[hung].maxOpen.Load(); m > 3 {
+				t.Errorf("%d requests at once to the hung node", m)
+			}
+			if n, most := nodes[hung].requests.Load(), int64(3+elapsed/probeInterval+1); n > most {
+				t.Errorf("the hung node got %d requests in %v, more than %d", n, elapsed, most)
+			}
+			var missed uint64
+			for _, l := range c.Lag() {
+				if l.Node == nodes[hung].id {
+					missed = l.Missed
+				}
+			}
+			if missed == 0 {
+				t.Errorf("no missed write reported for the hung node: %+v", c.Lag())
+			}
+
+			// Back, it gets the writes again.
+			nodes[hung].hung.Store(false)
+			deadline := time.Now().Add(5 * time.Second)
+			for i := 0; !nodes[hung].holds("back", strconv.Itoa(i)); i++ {
+				if time.Now().After(deadline) {
+					t.Fatal("the node that answers again gets no write")
+				}
+				if _, err := c.Set(context.Background(), "back", strconv.Itoa(i+1)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
 // Requests queued for a hung node fail when its batch runs out of time,
 // not after a timeout each; new ones then fail at once but for a probe; and
 // the queue is bounded meanwhile.
