@@ -27,6 +27,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,12 @@ import (
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
+// Defaults of Config.
+const (
+	defaultQuorumTimeout = 5 * time.Second
+	defaultCallTimeout   = time.Second
+)
+
 // Config configures a Server. Zero durations take the defaults.
 type Config struct {
 	// DataDir is the directory of the store file, kv.db. Required. It may
@@ -60,6 +67,12 @@ type Config struct {
 	// QuorumTimeout bounds a quorum operation this node runs for a request
 	// without a version. Default 5s.
 	QuorumTimeout time.Duration
+	// CallTimeout bounds each request of such an operation to one owner,
+	// its connect included (the connect alone gets at most 500ms): an
+	// owner that does not answer in time counts as failed, and the
+	// operation goes on with the others. It must not exceed QuorumTimeout
+	// and should be well under it. Default 1s, or QuorumTimeout if shorter.
+	CallTimeout time.Duration
 	// CopyTimeout bounds the copy of one partition from one node.
 	// Default 2m.
 	CopyTimeout time.Duration
@@ -79,6 +92,13 @@ func (c Config) Validate() error {
 	if c.QuorumTimeout < 0 {
 		return fmt.Errorf("server: QuorumTimeout must not be negative, got %v", c.QuorumTimeout)
 	}
+	if c.CallTimeout < 0 {
+		return fmt.Errorf("server: CallTimeout must not be negative, got %v", c.CallTimeout)
+	}
+	if c.CallTimeout > 0 && c.CallTimeout > cmp.Or(c.QuorumTimeout, defaultQuorumTimeout) {
+		return fmt.Errorf("server: CallTimeout (%v) must not exceed QuorumTimeout (%v)",
+			c.CallTimeout, cmp.Or(c.QuorumTimeout, defaultQuorumTimeout))
+	}
 	if c.CopyTimeout < 0 {
 		return fmt.Errorf("server: CopyTimeout must not be negative, got %v", c.CopyTimeout)
 	}
@@ -87,7 +107,10 @@ func (c Config) Validate() error {
 
 func (c *Config) fillDefaults() {
 	if c.QuorumTimeout == 0 {
-		c.QuorumTimeout = 5 * time.Second
+		c.QuorumTimeout = defaultQuorumTimeout
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = min(defaultCallTimeout, c.QuorumTimeout)
 	}
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 2 * time.Minute
