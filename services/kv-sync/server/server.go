@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -140,6 +141,9 @@ type Server struct {
 	gainedMu sync.Mutex
 	gained   map[int]bool // partitions filled since the server started
 
+	// ready is set once the node serves KV requests (see notReady).
+	ready atomic.Bool
+
 	// ctx is cancelled by Close; background work runs under it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -220,7 +224,8 @@ func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves the KV API.
+// ServeHTTP serves the KV API. Until the node is ready (see notReady) it
+// answers 503 at once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
 	var handle func(http.ResponseWriter, *http.Request)
@@ -246,7 +251,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	if r.URL.Path != "/kv/stream" {
+		if why := s.notReady(); why != "" {
+			start := time.Now()
+			status := s.writeError(w, errUnavailable("node starting: "+why))
+			s.m.observe(opOf(r.URL.Path), roleNone, result(status), start)
+			return
+		}
+	}
 	handle(w, r)
+}
+
+// notReady returns why the node does not serve KV requests yet, or "" once
+// it does. A node serves them once it is in the cluster map with a known
+// leader and its partition event handler has taken up every partition the
+// map gives it: after a restart, that is after the replay of its log. Until
+// then a request would wait (for a map, for the handler) or be answered
+// from a stale map, so it fails at once, with 503, and the client counts
+// the other owners. Streams are served regardless: a copy from a node
+// that is starting gets what it holds. Once ready, the node stays ready.
+func (s *Server) notReady() string {
+	if s.ready.Load() {
+		return ""
+	}
+	switch {
+	case s.ck.Leader() == nil:
+		return "no leader known yet"
+	case s.ck.Node(s.self) == nil:
+		return "this node is not in the cluster map yet"
+	}
+	parts := s.ck.Partitions()
+	if len(parts) == 0 {
+		return "no partition map yet"
+	}
+	for i := range parts {
+		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
+			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
+		}
+	}
+	s.ready.Store(true)
+	return ""
+}
+
+// opOf returns the metrics label of a KV path.
+func opOf(path string) string {
+	switch path {
+	case "/kv/set":
+		return opSet
+	case "/kv/get":
+		return opGet
+	case "/kv/batch":
+		return opBatch
+	}
+	return opDelete
 }
 
 // newClient returns the client of node-to-node requests: keep-alive
