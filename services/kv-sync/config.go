@@ -37,6 +37,7 @@ type config struct {
 
 	Fsync         bool          `env:"FSYNC" envDefault:"true"`
 	QuorumTimeout time.Duration `env:"QUORUM_TIMEOUT" envDefault:"5s"`
+	CallTimeout   time.Duration `env:"CALL_TIMEOUT"` // 0: the server's default
 	DropAfter     time.Duration `env:"DROP_AFTER" envDefault:"10m"`
 	LogLevel      slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 	PprofAddr     string        `env:"PPROF_ADDR"`
@@ -59,6 +60,10 @@ func loadConfig(environ []string) (config, error) {
 		return c, fmt.Errorf("REPLICATION_FACTOR: %d is negative (0 takes the cluster's value)", c.ReplicationFactor)
 	case c.QuorumTimeout <= 0:
 		return c, fmt.Errorf("QUORUM_TIMEOUT: %v must be positive", c.QuorumTimeout)
+	case c.CallTimeout < 0:
+		return c, fmt.Errorf("CALL_TIMEOUT: %v is negative", c.CallTimeout)
+	case c.CallTimeout > c.QuorumTimeout:
+		return c, fmt.Errorf("CALL_TIMEOUT: %v must not exceed QUORUM_TIMEOUT (%v)", c.CallTimeout, c.QuorumTimeout)
 	}
 	return c, nil
 }
@@ -142,6 +147,7 @@ func (c config) serverConfig(log *slog.Logger) server.Config {
 		DataDir:       c.DataDir,
 		NoSync:        !c.Fsync,
 		QuorumTimeout: c.QuorumTimeout,
+		CallTimeout:   c.CallTimeout,
 		DropAfter:     c.DropAfter,
 		Logger:        log,
 	}

@@ -29,7 +29,7 @@ func TestConfigReadsTheReferenceVariables(t *testing.T) {
 		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
 		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false", "BOOTSTRAP_EXPECT=2",
 		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
-		"FSYNC=false", "QUORUM_TIMEOUT=2s", "DROP_AFTER=-1s", "LOG_LEVEL=debug",
+		"FSYNC=false", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=300ms", "DROP_AFTER=-1s", "LOG_LEVEL=debug",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,8 @@ func TestConfigReadsTheReferenceVariables(t *testing.T) {
 		t.Fatalf("node ID %q", ck.GetMyNodeID())
 	}
 	sc := c.serverConfig(c.logger())
-	if !sc.NoSync || sc.QuorumTimeout != 2*time.Second || sc.DropAfter >= 0 || sc.DataDir != "/data" {
+	if !sc.NoSync || sc.QuorumTimeout != 2*time.Second || sc.CallTimeout != 300*time.Millisecond ||
+		sc.DropAfter >= 0 || sc.DataDir != "/data" {
 		t.Fatalf("server config: %+v", sc)
 	}
 }
@@ -61,6 +62,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "FSYNC=sometimes"}, "FSYNC"},
 		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=soon"}, "QUORUM_TIMEOUT"},
 		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=0s"}, "QUORUM_TIMEOUT"},
+		{[]string{"NODE_ID=n", "CALL_TIMEOUT=-1s"}, "CALL_TIMEOUT"},
+		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=3s"}, "CALL_TIMEOUT"},
 		{[]string{"NODE_ID=n", "LOG_LEVEL=loud"}, "LOG_LEVEL"},
 	} {
 		_, err := loadConfig(c.env)

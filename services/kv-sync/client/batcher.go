@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
@@ -23,8 +25,26 @@ import (
 // node makes a batch's writes durable with one fsync; a lone request
 // leaves at once. Reads and writes queue apart, so that reads never wait behind
 // writes waiting for a disk.
+//
+// A node that stops answering (paused, cut off, or dead behind an address
+// that drops packets) must hold up nothing but its own requests. Each
+// batch request has the call timeout (WithCallTimeout); once one gets no
+// answer, the node is down: its queued requests fail at once, and so do
+// new ones, except that one batch at a time, at most every probeInterval,
+// still goes out to find out whether it is back. The first answer makes it
+// up again. The queue of a node that is up but slower than the others is
+// bounded too (maxQueuedOps, maxQueuedBytes): a request beyond fails at
+// once. A quorum does not wait for the failures: it counts the answers of
+// the other owners.
 const (
 	maxBatchOps = 512
+	// maxQueuedOps and maxQueuedBytes bound the requests queued for one
+	// node, of one kind: far more than a batch, so that only a node far
+	// behind the others reaches them.
+	maxQueuedOps   = 8 * maxBatchOps
+	maxQueuedBytes = 64 << 20
+	// probeInterval is how often a node that is down gets a batch.
+	probeInterval = 100 * time.Millisecond
 )
 
 // inflight bounds the batch requests of one kind in flight to one node.
@@ -40,17 +60,79 @@ func inflight(kind byte) int {
 	return 2
 }
 
-// errUnavailable is a node's answer that it cannot serve the request now.
-var errUnavailable = errors.New("kvsync: node unavailable for this key")
+// Errors of one replica request; an operation wraps them in ErrNoQuorum
+// when too few owners answered.
+var (
+	// errUnavailable is a node's answer that it cannot serve the request
+	// now.
+	errUnavailable = errors.New("kvsync: node unavailable for this key")
+	// errNotAnswering fails the requests to a node whose last batch got no
+	// answer.
+	errNotAnswering = errors.New("kvsync: node not answering")
+	// errBacklog fails a request to a node that has too many queued.
+	errBacklog = errors.New("kvsync: too many requests queued for node")
+)
 
-// nodeQueue is the queue of replica requests to one node.
+// peer is what the client knows of one node's health; the node's queues
+// share it.
+type peer struct {
+	mu sync.Mutex
+	// down is the failure of the node's last batch, nil while it answers.
+	down error
+	// probing is set while a batch goes to the node that is down;
+	// nextProbe is the earliest time of the next one.
+	probing   bool
+	nextProbe time.Time
+}
+
+// admit reports whether a request may go to the node now: always while it
+// is up; when it is down, as a probe, if none is in flight and the last
+// one is probeInterval old. Otherwise it returns the error to fail the
+// request with.
+func (p *peer) admit(addr string, now time.Time) (probe bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.down == nil:
+		return false, nil
+	case p.probing || now.Before(p.nextProbe):
+		return false, fmt.Errorf("%w: %s: %w", errNotAnswering, addr, p.down)
+	}
+	p.probing = true
+	return true, nil
+}
+
+// isDown reports whether the node is down.
+func (p *peer) isDown() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down != nil
+}
+
+// report records the outcome of a batch: an answer makes the node up; no
+// answer (noAnswer is its error) makes it down.
+func (p *peer) report(noAnswer error, probe bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if probe {
+		p.probing = false
+	}
+	p.down = noAnswer
+	if noAnswer != nil {
+		p.nextProbe = now.Add(probeInterval)
+	}
+}
+
+// nodeQueue is the queue of replica requests of one kind to one node.
 type nodeQueue struct {
 	c    *Client
 	addr string
 	max  int // batch requests in flight
+	peer *peer
 
 	mu     sync.Mutex
 	queue  []*call
+	bytes  int // of the keys and values in queue
 	active int
 }
 
@@ -64,6 +146,19 @@ type call struct {
 	done       chan<- callResult
 	// track, if not nil, follows a write's copies for Client.Lag.
 	track *writeTrack
+	// probe is set on the request that may go to a node that is down.
+	probe bool
+}
+
+// size is what the call holds in memory while queued.
+func (cl *call) size() int { return len(cl.op.Key) + len(cl.op.Value) }
+
+// fail answers cl with err.
+func (cl *call) fail(err error) {
+	cl.done <- callResult{tag: cl.tag, err: err}
+	if cl.track != nil {
+		cl.track.answer(cl.tag, err)
+	}
 }
 
 type callResult struct {
@@ -87,21 +182,41 @@ func (c *Client) node(addr string, kind byte) *nodeQueue {
 	k := queueKey{addr, kind}
 	q := c.queues[k]
 	if q == nil {
-		q = &nodeQueue{c: c, addr: addr, max: inflight(kind)}
+		p := c.peers[addr]
+		if p == nil {
+			p = &peer{}
+			c.peers[addr] = p
+		}
+		q = &nodeQueue{c: c, addr: addr, max: inflight(kind), peer: p}
 		c.queues[k] = q
 	}
 	return q
 }
 
 // send queues cl for the node's next batch; its answer arrives on
-// cl.done. The batch is bounded by the client's timeout, not by the
-// caller's context: a write goes on to the slowest owner after its caller
-// returned. It is called only by an operation in progress (see
+// cl.done. It fails cl at once when the node is down (but for a probe) or
+// its queue is full. The batch is bounded by the client's call timeout,
+// not by the caller's context: a write goes on to the slowest owner after
+// its caller returned. It is called only by an operation in progress (see
 // Client.enter), which keeps the client open while the sender it may start
 // runs.
 func (q *nodeQueue) send(cl *call) {
 	q.mu.Lock()
+	if len(q.queue) >= maxQueuedOps || (q.bytes > 0 && q.bytes+cl.size() > maxQueuedBytes) {
+		n := len(q.queue)
+		q.mu.Unlock()
+		cl.fail(fmt.Errorf("%w: %s has %d", errBacklog, q.addr, n))
+		return
+	}
+	probe, err := q.peer.admit(q.addr, time.Now())
+	if err != nil {
+		q.mu.Unlock()
+		cl.fail(err)
+		return
+	}
+	cl.probe = probe
 	q.queue = append(q.queue, cl)
+	q.bytes += cl.size()
 	if q.active < q.max {
 		q.active++
 		q.c.wg.Go(q.run)
@@ -109,7 +224,8 @@ func (q *nodeQueue) send(cl *call) {
 	q.mu.Unlock()
 }
 
-// run sends the queue in batches until it is empty.
+// run sends the queue in batches until it is empty. While the node is
+// down, it sends only the probe and fails the rest.
 func (q *nodeQueue) run() {
 	var buf []byte
 	for {
@@ -128,12 +244,32 @@ func (q *nodeQueue) run() {
 		rest := copy(q.queue, q.queue[n:])
 		clear(q.queue[rest:])
 		q.queue = q.queue[:rest]
+		for _, cl := range calls {
+			q.bytes -= cl.size()
+		}
 		q.mu.Unlock()
+
+		probe := slices.ContainsFunc(calls, func(cl *call) bool { return cl.probe })
+		if q.peer.isDown() {
+			// Queued before the node went down: fail all but the probe.
+			calls = slices.DeleteFunc(calls, func(cl *call) bool {
+				if !cl.probe {
+					cl.fail(fmt.Errorf("%w: %s", errNotAnswering, q.addr))
+				}
+				return !cl.probe
+			})
+			if len(calls) == 0 {
+				continue
+			}
+		}
 
 		var results []batch.Result
 		var nodeVersion uint64
-		var err error
-		buf, results, nodeVersion, err = q.post(buf, calls)
+		var err, noAnswer error
+		buf, results, nodeVersion, err, noAnswer = q.post(buf, calls)
+		if q.c.bg.Err() == nil {
+			q.peer.report(noAnswer, probe, time.Now())
+		}
 		for i, cl := range calls {
 			res := callResult{tag: cl.tag, err: err}
 			if err == nil {
@@ -145,11 +281,16 @@ func (q *nodeQueue) run() {
 				cl.track.answer(cl.tag, res.err)
 			}
 		}
+		// After a batch without an answer the node is down: the next turn
+		// fails what queued meanwhile, but for a probe.
 	}
 }
 
 // post sends one batch and returns its results and the node's map version.
-func (q *nodeQueue) post(buf []byte, calls []*call) ([]byte, []batch.Result, uint64, error) {
+// When the node did not answer (no connection, no answer within the call
+// timeout, an answer cut short), it returns that error twice: as the
+// batch's error and as noAnswer.
+func (q *nodeQueue) post(buf []byte, calls []*call) (_ []byte, _ []batch.Result, nodeVersion uint64, err, noAnswer error) {
 	buf = buf[:0]
 	var mapVersion uint64
 	for _, cl := range calls {
@@ -157,21 +298,21 @@ func (q *nodeQueue) post(buf []byte, calls []*call) ([]byte, []batch.Result, uin
 		mapVersion = max(mapVersion, cl.mapVersion)
 	}
 	buf = batch.AppendEnd(buf, len(calls))
-	ctx, cancel := context.WithTimeout(q.c.bg, q.c.timeout)
+	ctx, cancel := context.WithTimeout(q.c.bg, q.c.callTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
 	if err != nil {
-		return buf, nil, 0, err
+		return buf, nil, 0, err, nil
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(mapVersion, 10))
 	resp, err := q.c.hc.Do(req)
 	if err != nil {
-		return buf, nil, 0, err
+		return buf, nil, 0, err, err
 	}
 	defer drain(resp.Body)
 	if err := ckclient.Check(resp); err != nil {
-		return buf, nil, 0, err
+		return buf, nil, 0, err, nil
 	}
 	var answer bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= int64(len(calls))*(batch.MaxKey+batch.MaxValue) {
@@ -180,13 +321,14 @@ func (q *nodeQueue) post(buf []byte, calls []*call) ([]byte, []batch.Result, uin
 	_, err = answer.ReadFrom(io.LimitReader(resp.Body, int64(len(calls))*(batch.MaxKey+batch.MaxValue)))
 	body := answer.Bytes()
 	if err != nil {
-		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
+		err = fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
+		return buf, nil, 0, err, err
 	}
 	results, err := batch.ReadResults(body, len(calls))
 	if err != nil {
-		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err)
+		return buf, nil, 0, fmt.Errorf("kvsync: answer of %s: %w", q.addr, err), nil
 	}
-	return buf, results, ckclient.MapVersion(resp), nil
+	return buf, results, ckclient.MapVersion(resp), nil, nil
 }
 
 // statusErr turns a result's status into the error of its call.

@@ -6,17 +6,26 @@
 // client), which keeps the partition map fresh, and talks to the owners of
 // the key's partition directly:
 //
-//   - Set and Delete read the newest version of the key from a majority of
-//     the partition's ready owners (primary and replicas), then write the
-//     value (a tombstone for Delete) with the next version, (counter+1, this
-//     client's writer ID), to every owner, joining owners included, and
-//     return once a majority of the ready owners stored it.
-//   - Get reads from a majority of the ready owners and returns the newest
-//     version; when the answers differ, it first writes that version back
-//     until a majority holds it, so that no later read can see an older
-//     one.
+//   - Set and Delete read the newest version of the key from the first
+//     majority of the partition's ready owners (primary and replicas) to
+//     answer, then write the value (a tombstone for Delete) with the next
+//     version, (counter+1, this client's writer ID), to every owner, joining
+//     owners included, and return once a majority of the ready owners
+//     stored it.
+//   - Get reads from the first majority of the ready owners to answer and
+//     returns the newest version; when the answers differ, it first writes
+//     that version back until a majority holds it, so that no later read
+//     can see an older one.
 //
-// With three owners, every operation succeeds while any two answer.
+// With three owners, every operation succeeds while any two answer, and
+// none waits for a chosen owner: a read asks every ready owner, a write
+// sends to every owner, and each returns on the first majority, so that an
+// owner that is paused, cut off, or dead behind an address that drops
+// packets costs nothing while the others answer. Each request to one node
+// has its own deadline (WithCallTimeout, 1s by default), well under the
+// operation's (WithTimeout, 5s); once one has run out of time, the client
+// fails the requests queued for that node at once, and sends it one
+// request at a time until it answers again.
 //
 //	c, err := client.New(ctx, []string{"127.0.0.1:8080"})
 //	if err != nil { ... }
@@ -31,6 +40,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -81,11 +91,15 @@ func (v Version) String() string {
 
 // Client is a kv-sync client. Its methods are safe for concurrent use.
 type Client struct {
-	sdk     *ckclient.Client
-	ownSDK  bool
-	hc      *http.Client
-	writer  uint64
-	timeout time.Duration
+	sdk    *ckclient.Client
+	ownSDK bool
+	// hc sends the requests to the nodes, over the client's own pool of
+	// connections (transport) with a short connect timeout.
+	hc          *http.Client
+	transport   *http.Transport
+	writer      uint64
+	timeout     time.Duration
+	callTimeout time.Duration
 
 	// bg bounds the requests still running when an operation returns
 	// (the writes that complete the slowest owners' copies); wg counts
@@ -102,6 +116,7 @@ type Client struct {
 
 	queuesMu sync.Mutex
 	queues   map[queueKey]*nodeQueue
+	peers    map[string]*peer
 
 	lag lagTracker
 }
@@ -110,19 +125,30 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	sdk     *ckclient.Client
-	sdkOpts []ckclient.Option
-	writer  uint64
-	timeout time.Duration
+	sdk         *ckclient.Client
+	sdkOpts     []ckclient.Option
+	writer      uint64
+	timeout     time.Duration
+	callTimeout time.Duration
+	dialTimeout time.Duration
 }
 
+// Defaults of the options.
+const (
+	defaultTimeout     = 5 * time.Second
+	defaultCallTimeout = time.Second
+	defaultDialTimeout = 500 * time.Millisecond
+)
+
 // WithSDK makes the client route with an existing ClusterKit SDK client
-// (and its HTTP connections) instead of building one; Close leaves it
-// open.
+// instead of building one; Close leaves it open. The requests to the nodes
+// still use the client's own connections.
 func WithSDK(c *ckclient.Client) Option { return func(o *options) { o.sdk = c } }
 
 // WithSDKOptions passes options to the ClusterKit SDK client that New
-// builds.
+// builds. By default that client fetches the map over the kv-sync client's
+// connections, each request bounded by the call timeout; an option of
+// opts (ckclient.WithHTTPClient) may replace them.
 func WithSDKOptions(opts ...ckclient.Option) Option {
 	return func(o *options) { o.sdkOpts = append(o.sdkOpts, opts...) }
 }
@@ -132,19 +158,46 @@ func WithSDKOptions(opts ...ckclient.Option) Option {
 // random number.
 func WithWriterID(id uint64) Option { return func(o *options) { o.writer = id } }
 
-// WithTimeout bounds an operation whose context has no deadline, and the
-// writes it leaves running. Default 5s.
+// WithTimeout bounds an operation whose context has no deadline. Default
+// 5s.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithCallTimeout bounds each request to one node, its connect included:
+// a request to a node that does not answer in time fails, and the
+// operation goes on with the other owners. It also bounds the writes an
+// operation leaves running to the slowest owners. It must not exceed the
+// operation timeout (WithTimeout), and should be well under it; too short,
+// and a node slowed by a burst of load (a slow fsync) counts as failed.
+// Default 1s, or the operation timeout if that is shorter.
+func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callTimeout = d } }
+
+// WithDialTimeout bounds the TCP connect to a node, so that a machine that
+// is gone (its address drops packets) fails its requests quickly. Default
+// 500ms, or the call timeout if that is shorter.
+func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 
 // New returns a client of the cluster reachable at seeds ("host:port" of
 // any nodes). It fetches the partition map before it returns.
 func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
-	o := options{timeout: 5 * time.Second}
+	o := options{timeout: defaultTimeout}
 	for _, fn := range opts {
 		fn(&o)
 	}
 	if o.timeout <= 0 {
 		return nil, fmt.Errorf("%w: timeout must be positive, got %v", ErrInvalid, o.timeout)
+	}
+	if o.callTimeout == 0 {
+		o.callTimeout = min(defaultCallTimeout, o.timeout)
+	}
+	if o.callTimeout < 0 || o.callTimeout > o.timeout {
+		return nil, fmt.Errorf("%w: call timeout must be positive and at most the timeout (%v), got %v",
+			ErrInvalid, o.timeout, o.callTimeout)
+	}
+	if o.dialTimeout == 0 {
+		o.dialTimeout = min(defaultDialTimeout, o.callTimeout)
+	}
+	if o.dialTimeout < 0 {
+		return nil, fmt.Errorf("%w: dial timeout must be positive, got %v", ErrInvalid, o.dialTimeout)
 	}
 	if o.writer == 0 {
 		var b [8]byte
@@ -153,17 +206,36 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 			o.writer = binary.BigEndian.Uint64(b[:])
 		}
 	}
-	c := &Client{sdk: o.sdk, writer: o.writer, timeout: o.timeout, queues: map[queueKey]*nodeQueue{}}
+	c := &Client{sdk: o.sdk, writer: o.writer, timeout: o.timeout, callTimeout: o.callTimeout,
+		queues: map[queueKey]*nodeQueue{}, peers: map[string]*peer{}}
+	c.transport = newTransport(o.dialTimeout)
+	c.hc = &http.Client{Transport: c.transport}
 	if c.sdk == nil {
-		sdk, err := ckclient.New(ctx, seeds, o.sdkOpts...)
+		sdkOpts := append([]ckclient.Option{ckclient.WithHTTPClient(
+			&http.Client{Transport: c.transport, Timeout: c.callTimeout})}, o.sdkOpts...)
+		sdk, err := ckclient.New(ctx, seeds, sdkOpts...)
 		if err != nil {
+			c.transport.CloseIdleConnections()
 			return nil, err
 		}
 		c.sdk, c.ownSDK = sdk, true
 	}
-	c.hc = c.sdk.HTTPClient()
 	c.bg, c.cancel = context.WithCancel(context.Background())
 	return c, nil
+}
+
+// newTransport returns the client's pool of keep-alive connections, sized
+// for many concurrent requests to a handful of nodes, with a connect
+// timeout of dial.
+func newTransport(dial time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.DisableCompression = true
+	t.ForceAttemptHTTP2 = false
+	return t
 }
 
 // WriterID returns the writer half of this client's versions.
@@ -186,6 +258,7 @@ func (c *Client) Close() error {
 		if c.ownSDK {
 			_ = c.sdk.Close()
 		}
+		c.transport.CloseIdleConnections()
 	})
 	return nil
 }

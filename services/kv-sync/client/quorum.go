@@ -42,41 +42,32 @@ func agree(answers []record, v Version) bool {
 // majority is the number of ready owners a quorum needs.
 func majority(r ckclient.Route) int { return len(r.ReadOwners())/2 + 1 }
 
-// readQuorum asks a majority of r's ready owners for their record of key,
-// primary first; when one fails it asks the next. It returns the answers of
-// a majority, or an error wrapping ErrNoQuorum and the owners' errors (a
-// *ckclient.NotOwnerError among them lets WithRetry refresh the map).
+// readQuorum asks every ready owner of r for its record of key and
+// returns the answers of the first majority, without waiting for the
+// others: a slow or hung owner costs nothing while a majority answers. It
+// fails as soon as a majority can no longer answer, with an error wrapping
+// ErrNoQuorum and the owners' errors (a *ckclient.NotOwnerError among
+// them lets WithRetry refresh the map).
 func (c *Client) readQuorum(ctx context.Context, r ckclient.Route, key string) ([]record, error) {
 	owners := r.ReadOwners()
 	need := majority(r)
 	results := make(chan callResult, len(owners))
-	next, running := 0, 0
-	ask := func() {
-		c.askRead(r, owners[next], key, next, results)
-		next++
-		running++
+	for i, n := range owners {
+		c.askRead(r, n, key, i, results)
 	}
-	for next < len(owners) && next < need {
-		ask()
-	}
-	var answers []record
+	answers := make([]record, 0, len(owners))
 	var errs []error
-	for running > 0 && len(answers) < need {
-		var res callResult
+	for len(answers) < need && len(errs) <= len(owners)-need {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", noQuorum(r, len(answers), need, errs), ctx.Err())
-		case res = <-results:
-		}
-		running--
-		if res.err != nil {
-			errs = append(errs, res.err)
-			if next < len(owners) {
-				ask()
+		case res := <-results:
+			if res.err != nil {
+				errs = append(errs, res.err)
+				continue
 			}
-			continue
+			answers = append(answers, readRecord(res.res))
 		}
-		answers = append(answers, readRecord(res.res))
 	}
 	if len(answers) < need {
 		return nil, noQuorum(r, len(answers), need, errs)
@@ -105,16 +96,22 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 	for i, n := range owners {
 		c.askWrite(r, n, key, rec, i, results, track)
 	}
-	stored := 0
+	stored, waiting := 0, ready
 	var newest uint64
+	var newestAddr string
 	var errs []error
-	for range owners {
+	for stored+waiting >= need {
 		select {
 		case <-ctx.Done():
 			track.returned(false)
 			return fmt.Errorf("%w: %w", noQuorum(r, stored, need, errs), ctx.Err())
 		case res := <-results:
-			newest = max(newest, res.nodeVersion)
+			if res.nodeVersion > newest {
+				newest, newestAddr = res.nodeVersion, owners[res.tag].IP
+			}
+			if res.tag < ready {
+				waiting--
+			}
 			switch {
 			case res.err != nil:
 				errs = append(errs, res.err)
@@ -125,7 +122,7 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 		if stored >= need {
 			track.returned(true)
 			if newest > r.MapVersion {
-				c.reachNewOwners(ctx, r, key, rec, newest)
+				c.reachNewOwners(ctx, r, key, rec, newestAddr, newest)
 			}
 			return nil
 		}
@@ -134,17 +131,16 @@ func (c *Client) writeQuorum(ctx context.Context, r ckclient.Route, key string, 
 	return noQuorum(r, stored, need, errs)
 }
 
-// reachNewOwners brings the map to at least version v and sends rec to the
-// owners of key that the new map lists and r did not, waiting for their
-// answers. It is best effort: a write already acknowledged by a majority
-// stays acknowledged; an owner it misses catches up from the others before
-// it counts in quorums.
-func (c *Client) reachNewOwners(ctx context.Context, r ckclient.Route, key string, rec record, v uint64) {
-	if c.sdk.Version() < v {
-		_ = c.sdk.Refresh(ctx)
-	}
-	nr, err := c.sdk.Route(key)
-	if (err != nil && !errors.Is(err, ckclient.ErrNoPrimary)) || nr.MapVersion <= r.MapVersion {
+// reachNewOwners brings the map to at least version v, which the node at
+// addr answered with, and sends rec to the owners of key that the new map
+// lists and r did not, waiting for their answers. It is best effort: a
+// write already acknowledged by a majority stays acknowledged; an owner it
+// misses catches up from the others before it counts in quorums. It takes
+// at most about a call timeout, or the retry wait of the SDK
+// (ckclient.WithRetryWait) when the map has to be waited for.
+func (c *Client) reachNewOwners(ctx context.Context, r ckclient.Route, key string, rec record, addr string, v uint64) {
+	nr, ok := c.routeAtLeast(ctx, key, addr, v)
+	if !ok || nr.MapVersion <= r.MapVersion {
 		return
 	}
 	known := map[string]bool{}
@@ -166,6 +162,26 @@ func (c *Client) reachNewOwners(ctx context.Context, r ckclient.Route, key strin
 		case <-results:
 		}
 	}
+}
+
+// routeAtLeast returns the route of key in a map of version v or newer,
+// fetching the map first from the node at addr, which answered with
+// version v, rather than from the node the SDK last used, which may be the
+// one that stopped answering. It reports false when no such map came.
+func (c *Client) routeAtLeast(ctx context.Context, key, addr string, v uint64) (ckclient.Route, bool) {
+	var nr ckclient.Route
+	asked := false
+	// WithRetry refreshes the map from the node named by a NotOwnerError,
+	// and calls fn again with the new route.
+	err := c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
+		if r.MapVersion >= v || asked {
+			nr = r
+			return nil
+		}
+		asked = true
+		return &ckclient.NotOwnerError{Addr: addr, MapVersion: v}
+	})
+	return nr, err == nil && nr.MapVersion >= v
 }
 
 func noQuorum(r ckclient.Route, got, need int, errs []error) error {

@@ -153,7 +153,7 @@ func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.
 	if rec.Version.IsZero() {
 		return s.writeError(w, errBadRequest("version must not be zero"))
 	}
-	s.awaitClientMap(r)
+	s.awaitClientMap(r, replicaMapWait)
 	p, err := s.ck.GetPartition(rec.Key)
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
@@ -179,7 +179,7 @@ func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.
 // version, or 404, with the version when the key was deleted. The node must
 // be a ready owner (primary or replica) holding the partition's data.
 func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string) int {
-	s.awaitClientMap(r)
+	s.awaitClientMap(r, replicaMapWait)
 	p, err := s.ck.GetPartition(key)
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
@@ -203,14 +203,25 @@ func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string)
 	return s.writeJSON(w, http.StatusOK, getAnswer{Key: key, Value: string(rec.Value), Version: rec.Version})
 }
 
-// awaitClientMap waits briefly when the request was routed with a newer
+// How long a request routed with a newer map than the node's waits for
+// it. A replica request waits briefly, well within the client's call
+// timeout: a map change reaches a live node within milliseconds, and an
+// owner that misses a write for want of the map catches up from the others
+// before it counts in quorums. A stream waits longer: the copier relies on
+// it (see handleStream).
+const (
+	replicaMapWait = 250 * time.Millisecond
+	streamMapWait  = time.Second
+)
+
+// awaitClientMap waits at most d when the request was routed with a newer
 // map than this node's, so that a node just made an owner accepts it.
-func (s *Server) awaitClientMap(r *http.Request) {
+func (s *Server) awaitClientMap(r *http.Request, d time.Duration) {
 	v, err := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
 	if err != nil || v <= s.ck.Version() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), d)
 	defer cancel()
 	_ = s.ck.WaitForMap(ctx, v)
 }

@@ -19,7 +19,7 @@ import (
 // commit. A malformed request is refused as a whole.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.awaitClientMap(r)
+	s.awaitClientMap(r, replicaMapWait)
 	body, err := readSized(http.MaxBytesReader(w, r.Body, batch.MaxOps*(MaxKeySize+MaxValueSize)), r.ContentLength)
 	if err != nil {
 		s.m.observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest("read request body: "+err.Error()))), start)

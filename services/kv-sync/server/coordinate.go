@@ -15,7 +15,10 @@ import (
 // coordinator runs quorum operations for requests that carry no version,
 // from clients without the SDK (curl). It uses the same client an
 // application would, seeded with this node's own address, so a request
-// sent to a node costs one extra hop and gets the same guarantees.
+// sent to a node costs one extra hop and gets the same guarantees: an
+// operation returns on the first majority of owners, so that an owner that
+// stopped answering delays nothing while the others answer, and each
+// request to an owner is bounded by CallTimeout.
 type coordinator struct {
 	s *Server
 
@@ -42,7 +45,7 @@ func (co *coordinator) client(ctx context.Context) (*client.Client, error) {
 		return nil, errUnavailable("this node is not in the cluster map yet")
 	}
 	c, err := client.New(ctx, []string{self.IP}, client.WithTimeout(co.s.cfg.QuorumTimeout),
-		client.WithSDKOptions(ckclient.WithLogger(co.s.log)))
+		client.WithCallTimeout(co.s.cfg.CallTimeout), client.WithSDKOptions(ckclient.WithLogger(co.s.log)))
 	if err != nil {
 		return nil, errUnavailable("start quorum client: " + err.Error())
 	}

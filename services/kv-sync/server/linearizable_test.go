@@ -174,6 +174,13 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 	if len(history) < 100 {
 		t.Fatalf("only %d operations: the history proves little", len(history))
 	}
+	checkLinearizable(t, history)
+}
+
+// checkLinearizable fails the test if history is not linearizable under
+// kvModel.
+func checkLinearizable(t *testing.T, history []porcupine.Operation) {
+	t.Helper()
 	res, info := porcupine.CheckOperationsVerbose(kvModel, history, 20*time.Second)
 	switch res {
 	case porcupine.Ok:

@@ -256,7 +256,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// node took before is in the stream; a client that writes here later
 	// learns this node's newer map from the answer and sends the write to
 	// the copier too (see the client's writeQuorum).
-	s.awaitClientMap(r)
+	s.awaitClientMap(r, streamMapWait)
 	s.drops.streaming(p, 1)
 	defer s.drops.streaming(p, -1)
 

@@ -27,6 +27,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -44,6 +46,12 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/store"
+)
+
+// Defaults of Config.
+const (
+	defaultQuorumTimeout = 5 * time.Second
+	defaultCallTimeout   = time.Second
 )
 
 // Config configures a Server. Zero durations take the defaults.
@@ -60,6 +68,12 @@ type Config struct {
 	// QuorumTimeout bounds a quorum operation this node runs for a request
 	// without a version. Default 5s.
 	QuorumTimeout time.Duration
+	// CallTimeout bounds each request of such an operation to one owner,
+	// its connect included (the connect alone gets at most 500ms): an
+	// owner that does not answer in time counts as failed, and the
+	// operation goes on with the others. It must not exceed QuorumTimeout
+	// and should be well under it. Default 1s, or QuorumTimeout if shorter.
+	CallTimeout time.Duration
 	// CopyTimeout bounds the copy of one partition from one node.
 	// Default 2m.
 	CopyTimeout time.Duration
@@ -79,6 +93,13 @@ func (c Config) Validate() error {
 	if c.QuorumTimeout < 0 {
 		return fmt.Errorf("server: QuorumTimeout must not be negative, got %v", c.QuorumTimeout)
 	}
+	if c.CallTimeout < 0 {
+		return fmt.Errorf("server: CallTimeout must not be negative, got %v", c.CallTimeout)
+	}
+	if c.CallTimeout > 0 && c.CallTimeout > cmp.Or(c.QuorumTimeout, defaultQuorumTimeout) {
+		return fmt.Errorf("server: CallTimeout (%v) must not exceed QuorumTimeout (%v)",
+			c.CallTimeout, cmp.Or(c.QuorumTimeout, defaultQuorumTimeout))
+	}
 	if c.CopyTimeout < 0 {
 		return fmt.Errorf("server: CopyTimeout must not be negative, got %v", c.CopyTimeout)
 	}
@@ -87,7 +108,10 @@ func (c Config) Validate() error {
 
 func (c *Config) fillDefaults() {
 	if c.QuorumTimeout == 0 {
-		c.QuorumTimeout = 5 * time.Second
+		c.QuorumTimeout = defaultQuorumTimeout
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = min(defaultCallTimeout, c.QuorumTimeout)
 	}
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 2 * time.Minute
@@ -116,6 +140,9 @@ type Server struct {
 
 	gainedMu sync.Mutex
 	gained   map[int]bool // partitions filled since the server started
+
+	// ready is set once the node serves KV requests (see notReady).
+	ready atomic.Bool
 
 	// ctx is cancelled by Close; background work runs under it.
 	ctx    context.Context
@@ -197,7 +224,8 @@ func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves the KV API.
+// ServeHTTP serves the KV API. Until the node is ready (see notReady) it
+// answers 503 at once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
 	var handle func(http.ResponseWriter, *http.Request)
@@ -223,7 +251,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	if r.URL.Path != "/kv/stream" {
+		if why := s.notReady(); why != "" {
+			start := time.Now()
+			status := s.writeError(w, errUnavailable("node starting: "+why))
+			s.m.observe(opOf(r.URL.Path), roleNone, result(status), start)
+			return
+		}
+	}
 	handle(w, r)
+}
+
+// notReady returns why the node does not serve KV requests yet, or "" once
+// it does. A node serves them once it is in the cluster map with a known
+// leader and its partition event handler has taken up every partition the
+// map gives it: after a restart, that is after the replay of its log. Until
+// then a request would wait (for a map, for the handler) or be answered
+// from a stale map, so it fails at once, with 503, and the client counts
+// the other owners. Streams are served regardless: a copy from a node
+// that is starting gets what it holds. Once ready, the node stays ready.
+func (s *Server) notReady() string {
+	if s.ready.Load() {
+		return ""
+	}
+	switch {
+	case s.ck.Leader() == nil:
+		return "no leader known yet"
+	case s.ck.Node(s.self) == nil:
+		return "this node is not in the cluster map yet"
+	}
+	parts := s.ck.Partitions()
+	if len(parts) == 0 {
+		return "no partition map yet"
+	}
+	for i := range parts {
+		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
+			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
+		}
+	}
+	s.ready.Store(true)
+	return ""
+}
+
+// opOf returns the metrics label of a KV path.
+func opOf(path string) string {
+	switch path {
+	case "/kv/set":
+		return opSet
+	case "/kv/get":
+		return opGet
+	case "/kv/batch":
+		return opBatch
+	}
+	return opDelete
 }
 
 // newClient returns the client of node-to-node requests: keep-alive
