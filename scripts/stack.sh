@@ -208,7 +208,9 @@ loadtest() {
   export COMPOSE_PROFILES=$(all_profiles)
   say "mode: the running stack ($strategies), from a container in its network"
   local rc=0
-  "${compose[@]}" run --rm loadtest -echo echo:8080 "${args[@]}" "$@" || rc=$?
+  # The repository is the working directory, so that a relative -json FILE
+  # lands in it on the host.
+  "${compose[@]}" run --rm -v "$PWD:/work" -w /work loadtest -echo echo:8080 "${args[@]}" "$@" || rc=$?
   "${compose[@]}" rm -sf echo >/dev/null 2>&1 || true
   return $rc
 }
