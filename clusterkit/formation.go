@@ -533,25 +533,35 @@ func (ck *ClusterKit) tryFound(ctx context.Context, rn *raftNode, waiting []Form
 // addFoundingMembers runs on the founder's controller before the cluster's
 // first table: it adds the nodes that promised to wait for it, so that the
 // first table places partitions on all of them at once, where each join
-// after it would move partitions to the new node. It runs once; a node it
-// cannot add joins on its own, as any node does. added reports whether it
+// after it would move partitions to the new node. A node it could not add
+// because this node is not the leader (any more) is tried again at the
+// next step, while the table is still the first; a node the cluster
+// refuses, and every node once the first table is committed or another
+// node leads, joins on its own, as any node does. added reports whether it
 // committed a change.
 func (ck *ClusterKit) addFoundingMembers(st *state.State) (added bool) {
 	f := &ck.formation
 	f.mu.Lock()
 	members := f.members
-	f.members = nil
 	f.mu.Unlock()
+	var again []JoinRequest
 	for _, req := range members {
 		if _, ok := st.Nodes[req.ID]; ok {
 			continue
 		}
-		if _, err := ck.addMember(req); err != nil {
+		_, err := ck.addMember(req)
+		switch {
+		case err == nil:
+			added = true
+		case errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader):
+			again = append(again, req)
+		default:
 			ck.log.Warn("cannot add a founding member: it joins on its own", "node", req.ID, "err", err)
-			continue
 		}
-		added = true
 	}
+	f.mu.Lock()
+	f.members = again
+	f.mu.Unlock()
 	return added
 }
 

@@ -111,7 +111,15 @@ func TestProcessesFormOneClusterWithBootstrapExpect(t *testing.T) {
 			if f := founders(procs); len(f) != 1 {
 				t.Errorf("founders %v, want exactly one", f)
 			}
-			if n == 3 {
+			founderLogs := procs[0].logs.String()
+			switch {
+			case n != 3:
+			case strings.Contains(founderLogs, "not the leader") || strings.Contains(founderLogs, "leadership lost"):
+				// On a loaded machine the founder may lose leadership
+				// before the first table; the new leader places partitions
+				// on the nodes as they join, which moves some.
+				t.Log("the founder lost leadership while forming the cluster: partition moves not checked")
+			default:
 				// The founder adds the nodes that promised to it before the
 				// first table: partitions are placed on all of them at once,
 				// and no partition is copied from one node to another.
