@@ -153,3 +153,16 @@ func TestDecodeRejectsUnknownFormat(t *testing.T) {
 		t.Fatalf("err %v, want ErrInvalid", err)
 	}
 }
+
+func TestInitRefusesSettingsBeyondLimits(t *testing.T) {
+	for _, c := range []Command{
+		{Op: OpInit, PartitionCount: MaxPartitionCount + 1, ReplicationFactor: 3},
+		{Op: OpInit, PartitionCount: 1 << 40, ReplicationFactor: 3},
+		{Op: OpInit, PartitionCount: 16, ReplicationFactor: MaxReplicationFactor + 1},
+	} {
+		s := New()
+		if changed, err := s.Apply(c); !errors.Is(err, ErrInvalid) || changed || s.Initialized() {
+			t.Errorf("init %d/%d: changed %v, err %v, want ErrInvalid and no change", c.PartitionCount, c.ReplicationFactor, changed, err)
+		}
+	}
+}
