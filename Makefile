@@ -47,6 +47,21 @@ observability-images: ## a Prometheus image from Debian's package when the offic
 test: build tidy-check ## every module's tests with -race, each on its own (GOWORK=off), the compose end-to-end test included
 	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...); done
 
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target with -fuzz for FUZZTIME each, one at a time (FUZZTIME=5m); failing inputs land in testdata/fuzz
+	@for m in $(MODULES); do \
+		for file in $$(cd $$m && grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+			dir=$$(dirname $$file); \
+			for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$m/$$file); do \
+				echo "== fuzz $$m/$${dir#./} $$f for $(FUZZTIME)"; \
+				(cd $$m && GOWORK=off $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$dir); \
+			done; \
+		done; \
+	done
+
 .PHONY: test-e2e
 test-e2e: ## only the compose end-to-end test (needs Docker)
 	@cd e2e && GOWORK=off $(GO) test -count=1 -v -timeout 20m ./...

@@ -3,6 +3,8 @@ package clusterkit
 import (
 	"fmt"
 	"time"
+
+	"clusterkit.dev/clusterkit/internal/state"
 )
 
 // Config holds the cluster settings and the node's timeouts.
@@ -120,7 +122,8 @@ func LocalConfig() Config {
 const (
 	defaultPartitionCount    = 16
 	defaultReplicationFactor = 3
-	maxPartitionCount        = 1 << 20
+	maxPartitionCount        = state.MaxPartitionCount
+	maxReplicationFactor     = state.MaxReplicationFactor
 )
 
 func (c *Config) fillDefaults() {
@@ -172,8 +175,8 @@ func (c Config) Validate() error {
 	if c.PartitionCount < 0 || c.PartitionCount > maxPartitionCount {
 		return &FieldError{Field: "PartitionCount", Reason: fmt.Sprintf("%d is outside 1..%d", c.PartitionCount, maxPartitionCount)}
 	}
-	if c.ReplicationFactor < 0 || c.ReplicationFactor > 16 {
-		return &FieldError{Field: "ReplicationFactor", Reason: fmt.Sprintf("%d is outside 1..16", c.ReplicationFactor)}
+	if c.ReplicationFactor < 0 || c.ReplicationFactor > maxReplicationFactor {
+		return &FieldError{Field: "ReplicationFactor", Reason: fmt.Sprintf("%d is outside 1..%d", c.ReplicationFactor, maxReplicationFactor)}
 	}
 	if c.MaxVoters < 0 || c.MaxVoters > 9 || (c.MaxVoters != 0 && c.MaxVoters%2 == 0) {
 		return &FieldError{Field: "MaxVoters", Reason: fmt.Sprintf("%d must be odd, 1 to 9", c.MaxVoters)}

@@ -33,6 +33,7 @@ func (s *state) fill() {
 	}
 	s.queue = newBucketQueue(keys)
 	s.fills = make([][]int32, len(s.ids))
+	s.onPath = make([]bool, s.parts)
 	s.budget = augmentBudget
 	// First every empty slot gets a node below its target if the slots
 	// can be matched to such nodes at all (a maximum matching, by Kuhn's
@@ -53,7 +54,7 @@ func (s *state) fill() {
 			s.overfill(int(p))
 		}
 	}
-	s.queue, s.fills = nil, nil
+	s.queue, s.fills, s.onPath = nil, nil, nil
 }
 
 // fillSlot gives partition p one more owner below its target, if it can
@@ -166,8 +167,12 @@ func (s *state) neediest(g int32, h uint64) int32 {
 // node below its target if one fits; otherwise it moves a node that this
 // fill placed elsewhere, refilling that slot recursively. Every node is
 // tried at most once per search, as in Kuhn's matching algorithm, so a
-// search succeeds exactly when an augmenting path exists. No prev owner is
+// search succeeds when an augmenting path exists. No prev owner is
 // displaced, so a success costs no extra moved slot.
+//
+// A path never passes through a partition twice: the check that x fits
+// slot j of p is made before the rest of the path is placed, so the rest
+// must leave p alone, or it could put a node of x's group into p.
 func (s *state) augment(p, j int) bool {
 	n := len(s.ids)
 	start := int(pairHash(uint64(p), uint64(j)) % uint64(n))
@@ -186,6 +191,8 @@ func (s *state) augment(p, j int) bool {
 			return true
 		}
 	}
+	s.onPath[p] = true
+	defer func() { s.onPath[p] = false }()
 	for i := range n {
 		x := int32((start + i) % n)
 		if s.seen[x] == s.epoch || x == occupant || len(s.fills[x]) == 0 || !s.canPlace(p, j, x) {
@@ -195,6 +202,9 @@ func (s *state) augment(p, j int) bool {
 		for k, q := range s.fills[x] {
 			if s.budget--; s.budget < 0 {
 				return false
+			}
+			if s.onPath[q] {
+				continue
 			}
 			if s.augment(int(q), s.slotOf(int(q), x)) {
 				// x has left q; it takes the slot here instead.

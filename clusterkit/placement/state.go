@@ -50,6 +50,7 @@ type state struct {
 	queue  *bucketQueue // groups keyed by their members' total deficit
 	fills  [][]int32    // partitions each node was placed in by the fill
 	budget int          // augmenting-path steps left
+	onPath []bool       // partitions waiting on the current augment
 }
 
 func newState(nodes []Node, cfg Config) *state {

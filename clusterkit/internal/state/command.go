@@ -42,6 +42,14 @@ const (
 	OpDropOwners Op = "drop_owners"
 )
 
+// Limits of the cluster settings. Config.Validate keeps a proposed init
+// within them; Apply refuses an init beyond them, so that a corrupt log
+// entry cannot make every node that replays it allocate without bound.
+const (
+	MaxPartitionCount    = 1 << 20
+	MaxReplicationFactor = 16
+)
+
 // Move names a node and a partition; for OpBeginMoves also the copy source.
 type Move struct {
 	Partition int    `json:"partition"`
@@ -153,6 +161,9 @@ func (s *State) applyInit(c Command) (bool, error) {
 	}
 	if c.PartitionCount <= 0 || c.ReplicationFactor <= 0 {
 		return false, fmt.Errorf("%w: init needs positive partition_count and replication_factor", ErrInvalid)
+	}
+	if c.PartitionCount > MaxPartitionCount || c.ReplicationFactor > MaxReplicationFactor {
+		return false, fmt.Errorf("%w: init with partition_count %d and replication_factor %d: at most %d and %d", ErrInvalid, c.PartitionCount, c.ReplicationFactor, MaxPartitionCount, MaxReplicationFactor)
 	}
 	s.ClusterName = c.ClusterName
 	s.PartitionCount = c.PartitionCount

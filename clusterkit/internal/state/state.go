@@ -6,6 +6,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -150,7 +151,10 @@ func (s *State) NodeIDs() []string {
 // Marshal encodes the state for a raft snapshot.
 func (s *State) Marshal() ([]byte, error) { return json.Marshal(s) }
 
-// Unmarshal decodes a state written by Marshal.
+// Unmarshal decodes a state written by Marshal. It refuses a state that
+// Apply could not have built and that the code reading it would trip on:
+// a missing node record, a partition count that does not match the
+// partitions, an owner or joiner that is not a member or is listed twice.
 func Unmarshal(b []byte) (*State, error) {
 	s := New()
 	if err := json.Unmarshal(b, s); err != nil {
@@ -159,5 +163,36 @@ func Unmarshal(b []byte) (*State, error) {
 	if s.Nodes == nil {
 		s.Nodes = map[string]*Node{}
 	}
+	if err := s.checkStructure(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *State) checkStructure() error {
+	if s.PartitionCount < 0 || s.PartitionCount > MaxPartitionCount || len(s.Partitions) != s.PartitionCount {
+		return fmt.Errorf("%w: %d partitions, partition count %d", ErrInvalid, len(s.Partitions), s.PartitionCount)
+	}
+	for id, n := range s.Nodes {
+		if n == nil || n.ID != id {
+			return fmt.Errorf("%w: node record under %q is missing or names another node", ErrInvalid, id)
+		}
+	}
+	for i, p := range s.Partitions {
+		seen := make(map[string]bool, len(p.Owners)+len(p.Joining))
+		ids := slices.Clone(p.Owners)
+		for _, j := range p.Joining {
+			ids = append(ids, j.Node)
+		}
+		for _, id := range ids {
+			if _, ok := s.Nodes[id]; !ok {
+				return fmt.Errorf("%w: partition %d: %q", ErrUnknownNode, i, id)
+			}
+			if seen[id] {
+				return fmt.Errorf("%w: partition %d lists %q twice", ErrInvalid, i, id)
+			}
+			seen[id] = true
+		}
+	}
+	return nil
 }

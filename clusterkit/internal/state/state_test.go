@@ -10,7 +10,7 @@ func node(id string) *Node {
 	return &Node{ID: id, Name: id, HTTPAddr: id + ":8080", RaftAddr: id + ":9080", Weight: 1}
 }
 
-func mustApply(t *testing.T, s *State, c Command) bool {
+func mustApply(t testing.TB, s *State, c Command) bool {
 	t.Helper()
 	b, err := c.Encode()
 	if err != nil {
@@ -27,7 +27,7 @@ func mustApply(t *testing.T, s *State, c Command) bool {
 	return changed
 }
 
-func initState(t *testing.T, ids ...string) *State {
+func initState(t testing.TB, ids ...string) *State {
 	t.Helper()
 	s := New()
 	mustApply(t, s, Command{Op: OpInit, ClusterName: "c", PartitionCount: 4, ReplicationFactor: 2})
@@ -151,5 +151,34 @@ func TestDecodeRejectsUnknownFormat(t *testing.T) {
 	}
 	if _, err := Decode(nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err %v, want ErrInvalid", err)
+	}
+}
+
+func TestInitRefusesSettingsBeyondLimits(t *testing.T) {
+	for _, c := range []Command{
+		{Op: OpInit, PartitionCount: MaxPartitionCount + 1, ReplicationFactor: 3},
+		{Op: OpInit, PartitionCount: 1 << 40, ReplicationFactor: 3},
+		{Op: OpInit, PartitionCount: 16, ReplicationFactor: MaxReplicationFactor + 1},
+	} {
+		s := New()
+		if changed, err := s.Apply(c); !errors.Is(err, ErrInvalid) || changed || s.Initialized() {
+			t.Errorf("init %d/%d: changed %v, err %v, want ErrInvalid and no change", c.PartitionCount, c.ReplicationFactor, changed, err)
+		}
+	}
+}
+
+func TestUnmarshalRefusesBrokenStructure(t *testing.T) {
+	for name, snap := range map[string]string{
+		"nil node":        `{"nodes":{"a":null}}`,
+		"node elsewhere":  `{"nodes":{"a":{"id":"b","http_addr":"b:1","raft_addr":"b:2"}}}`,
+		"few partitions":  `{"partition_count":4,"replication_factor":2,"nodes":{},"partitions":[{}]}`,
+		"unknown owner":   `{"partition_count":1,"replication_factor":2,"nodes":{},"partitions":[{"owners":["ghost"]}]}`,
+		"joining owner":   `{"partition_count":1,"replication_factor":2,"nodes":{"a":{"id":"a"}},"partitions":[{"owners":["a"],"joining":[{"node":"a"}]}]}`,
+		"negative count":  `{"partition_count":-1,"nodes":{}}`,
+		"repeated owners": `{"partition_count":1,"replication_factor":2,"nodes":{"a":{"id":"a"}},"partitions":[{"owners":["a","a"]}]}`,
+	} {
+		if _, err := Unmarshal([]byte(snap)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
