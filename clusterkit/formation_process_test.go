@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/cktest"
 )
 
 // startFormation starts n quickstart processes whose settings differ only
@@ -103,7 +104,7 @@ func TestProcessesFormOneClusterWithBootstrapExpect(t *testing.T) {
 			start := time.Now()
 			procs := startFormation(t, bin, t.TempDir(), n, 3)
 			var info *clusterkit.ClusterInfo
-			eventually(t, 20*time.Second, "one cluster", func() (err error) {
+			cktest.Eventually(t, 20*time.Second, "one cluster", func() (err error) {
 				info, err = oneCluster(procs)
 				return err
 			})
@@ -141,7 +142,7 @@ func TestWipedNodeRejoinsWithBootstrapExpect(t *testing.T) {
 	dir := t.TempDir()
 	procs := startFormation(t, bin, dir, 3, 3)
 	var before *clusterkit.ClusterInfo
-	eventually(t, 20*time.Second, "one cluster", func() (err error) {
+	cktest.Eventually(t, 20*time.Second, "one cluster", func() (err error) {
 		before, err = oneCluster(procs)
 		return err
 	})
@@ -160,7 +161,7 @@ func TestWipedNodeRejoinsWithBootstrapExpect(t *testing.T) {
 	// Poll the wiped node while it starts: it must never lead a raft
 	// configuration without the others.
 	polls := 0
-	eventually(t, 20*time.Second, "the wiped node back in its cluster", func() error {
+	cktest.Eventually(t, 20*time.Second, "the wiped node back in its cluster", func() error {
 		polls++
 		var l clusterkit.LeaderInfo
 		if fetchJSON(victim.http, "/consensus/leader", &l) == nil && l.IsSelf {
@@ -186,7 +187,7 @@ func TestWipedNodeRejoinsWithBootstrapExpect(t *testing.T) {
 		return nil
 	})
 	var after *clusterkit.ClusterInfo
-	eventually(t, 20*time.Second, "one cluster after the rejoin", func() (err error) {
+	cktest.Eventually(t, 20*time.Second, "one cluster after the rejoin", func() (err error) {
 		after, err = oneCluster(procs)
 		return err
 	})

@@ -169,7 +169,7 @@ func TestFormationPromisesAreExclusive(t *testing.T) {
 	n4, n5 := startWaiting(t, opts(3)), startWaiting(t, opts(4))
 	a4, a5 := addrs[3], addrs[4]
 	waitSeen := func(addr string) {
-		eventually(t, 10*time.Second, "waiting nodes probed the join list", func() error {
+		cktest.Eventually(t, 10*time.Second, "waiting nodes probed the join list", func() error {
 			var st clusterkit.FormationStatus
 			if err := fetchJSON(addr, "/cluster/formation", &st); err != nil {
 				return err
@@ -218,7 +218,7 @@ func TestFormationPromisesAreExclusive(t *testing.T) {
 	// A restart does not free node-4 either: the promise is on disk.
 	n4.stop(t)
 	n4 = startWaiting(t, n4.opts)
-	eventually(t, 10*time.Second, "node-4 back and through a probe", func() error {
+	cktest.Eventually(t, 10*time.Second, "node-4 back and through a probe", func() error {
 		var st clusterkit.FormationStatus
 		if err := fetchJSON(a4, "/cluster/formation", &st); err != nil {
 			return err
@@ -236,7 +236,7 @@ func TestFormationPromisesAreExclusive(t *testing.T) {
 	// are free to promise again.
 	f1 = listenFake(t, "node-1", addrs[0])
 	for _, a := range []string{a4, a5} {
-		eventually(t, 10*time.Second, "promise to node-2 after node-1 answers", func() error {
+		cktest.Eventually(t, 10*time.Second, "promise to node-2 after node-1 answers", func() error {
 			if r := f2.ask(t, a, false); !r.Granted {
 				return fmt.Errorf("%s: %s", r.ID, r.Reason)
 			}
@@ -253,7 +253,7 @@ func TestFormationPromisesAreExclusive(t *testing.T) {
 	f1.srv.Close()
 	f2.srv.Close()
 	http.DefaultClient.CloseIdleConnections()
-	eventually(t, 5*time.Second, "goroutines of the stopped nodes gone", func() error {
+	cktest.Eventually(t, 5*time.Second, "goroutines of the stopped nodes gone", func() error {
 		if n := runtime.NumGoroutine(); n > baseline {
 			return fmt.Errorf("%d goroutines, %d before", n, baseline)
 		}
@@ -272,7 +272,7 @@ func TestFormationRefusesAnotherExpect(t *testing.T) {
 		JoinAddr: strings.Join(addrs, ","), BootstrapExpect: 2, DataDir: t.TempDir(), Config: &cfg,
 		Logger: slog.New(slog.NewTextHandler(&logWriter{t: t}, nil))})
 	defer n.stop(t)
-	eventually(t, 10*time.Second, "node-3 serving", func() error {
+	cktest.Eventually(t, 10*time.Second, "node-3 serving", func() error {
 		var st clusterkit.FormationStatus
 		return fetchJSON(addrs[2], "/cluster/formation", &st)
 	})

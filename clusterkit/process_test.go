@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/cktest"
 )
 
 // proc is a node running as its own process (examples/quickstart).
@@ -129,21 +130,6 @@ func clusterInfo(addr string) (*clusterkit.ClusterInfo, error) {
 	return &info, json.NewDecoder(resp.Body).Decode(&info)
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Three nodes as processes; one is killed with SIGKILL. Its partitions fail
 // over to live replicas, and it comes back from its data directory.
 func TestSIGKILLedProcessFailsOverAndComesBack(t *testing.T) {
@@ -164,7 +150,7 @@ func TestSIGKILLedProcessFailsOverAndComesBack(t *testing.T) {
 		defer p.kill()
 	}
 	var info *clusterkit.ClusterInfo
-	eventually(t, 30*time.Second, "cluster of three processes", func() error {
+	cktest.Eventually(t, 30*time.Second, "cluster of three processes", func() error {
 		var err error
 		if info, err = clusterInfo(procs[2].http); err != nil {
 			return err
@@ -191,7 +177,7 @@ func TestSIGKILLedProcessFailsOverAndComesBack(t *testing.T) {
 		if p == victim {
 			continue
 		}
-		eventually(t, 20*time.Second, "failover seen by "+p.id, func() error {
+		cktest.Eventually(t, 20*time.Second, "failover seen by "+p.id, func() error {
 			info, err := clusterInfo(p.http)
 			if err != nil {
 				return err
@@ -207,7 +193,7 @@ func TestSIGKILLedProcessFailsOverAndComesBack(t *testing.T) {
 	t.Logf("SIGKILL to failover on every live node: %v", time.Since(killed))
 
 	victim.start(t, bin)
-	eventually(t, 30*time.Second, "killed node back", func() error {
+	cktest.Eventually(t, 30*time.Second, "killed node back", func() error {
 		info, err := clusterInfo(victim.http)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package cktest
 import (
 	"fmt"
 	"slices"
+	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
@@ -12,12 +13,24 @@ import (
 // timeout passes, then fails the test with cond's last error.
 func (c *Cluster) Eventually(what string, cond func() error) {
 	c.t.Helper()
-	if err := c.poll(c.opts.timeout, cond); err != nil {
-		c.t.Fatalf("%s: not true after %v: %v", what, c.opts.timeout, err)
+	Eventually(c.t, c.opts.timeout, what, cond)
+}
+
+// Eventually retries cond every 20ms until it returns nil or timeout
+// passes, then fails t with cond's last error. It is for tests that run
+// their nodes without a Cluster, for example as processes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	if err := poll(timeout, cond); err != nil {
+		t.Fatalf("%s: not true after %v: %v", what, timeout, err)
 	}
 }
 
 func (c *Cluster) poll(timeout time.Duration, cond func() error) error {
+	return poll(timeout, cond)
+}
+
+func poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()

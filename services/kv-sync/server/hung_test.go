@@ -180,7 +180,7 @@ func (pc *procCluster) clusterInfo(i int) (*clusterkit.ClusterInfo, error) {
 // serves reads of every partition it owns (it holds their data).
 func (pc *procCluster) waitReady() {
 	pc.t.Helper()
-	eventually(pc.t, 30*time.Second, "cluster of processes ready", func() error {
+	cktest.Eventually(pc.t, 30*time.Second, "cluster of processes ready", func() error {
 		for i, p := range pc.nodes {
 			info, err := pc.clusterInfo(i)
 			if err != nil {
@@ -246,21 +246,6 @@ func drainBody(b io.ReadCloser) {
 func tail(s string, lines int) string {
 	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // timedOp is one operation of the workload below.
