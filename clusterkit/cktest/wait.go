@@ -26,10 +26,6 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 }
 
-func (c *Cluster) poll(timeout time.Duration, cond func() error) error {
-	return poll(timeout, cond)
-}
-
 func poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
