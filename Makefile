@@ -62,6 +62,15 @@ fuzz: ## run every fuzz target with -fuzz for FUZZTIME each, one at a time (FUZZ
 		done; \
 	done
 
+# The fault suite's settings (faults/suite_test.go lists them all).
+FAULTS_SEED ?= $(shell date +%s)
+FAULTS_COUNT ?= 10
+
+.PHONY: test-faults
+test-faults: ## the fault suite at length: every fault kind against every service, a new seed each run (needs root); the table lands in faults/report.txt
+	@cd faults && FAULTS_SEED=$(FAULTS_SEED) FAULTS_COUNT=$(FAULTS_COUNT) FAULTS_REPORT=$(CURDIR)/faults/report.txt \
+		GOWORK=off $(GO) test -count=1 -v -timeout 60m -run 'TestFaults$$' $(TESTFLAGS) .
+
 .PHONY: test-e2e
 test-e2e: ## only the compose end-to-end test (needs Docker)
 	@cd e2e && GOWORK=off $(GO) test -count=1 -v -timeout 20m ./...

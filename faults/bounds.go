@@ -1,0 +1,64 @@
+package faults
+
+import (
+	"slices"
+	"time"
+
+	"clusterkit.dev/clusterkit"
+)
+
+// Bounds are what a run of one strategy is held to. The README's
+// reliability section states the same figures.
+type Bounds struct {
+	// Window is, per fault, the longest time with no acknowledged write and
+	// with no successful read over the partitions the fault touched, from
+	// its start to the next fault.
+	Window map[FaultKind]Window
+	// AllWindow bounds the same over every key: a fault of one node must
+	// not stop the whole cluster.
+	AllWindow time.Duration
+	// NoPrimary bounds how long a partition's primary may be a node that
+	// cannot serve: failover (about 3.3 s with DefaultConfig) and a margin.
+	NoPrimary time.Duration
+	// Converge bounds the time from the last heal until every node serves
+	// one map; Replicas (kv-async) the time from the end of the load until
+	// every owner holds its primary's value.
+	Converge, Replicas time.Duration
+	// FailedShare bounds the share of operations that failed or may have.
+	FailedShare float64
+	// LossWindow (kv-async): an acknowledged write may be lost only if it
+	// was acknowledged at most this long before a fault of its partition's
+	// primary began, or while the fault lasted.
+	LossWindow time.Duration
+}
+
+// minOpsAfter is how many operations must succeed between a fault's heal
+// and the next fault, so that a run in which everything failed cannot pass.
+const minOpsAfter = 20
+
+// failedDir is where a failing run saves its history, for TestReplay.
+const failedDir = "testdata/failed"
+
+// boundsFor returns a strategy's bounds.
+func boundsFor(strategy string) Bounds {
+	failover := 8 * time.Second
+	w := func(d time.Duration) Window { return Window{Writes: d, Reads: d} }
+	b := Bounds{
+		AllWindow:   3 * time.Second,
+		NoPrimary:   failover,
+		Converge:    30 * time.Second,
+		Replicas:    10 * time.Second,
+		FailedShare: 0.25,
+		LossWindow:  time.Second,
+		Window:      map[FaultKind]Window{},
+	}
+	for _, k := range Kinds {
+		b.Window[k] = w(20 * time.Second)
+	}
+	return b
+}
+
+// touchesKey reports whether fault f touched key's partition.
+func touchesKey(f FaultRecord, key string, partitions int) bool {
+	return slices.Contains(f.Partitions, clusterkit.PartitionIndex(key, partitions))
+}
