@@ -60,7 +60,7 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raft
 	if err != nil {
 		return nil, &FieldError{Field: "RaftAdvertise", Reason: err.Error()}
 	}
-	rn.transport, err = raft.NewTCPTransport(o.RaftAddr, adv, 5, 10*time.Second, w)
+	rn.transport, err = raft.NewTCPTransport(o.RaftAddr, adv, 5, raftIOTimeout(&o.cfg), w)
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", o.RaftAddr, err)
 	}
@@ -206,4 +206,14 @@ func (w *logWriter) Close() error {
 	err := w.pw.Close()
 	<-w.done
 	return err
+}
+
+// raftIOTimeout is the I/O deadline of raft's RPCs: half DeadTimeout, at
+// least 500ms. A node that accepts connections and never answers (paused,
+// cut off by the network, stalled) fails the leader's heartbeat after it,
+// which is how the detector hears of it: with raft's usual 10s the node
+// would be declared dead 10s after it went silent instead of DeadTimeout.
+// Snapshot installs scale the deadline with their size.
+func raftIOTimeout(c *Config) time.Duration {
+	return max(c.DeadTimeout/2, 500*time.Millisecond)
 }

@@ -52,8 +52,11 @@ type FaultRecord struct {
 	Start   int64    `json:"start"`
 	Heal    int64    `json:"heal"`
 	// Partitions the fault touched: those the targets owned when it began.
-	Partitions []int  `json:"partitions"`
-	Note       string `json:"note,omitempty"`
+	Partitions []int `json:"partitions"`
+	// Owners of those partitions when it began, primary first.
+	Owners     map[int][]string `json:"owners,omitempty"`
+	MapVersion uint64           `json:"map_version"`
+	Note       string           `json:"note,omitempty"`
 }
 
 // History is what a run recorded: enough to check it again.

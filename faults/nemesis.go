@@ -97,6 +97,11 @@ func (ne *Nemesis) Inject(ctx context.Context, k FaultKind, now int64) (*active,
 		a.rec.Targets = append(a.rec.Targets, t.ID)
 	}
 	a.rec.Partitions = touched(m, a.rec.Targets)
+	a.rec.MapVersion, a.rec.Owners = m.Version, map[int][]string{}
+	for _, p := range a.rec.Partitions {
+		q := m.Partitions[p]
+		a.rec.Owners[p] = append(append([]string{q.PrimaryNode}, q.ReplicaNodes...), q.JoiningNodes...)
+	}
 	v := targets[0]
 	switch k {
 	case CrashLeader, CrashPrimary, CrashStreaming:
