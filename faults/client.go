@@ -21,7 +21,9 @@ import (
 // Workload drives concurrent clients over a cluster's KV API in plain HTTP,
 // as an application without the Go clients would: kv-sync and
 // kv-server-side take a request on any node, kv-async on the key's
-// primary, found in a map the workload refreshes when a node refuses.
+// primary, found in a map the workload refreshes when a node refuses. Like
+// any client with a list of nodes, it avoids for a second a node that did
+// not answer in time, while others are left.
 type Workload struct {
 	C       *Cluster
 	Rec     *Recorder
@@ -33,9 +35,10 @@ type Workload struct {
 	// Timeout bounds each request; a request that times out is Maybe.
 	Timeout time.Duration
 
-	hc *http.Client
-	mu sync.Mutex
-	m  *clusterkit.ClusterInfo
+	hc   *http.Client
+	mu   sync.Mutex
+	m    *clusterkit.ClusterInfo
+	shun map[string]time.Time // node -> until when requests avoid it
 }
 
 // Run runs the clients until ctx ends and returns when all have.
@@ -93,6 +96,7 @@ func (w *Workload) Do(ctx context.Context, client int, kind Kind, key, value str
 	case err != nil:
 		op.Err = err.Error()
 		op.Result = Maybe
+		w.avoid(node.ID)
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			op.Result = Failed // no process listened: nothing was applied
 		}
@@ -145,6 +149,18 @@ func (w *Workload) send(ctx context.Context, method, u string, body []byte) (int
 func (w *Workload) route(ctx context.Context, key string, rnd *rand.Rand) (*Node, error) {
 	nodes := w.C.Nodes()
 	if !w.C.cfg.Strategy.PrimaryOnly {
+		w.mu.Lock()
+		now := time.Now()
+		ok := nodes[:0:0]
+		for _, n := range nodes {
+			if !now.Before(w.shun[n.ID]) {
+				ok = append(ok, n)
+			}
+		}
+		w.mu.Unlock()
+		if len(ok) > 0 {
+			nodes = ok
+		}
 		return nodes[rnd.IntN(len(nodes))], nil
 	}
 	w.mu.Lock()
@@ -170,6 +186,16 @@ func (w *Workload) route(ctx context.Context, key string, rnd *rand.Rand) (*Node
 	}
 	w.forget()
 	return nil, fmt.Errorf("partition %d has no primary in map version %d", p.Index, m.Version)
+}
+
+// avoid makes requests avoid node id for a second.
+func (w *Workload) avoid(id string) {
+	w.mu.Lock()
+	if w.shun == nil {
+		w.shun = map[string]time.Time{}
+	}
+	w.shun[id] = time.Now().Add(time.Second)
+	w.mu.Unlock()
 }
 
 // forget drops the cached map, so the next request fetches a new one.
