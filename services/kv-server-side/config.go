@@ -35,13 +35,15 @@ type config struct {
 	PartitionCount    int    `env:"PARTITION_COUNT"`
 	ReplicationFactor int    `env:"REPLICATION_FACTOR"`
 
-	Ack                string        `env:"ACK" envDefault:"all"`
-	Fsync              bool          `env:"FSYNC" envDefault:"true"`
-	ForwardTimeout     time.Duration `env:"FORWARD_TIMEOUT" envDefault:"5s"`
-	ReplicationTimeout time.Duration `env:"REPLICATION_TIMEOUT" envDefault:"2s"`
-	DropAfter          time.Duration `env:"DROP_AFTER" envDefault:"10m"`
-	LogLevel           slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
-	PprofAddr          string        `env:"PPROF_ADDR"`
+	Ack                 string        `env:"ACK" envDefault:"all"`
+	Fsync               bool          `env:"FSYNC" envDefault:"true"`
+	ForwardTimeout      time.Duration `env:"FORWARD_TIMEOUT" envDefault:"5s"`
+	ReplicationTimeout  time.Duration `env:"REPLICATION_TIMEOUT" envDefault:"2s"`
+	ReplicaLagTimeout   time.Duration `env:"REPLICA_LAG_TIMEOUT" envDefault:"300ms"`
+	ForwardProbeTimeout time.Duration `env:"FORWARD_PROBE_TIMEOUT" envDefault:"300ms"`
+	DropAfter           time.Duration `env:"DROP_AFTER" envDefault:"10m"`
+	LogLevel            slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	PprofAddr           string        `env:"PPROF_ADDR"`
 }
 
 // loadConfig reads the configuration from environ (os.Environ's format)
@@ -65,6 +67,10 @@ func loadConfig(environ []string) (config, error) {
 		return c, fmt.Errorf("FORWARD_TIMEOUT: %v must be positive", c.ForwardTimeout)
 	case c.ReplicationTimeout <= 0:
 		return c, fmt.Errorf("REPLICATION_TIMEOUT: %v must be positive", c.ReplicationTimeout)
+	case c.ReplicaLagTimeout <= 0 || c.ReplicaLagTimeout > c.ReplicationTimeout:
+		return c, fmt.Errorf("REPLICA_LAG_TIMEOUT: %v must be positive and at most REPLICATION_TIMEOUT (%v)", c.ReplicaLagTimeout, c.ReplicationTimeout)
+	case c.ForwardProbeTimeout <= 0 || c.ForwardProbeTimeout >= c.ForwardTimeout:
+		return c, fmt.Errorf("FORWARD_PROBE_TIMEOUT: %v must be positive and less than FORWARD_TIMEOUT (%v)", c.ForwardProbeTimeout, c.ForwardTimeout)
 	}
 	return c, nil
 }
@@ -145,13 +151,15 @@ func (c config) newClusterKit(log *slog.Logger) (*clusterkit.ClusterKit, error) 
 // serverConfig returns the KV service's configuration.
 func (c config) serverConfig(log *slog.Logger) server.Config {
 	return server.Config{
-		DataDir:            c.DataDir,
-		Ack:                server.AckMode(c.Ack),
-		NoSync:             !c.Fsync,
-		ForwardTimeout:     c.ForwardTimeout,
-		ReplicationTimeout: c.ReplicationTimeout,
-		DropAfter:          c.DropAfter,
-		Logger:             log,
+		DataDir:             c.DataDir,
+		Ack:                 server.AckMode(c.Ack),
+		NoSync:              !c.Fsync,
+		ForwardTimeout:      c.ForwardTimeout,
+		ReplicationTimeout:  c.ReplicationTimeout,
+		ReplicaLagTimeout:   c.ReplicaLagTimeout,
+		ForwardProbeTimeout: c.ForwardProbeTimeout,
+		DropAfter:           c.DropAfter,
+		Logger:              log,
 	}
 }
 

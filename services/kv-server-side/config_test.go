@@ -65,6 +65,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "FSYNC=sometimes"}, "FSYNC"},
 		{[]string{"NODE_ID=n", "FORWARD_TIMEOUT=soon"}, "FORWARD_TIMEOUT"},
 		{[]string{"NODE_ID=n", "REPLICATION_TIMEOUT=0s"}, "REPLICATION_TIMEOUT"},
+		{[]string{"NODE_ID=n", "REPLICA_LAG_TIMEOUT=3s"}, "REPLICA_LAG_TIMEOUT"},
+		{[]string{"NODE_ID=n", "REPLICA_LAG_TIMEOUT=0s"}, "REPLICA_LAG_TIMEOUT"},
+		{[]string{"NODE_ID=n", "FORWARD_PROBE_TIMEOUT=5s"}, "FORWARD_PROBE_TIMEOUT"},
 		{[]string{"NODE_ID=n", "LOG_LEVEL=loud"}, "LOG_LEVEL"},
 	} {
 		_, err := loadConfig(c.env)

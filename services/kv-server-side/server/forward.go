@@ -67,7 +67,7 @@ func (s *Server) forward(ctx context.Context, p *clusterkit.Partition, o op) (ro
 // have been.
 func unanswered(primary string, partition int, err error) string {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.Is(err, errNotSent) || errors.As(err, &op) && op.Op == "dial" {
 		return fmt.Sprintf("primary %s of partition %d is unreachable (the write was not applied): %v", primary, partition, err)
 	}
 	return fmt.Sprintf("primary %s of partition %d did not answer (the write may or may not have been applied): %v", primary, partition, err)
@@ -121,7 +121,12 @@ func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key,
 	var best store.Record
 	var bestFound bool
 	got := 0
+	// The first need answers suffice: a replica that does not answer
+	// (paused, cut off) holds up nothing.
 	for range replicas {
+		if got >= need {
+			break
+		}
 		a := <-answers
 		if a.err != nil {
 			continue

@@ -35,6 +35,25 @@ const (
 	fwdMaxOps         = 4096
 )
 
+// A primary that stops answering (paused, cut off) must not hold every
+// request forwarded to it for ForwardTimeout. When a batch has not answered
+// within ForwardProbeTimeout, or failed, the forwarder probes the primary
+// with an empty batch of the same bound. If the probe gets no answer, the
+// primary is not answering: the ops waiting for it are released with
+// errNotAnswering, and later ops to it fail at once with errNotSent, until
+// a probe, sent every probeInterval, answers. The probes stop, and the
+// primary is trusted again, once no op was sent to it for fwdForget.
+const fwdForget = 10 * time.Second
+
+var (
+	// errNotAnswering ends an op sent to a primary that stopped answering:
+	// it may or may not have been applied.
+	errNotAnswering = errors.New("primary not answering")
+	// errNotSent fails an op to a primary known not to answer: it was not
+	// sent.
+	errNotSent = errors.New("primary not answering; not sent")
+)
+
 // forwarder sends this node's forwarded ops to primaries.
 type forwarder struct {
 	s  *Server
@@ -43,6 +62,21 @@ type forwarder struct {
 	mu     sync.Mutex
 	closed bool
 	queues map[fwdKey]*fwdQueue
+	nodes  map[string]*fwdNode
+}
+
+// fwdNode is what the forwarder knows of one primary's health; its two
+// queues share it.
+type fwdNode struct {
+	addr string
+
+	mu sync.Mutex
+	// calls are the ops sent or queued, not answered yet.
+	calls   map[*fwdCall]struct{}
+	probing bool
+	// down is the failure of the last probe, nil while the node answers.
+	down     error
+	lastUsed time.Time
 }
 
 type fwdKey struct {
@@ -65,7 +99,20 @@ type fwdQueue struct {
 
 type fwdCall struct {
 	op   op
+	node *fwdNode
 	done chan fwdResult
+	once sync.Once
+}
+
+// deliver sends the call's result, once: a call released because its
+// primary stopped answering ignores the batch's late outcome.
+func (c *fwdCall) deliver(res fwdResult) {
+	c.once.Do(func() {
+		c.node.mu.Lock()
+		delete(c.node.calls, c)
+		c.node.mu.Unlock()
+		c.done <- res
+	})
 }
 
 type fwdResult struct {
@@ -74,17 +121,35 @@ type fwdResult struct {
 }
 
 func newForwarder(s *Server) *forwarder {
-	return &forwarder{s: s, queues: map[fwdKey]*fwdQueue{}}
+	return &forwarder{s: s, queues: map[fwdKey]*fwdQueue{}, nodes: map[string]*fwdNode{}}
 }
 
 // send forwards o to node with the next batch and waits for the node's
-// reply or ctx.
+// reply or ctx. It fails at once with errNotSent when node is not
+// answering, and with errNotAnswering when it stops answering meanwhile.
 func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (reply, error) {
 	k := fwdKey{addr: node.IP, writes: o.kind != opKindGet}
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return reply{}, errClosing
+	}
+	fn := f.nodes[node.IP]
+	if fn == nil {
+		fn = &fwdNode{addr: node.IP, calls: map[*fwdCall]struct{}{}}
+		f.nodes[node.IP] = fn
+	}
+	call := &fwdCall{op: o, node: fn, done: make(chan fwdResult, 1)}
+	fn.mu.Lock()
+	fn.lastUsed = time.Now()
+	down := fn.down
+	if down == nil {
+		fn.calls[call] = struct{}{}
+	}
+	fn.mu.Unlock()
+	if down != nil {
+		f.mu.Unlock()
+		return reply{}, fmt.Errorf("%w: %s: %w", errNotSent, node.IP, down)
 	}
 	q := f.queues[k]
 	if q == nil {
@@ -96,7 +161,6 @@ func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (repl
 		}
 		f.queues[k] = q
 	}
-	call := &fwdCall{op: o, done: make(chan fwdResult, 1)}
 	q.mu.Lock()
 	q.queue = append(q.queue, call)
 	if q.active < q.max {
@@ -110,7 +174,68 @@ func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (repl
 	case res := <-call.done:
 		return res.rep, res.err
 	case <-ctx.Done():
+		call.deliver(fwdResult{err: ctx.Err()})
 		return reply{}, ctx.Err()
+	}
+}
+
+// suspect starts probing fn, unless a probe is running.
+func (f *forwarder) suspect(fn *fwdNode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if f.closed || fn.probing {
+		return
+	}
+	fn.probing = true
+	f.wg.Add(1)
+	go f.probe(fn)
+}
+
+// probe sends empty batches to fn, each bounded by ForwardProbeTimeout,
+// every probeInterval, until one answers (fn answers again), the server
+// closes, or fn has not been used for fwdForget. The first failure marks
+// fn down and releases the ops waiting for it.
+func (f *forwarder) probe(fn *fwdNode) {
+	defer f.wg.Done()
+	s := f.s
+	empty := appendEndFrame(nil, 0)
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardProbeTimeout)
+		a, err := s.nodes.post(ctx, fn.addr, "/kv/forward", s.self, s.ck.Version(), empty)
+		cancel()
+		if err == nil && a.status != http.StatusOK {
+			err = fmt.Errorf("probe answered %d", a.status)
+		}
+		fn.mu.Lock()
+		forget := time.Since(fn.lastUsed) > fwdForget
+		if err == nil || forget || s.ctx.Err() != nil {
+			if fn.down != nil {
+				s.log.Info("primary answering again", "addr", fn.addr)
+			}
+			fn.down, fn.probing = nil, false
+			fn.mu.Unlock()
+			return
+		}
+		var released []*fwdCall
+		if fn.down == nil {
+			s.log.Warn("primary not answering", "addr", fn.addr, "err", err)
+			for c := range fn.calls {
+				released = append(released, c)
+			}
+		}
+		fn.down = err
+		fn.mu.Unlock()
+		for _, c := range released {
+			c.deliver(fwdResult{err: fmt.Errorf("%w: %s: %w", errNotAnswering, fn.addr, err)})
+		}
+		t := time.NewTimer(probeInterval)
+		select {
+		case <-s.ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 }
 
@@ -145,12 +270,18 @@ func (q *fwdQueue) run() {
 		var replies []reply
 		var err error
 		q.batchSize.Observe(float64(n))
+		fn := calls[0].node
+		watch := time.AfterFunc(q.f.s.cfg.ForwardProbeTimeout, func() { q.f.suspect(fn) })
 		buf, replies, err = q.post(buf, calls)
+		watch.Stop()
+		if err != nil && q.f.s.ctx.Err() == nil {
+			q.f.suspect(fn)
+		}
 		for i, c := range calls {
 			if err != nil {
-				c.done <- fwdResult{err: err}
+				c.deliver(fwdResult{err: err})
 			} else {
-				c.done <- fwdResult{rep: replies[i]}
+				c.deliver(fwdResult{rep: replies[i]})
 			}
 		}
 	}

@@ -60,7 +60,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		// The copy of an earlier gain was cancelled (the node became an
 		// owner before it finished): take the data from the owners now.
 		s.parts.set(p, partState{role: ev.NewRole})
-		s.catchUp(ctx, p, "")
+		s.catchUp(ctx, p, "", 0)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -69,7 +69,9 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		return nil
 	case ev.NewRole == clusterkit.RolePrimary:
 		s.parts.set(p, partState{role: ev.NewRole, filled: true, catchingUp: true})
-		s.catchUp(ctx, p, "")
+		if err := s.promotionCatchUp(ctx, p); err != nil {
+			return err
+		}
 		s.parts.set(p, partState{role: ev.NewRole, filled: true})
 		return nil
 	default:
@@ -94,16 +96,16 @@ func (s *Server) fill(ctx context.Context, ev clusterkit.PartitionEvent) error {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("copy failed; trying the other owners", "partition", p, "from", ev.CopyFrom.ID, "err", err)
-			if s.catchUp(ctx, p, ev.CopyFrom.ID) > 0 {
+			if s.catchUp(ctx, p, ev.CopyFrom.ID, 1) > 0 {
 				err = nil
 			} else {
 				err = fmt.Errorf("copy partition %d from %s: %w", p, ev.CopyFrom.ID, err)
 			}
 		case err == nil && restart:
-			s.catchUp(ctx, p, ev.CopyFrom.ID)
+			s.catchUp(ctx, p, ev.CopyFrom.ID, 0)
 		}
 	case restart:
-		s.catchUp(ctx, p, "")
+		s.catchUp(ctx, p, "", 0)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -149,30 +151,87 @@ func (s *Server) copyFrom(ctx context.Context, p int, node *clusterkit.Node) err
 }
 
 // catchUp merges partition p from each of its other ready owners in the
-// current map but skip, once each, and returns how many copies succeeded.
-// A failed source is logged: catching up is best effort.
-func (s *Server) catchUp(ctx context.Context, p int, skip string) int {
-	parts := s.ck.Partitions()
-	if p >= len(parts) {
-		return 0
+// current map but skip, all at once, and returns how many copies
+// succeeded. With enough > 0 it returns as soon as enough succeeded,
+// cancelling the others. A failed source is logged: catching up is best
+// effort.
+func (s *Server) catchUp(ctx context.Context, p int, skip string, enough int) int {
+	ids := s.catchUpSources(p, skip)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan bool, len(ids))
+	for _, id := range ids {
+		go func() {
+			node := s.ck.Node(id)
+			if node == nil {
+				done <- false
+				return
+			}
+			if err := s.copyOnce(ctx, p, node, kindCatchUp); err != nil {
+				if ctx.Err() == nil {
+					s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
+				}
+				done <- false
+				return
+			}
+			done <- true
+		}()
 	}
-	part := &parts[p]
-	ok := 0
-	for _, id := range append([]string{part.PrimaryNode}, part.ReplicaNodes...) {
-		if id == s.self || id == skip || id == "" {
-			continue
+	ok, got := 0, 0
+	for ; got < len(ids) && (enough == 0 || ok < enough); got++ {
+		if <-done {
+			ok++
 		}
-		node := s.ck.Node(id)
-		if node == nil {
-			continue
-		}
-		if err := s.copyOnce(ctx, p, node, kindCatchUp); err != nil {
-			s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
-			continue
-		}
-		ok++
+	}
+	// The copies still running see the cancelled context and return at
+	// once.
+	cancel()
+	for ; got < len(ids); got++ {
+		<-done
 	}
 	return ok
+}
+
+// catchUpSources returns the ready owners of p in the current map but this
+// node and skip.
+func (s *Server) catchUpSources(p int, skip string) []string {
+	parts := s.ck.Partitions()
+	if p >= len(parts) {
+		return nil
+	}
+	part := &parts[p]
+	var ids []string
+	for _, id := range append([]string{part.PrimaryNode}, part.ReplicaNodes...) {
+		if id != s.self && id != skip && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// promotionCatchUp brings partition p, of which this node was just made
+// primary, up to every write the cluster acknowledged. With AckAll such a
+// write is on a majority of the n ready owners, so this node together with
+// n-1-n/2 of the others (at least one) holds it; catching up from that many
+// sources suffices, and the copies from owners that do not answer are
+// cancelled then. It retries until enough sources succeeded or ctx ends.
+func (s *Server) promotionCatchUp(ctx context.Context, p int) error {
+	for attempt := 0; ; attempt++ {
+		ids := s.catchUpSources(p, "")
+		n := 1 + len(ids)
+		enough := min(len(ids), max(1, n-1-n/2))
+		if enough == 0 || s.catchUp(ctx, p, "", enough) >= enough {
+			return nil
+		}
+		s.log.Warn("promoted primary could not catch up from enough owners; retrying", "partition", p, "needed", enough)
+		t := time.NewTimer(copyBackoff << min(attempt, 4))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // copyOnce streams partition p from node and merges it into the store.
@@ -197,13 +256,28 @@ func (s *Server) copyOnce(ctx context.Context, p int, node *clusterkit.Node, kin
 }
 
 // pull reads partition p's stream from node, merging as it goes. A stream
-// cut short fails the copy; what was merged before stays, being correct.
+// cut short fails the copy; what was merged before stays, being correct. A
+// source that sends nothing for CopyIdleTimeout (before its answer's
+// header or mid-stream) fails the copy with errStreamIdle.
 func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (records, size int, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(s.cfg.CopyIdleTimeout, func() {
+		cancel(fmt.Errorf("%w: %s sent nothing for %v", errStreamIdle, node.ID, s.cfg.CopyIdleTimeout))
+	})
+	defer idle.Stop()
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStreamIdle) {
+			err = fmt.Errorf("%w (%v)", cause, err)
+		}
+	}()
 	resp, err := s.send(ctx, node, http.MethodGet, "/kv/stream?partition="+strconv.Itoa(p), nil)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	idle.Reset(s.cfg.CopyIdleTimeout)
+	resp.Body = &idleReader{ReadCloser: resp.Body, t: idle, d: s.cfg.CopyIdleTimeout}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, 0, fmt.Errorf("%s answered %s: %s", node.ID, resp.Status, msg)
@@ -239,6 +313,24 @@ func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (record
 		}
 	}
 	return records, size, flush()
+}
+
+// errStreamIdle fails a copy whose source stopped sending.
+var errStreamIdle = errors.New("copy stream idle")
+
+// idleReader rearms t for d whenever a read returns data.
+type idleReader struct {
+	io.ReadCloser
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.t.Reset(r.d)
+	}
+	return n, err
 }
 
 // handleStream serves GET /kv/stream?partition=N: every record of partition

@@ -22,16 +22,28 @@ import (
 // that queue up meanwhile leave together in the next request, so a busy
 // primary makes few requests and each replica commits a batch with one
 // fsync. A replica answers one status byte per record.
+//
+// An owner that does not answer (paused, cut off, dead, or far slower than
+// the others) must hold up no write for long. A request that has not
+// answered within ReplicaLagTimeout, or that failed, makes its owner
+// lagging: the writes waiting for it are released at once (they count it
+// as not stored), and later writes do not wait for it. Writes are still
+// queued for a lagging owner, in the background and bounded (maxQueue,
+// maxQueueBytes), and one request at a time, at most every probeInterval,
+// goes out to it (empty when nothing is queued): the first that answers
+// makes it in sync again. A write needs a majority of the partition's ready
+// owners; when fewer are in sync it fails at once, before it is applied.
 const (
 	maxInflight   = 1
 	maxBatchCount = 256
 	maxBatchBytes = 4 << 20
-	// maxQueue bounds a node's queue of background (AckPrimary) writes;
-	// beyond it writes are dropped for that node and counted.
-	maxQueue = 1 << 16
-	// downFor is how long a node that failed a request is skipped, so that
-	// writes do not each wait for a dead node.
-	downFor = time.Second
+	// maxQueue and maxQueueBytes bound a node's queue of writes nobody
+	// waits for (AckPrimary, or for a lagging owner); beyond them writes
+	// are dropped for that node and counted.
+	maxQueue      = 1 << 16
+	maxQueueBytes = 64 << 20
+	// probeInterval is how often a lagging owner gets a request.
+	probeInterval = 100 * time.Millisecond
 )
 
 // Statuses of a replicated record, one byte each in a replica's answer.
@@ -42,7 +54,7 @@ const (
 )
 
 var (
-	errPeerDown  = errors.New("node failed recently")
+	errLagging   = errors.New("owner lagging (it did not answer within the lag timeout)")
 	errQueueFull = errors.New("replication queue full")
 	errClosing   = errors.New("server closing")
 )
@@ -67,17 +79,24 @@ type peer struct {
 	id   string
 	addr string
 
-	mu        sync.Mutex
-	queue     []*repItem
-	active    int
-	downUntil time.Time
+	mu     sync.Mutex
+	queue  []*repItem
+	bytes  int // keys and values in queue
+	active int
+	// inflight is the batch being sent.
+	inflight []*repItem
+	// lagging is set while writes do not wait for the node; nextSend is
+	// then the earliest time of its next request.
+	lagging  bool
+	nextSend time.Time
 }
 
 // repItem is one write on its way to one node.
 type repItem struct {
 	rec  store.Record
 	sent time.Time
-	// res receives the outcome; nil for a background write.
+	// res receives the outcome; nil for a write nobody waits for. Once
+	// the item is queued it is read and cleared under its peer's mu.
 	res chan<- repResult
 }
 
@@ -91,10 +110,18 @@ type repResult struct {
 
 // replicate sends rec to p's other owners, runs local (the primary's own
 // commit) meanwhile, and waits, at most ReplicationTimeout, until each owner
-// answered. It succeeds when local did and a majority of p's ready owners
-// (this primary included) stored rec, and fails if any owner knows a newer
-// primary.
+// in sync answered (a lagging owner is not waited for). It succeeds when
+// local did and a majority of p's ready owners (this primary included)
+// stored rec, and fails if any owner knows a newer primary. When fewer than
+// a majority of the ready owners are in sync it fails at once, without
+// applying rec.
 func (r *replicator) replicate(p *clusterkit.Partition, rec store.Record, local func() error) error {
+	ready := 1 + len(p.ReplicaNodes)
+	need := ready/2 + 1
+	if insync := 1 + len(p.ReplicaNodes) - r.lagging(p.ReplicaNodes); insync < need {
+		return errUnavailable(fmt.Sprintf("%d of the %d owners of partition %d are in sync, %d needed (the write was not applied); retry",
+			insync, ready, p.Index, need))
+	}
 	targets := len(p.ReplicaNodes) + len(p.JoiningNodes)
 	res := make(chan repResult, targets)
 	now := time.Now()
@@ -106,8 +133,6 @@ func (r *replicator) replicate(p *clusterkit.Partition, rec store.Record, local 
 	if err := local(); err != nil {
 		return err
 	}
-	ready := 1 + len(p.ReplicaNodes)
-	need := ready/2 + 1
 	stored, fenced := 1, false
 	var newest uint64
 	var failures []string
@@ -202,31 +227,53 @@ func isReplica(p *clusterkit.Partition, id string) bool {
 	return false
 }
 
+// lagging returns how many of the nodes ids are lagging.
+func (r *replicator) lagging(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		r.mu.Lock()
+		pr := r.peers[id]
+		r.mu.Unlock()
+		if pr == nil {
+			continue
+		}
+		pr.mu.Lock()
+		if pr.lagging {
+			n++
+		}
+		pr.mu.Unlock()
+	}
+	return n
+}
+
 // enqueue queues it for node id and starts a sender if fewer than
-// maxInflight are running.
+// maxInflight are running. A write for a lagging node is queued in the
+// background and its waiter is told at once (errLagging).
 func (r *replicator) enqueue(id string, it *repItem) {
 	node := r.s.ck.Node(id)
 	if node == nil {
-		r.finish(it, id, repResult{err: errors.New("not a member")})
+		r.finish(it, id, repResult{err: errors.New("not a member")}, it.res)
 		return
 	}
 	pr := r.peer(node)
+	size := len(it.rec.Key) + len(it.rec.Value)
 	pr.mu.Lock()
-	var err error
-	switch {
-	case r.closed.Load():
-		err = errClosing
-	case time.Now().Before(pr.downUntil):
-		err = errPeerDown
-	case it.res == nil && len(pr.queue) >= maxQueue:
-		err = errQueueFull
-	}
-	if err != nil {
+	if r.closed.Load() {
 		pr.mu.Unlock()
-		r.finish(it, id, repResult{err: err})
+		r.finish(it, id, repResult{err: errClosing}, it.res)
+		return
+	}
+	var released chan<- repResult
+	if pr.lagging {
+		released, it.res = it.res, nil
+	}
+	if it.res == nil && (len(pr.queue) >= maxQueue || pr.bytes+size > maxQueueBytes) {
+		pr.mu.Unlock()
+		r.finish(it, id, repResult{err: errQueueFull}, released)
 		return
 	}
 	pr.queue = append(pr.queue, it)
+	pr.bytes += size
 	r.s.m.replPending.Inc()
 	if pr.active < maxInflight {
 		pr.active++
@@ -234,6 +281,9 @@ func (r *replicator) enqueue(id string, it *repItem) {
 		go pr.run()
 	}
 	pr.mu.Unlock()
+	if released != nil {
+		released <- repResult{node: id, err: errLagging}
+	}
 }
 
 // peer returns the queue of node, replacing it if the node's address
@@ -249,8 +299,8 @@ func (r *replicator) peer(node *clusterkit.Node) *peer {
 	return pr
 }
 
-// finish reports the outcome of one item.
-func (r *replicator) finish(it *repItem, node string, res repResult) {
+// finish counts the outcome of one item and sends it to waiter, if any.
+func (r *replicator) finish(it *repItem, node string, res repResult, waiter chan<- repResult) {
 	res.node = node
 	m := r.s.m
 	switch {
@@ -266,21 +316,52 @@ func (r *replicator) finish(it *repItem, node string, res repResult) {
 		m.replRecords.WithLabelValues(replOK).Inc()
 		m.replLag.Observe(time.Since(it.sent).Seconds())
 	}
-	if it.res != nil {
-		it.res <- res
+	if waiter != nil {
+		waiter <- res
 	}
 }
 
-// run sends the queue in batches until it is empty.
+// takeWaiters clears and returns the waiters of items; pr.mu is held.
+func takeWaiters(items []*repItem) []chan<- repResult {
+	ws := make([]chan<- repResult, len(items))
+	for i, it := range items {
+		ws[i], it.res = it.res, nil
+	}
+	return ws
+}
+
+// run sends the queue in batches until it is empty and the node in sync;
+// while the node lags it sends one batch, possibly empty, every
+// probeInterval. It returns when the server closes, or when a lagging
+// node with nothing queued has left the cluster (or changed address).
 func (pr *peer) run() {
 	defer pr.r.wg.Done()
+	s := pr.r.s
 	var buf []byte
 	for {
 		pr.mu.Lock()
-		if len(pr.queue) == 0 {
+		gone := false
+		if pr.lagging && len(pr.queue) == 0 {
+			node := s.ck.Node(pr.id)
+			gone = node == nil || node.IP != pr.addr
+		}
+		if pr.r.closed.Load() || s.ctx.Err() != nil || gone || (len(pr.queue) == 0 && !pr.lagging) {
 			pr.active--
+			if gone {
+				pr.lagging = false
+			}
 			pr.mu.Unlock()
 			return
+		}
+		if wait := time.Until(pr.nextSend); pr.lagging && wait > 0 {
+			pr.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-s.ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
 		}
 		n, size := 0, 0
 		for n < len(pr.queue) && n < maxBatchCount && (n == 0 || size < maxBatchBytes) {
@@ -292,42 +373,81 @@ func (pr *peer) run() {
 		rest := copy(pr.queue, pr.queue[n:])
 		clear(pr.queue[rest:])
 		pr.queue = pr.queue[:rest]
+		pr.bytes -= size
+		pr.inflight = batch
 		pr.mu.Unlock()
 
+		lag := time.AfterFunc(s.cfg.ReplicaLagTimeout, pr.lag)
 		var statuses []byte
 		var nodeVersion uint64
 		var err error
 		buf, statuses, nodeVersion, err = pr.post(buf, batch)
+		lag.Stop()
+
+		pr.mu.Lock()
+		pr.inflight = nil
+		waiters := takeWaiters(batch)
+		var dropped []*repItem
+		var droppedWaiters []chan<- repResult
+		wasLagging := pr.lagging
 		if err != nil {
-			pr.r.s.m.replBatches.WithLabelValues(resultError).Inc()
-			pr.r.s.log.Debug("replication failed", "node", pr.id, "records", len(batch), "err", err)
-			pr.markDown()
+			// The node failed: it lags, and what is queued for it
+			// fails rather than wait for the next probe.
+			pr.lagging = true
+			pr.nextSend = time.Now().Add(probeInterval)
+			dropped, pr.queue, pr.bytes = pr.queue, nil, 0
+			droppedWaiters = takeWaiters(dropped)
 		} else {
-			pr.r.s.m.replBatches.WithLabelValues(resultOK).Inc()
+			pr.lagging = false
 		}
-		pr.r.s.m.replBatch.Observe(float64(len(batch)))
+		pr.mu.Unlock()
+
+		switch {
+		case err != nil:
+			s.m.replBatches.WithLabelValues(resultError).Inc()
+			if !wasLagging {
+				s.log.Warn("owner lagging: replication failed", "node", pr.id, "err", err)
+			} else {
+				s.log.Debug("replication probe failed", "node", pr.id, "records", len(batch), "err", err)
+			}
+		case wasLagging:
+			s.m.replBatches.WithLabelValues(resultOK).Inc()
+			s.log.Info("owner in sync again", "node", pr.id)
+		default:
+			s.m.replBatches.WithLabelValues(resultOK).Inc()
+		}
+		s.m.replBatch.Observe(float64(len(batch)))
 		for i, it := range batch {
 			res := repResult{err: err, nodeVersion: nodeVersion}
 			if err == nil {
 				res.status = statuses[i]
 			}
-			pr.r.finish(it, pr.id, res)
+			pr.r.finish(it, pr.id, res, waiters[i])
 		}
-		pr.r.s.m.replPending.Sub(float64(len(batch)))
+		for i, it := range dropped {
+			pr.r.finish(it, pr.id, repResult{err: fmt.Errorf("%w (dropped: the node failed)", errLagging)}, droppedWaiters[i])
+		}
+		s.m.replPending.Sub(float64(len(batch) + len(dropped)))
 	}
 }
 
-// markDown skips the node for downFor and fails what is queued for it.
-func (pr *peer) markDown() {
+// lag runs when the batch in flight has not answered within
+// ReplicaLagTimeout: the node is lagging, and the writes waiting for it,
+// sent or queued, are released.
+func (pr *peer) lag() {
 	pr.mu.Lock()
-	pr.downUntil = time.Now().Add(downFor)
-	queued := pr.queue
-	pr.queue = nil
+	was := pr.lagging
+	pr.lagging = true
+	waiters := append(takeWaiters(pr.inflight), takeWaiters(pr.queue)...)
 	pr.mu.Unlock()
-	for _, it := range queued {
-		pr.r.finish(it, pr.id, repResult{err: errPeerDown})
+	if !was {
+		pr.r.s.log.Warn("owner lagging: no answer to replication", "node", pr.id, "after", pr.r.s.cfg.ReplicaLagTimeout)
 	}
-	pr.r.s.m.replPending.Sub(float64(len(queued)))
+	for _, w := range waiters {
+		if w != nil {
+			w <- repResult{node: pr.id, err: errLagging}
+		}
+	}
 }
 
 // post sends one batch and returns the node's statuses, one per record, and
@@ -380,10 +500,11 @@ func (r *replicator) close() {
 		// enqueue checks closed under pr.mu: after this no sender starts.
 		pr.mu.Lock()
 		queued := pr.queue
-		pr.queue = nil
+		pr.queue, pr.bytes = nil, 0
+		waiters := takeWaiters(queued)
 		pr.mu.Unlock()
-		for _, it := range queued {
-			r.finish(it, pr.id, repResult{err: errClosing})
+		for i, it := range queued {
+			r.finish(it, pr.id, repResult{err: errClosing}, waiters[i])
 		}
 		r.s.m.replPending.Sub(float64(len(queued)))
 	}

@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,11 +47,13 @@ type AckMode string
 // Ack modes.
 const (
 	// AckAll answers once the write is on the primary's disk and every
-	// other owner (replicas and joining nodes) has acknowledged it. An
-	// owner that fails or does not answer within ReplicationTimeout is
-	// given up on; the write still succeeds when a majority of the
-	// partition's ready owners (primary and replicas) stored it, so it
-	// survives the loss of any one node with replication factor 3.
+	// other owner (replicas and joining nodes) that is in sync has
+	// acknowledged it. An owner whose replication request has not answered
+	// within ReplicaLagTimeout, or failed, is lagging: writes stop waiting
+	// for it until it answers again. The write succeeds when a majority of
+	// the partition's ready owners (primary and replicas) stored it, so it
+	// survives the loss of any one node with replication factor 3; when
+	// fewer than a majority are in sync it fails at once, not applied.
 	AckAll AckMode = "all"
 	// AckPrimary answers once the write is on the primary's disk and
 	// replicates it in the background: faster, but a write acknowledged
@@ -74,15 +77,33 @@ type Config struct {
 	// ForwardTimeout bounds a request forwarded to the primary, its
 	// replication included. Default 5s.
 	ForwardTimeout time.Duration
-	// ReplicationTimeout bounds how long the primary waits for an owner to
-	// acknowledge a write before it gives up on that owner. Default 2s.
+	// ReplicationTimeout bounds one replication request to an owner, and
+	// how long a write waits for a majority of owners to store it.
+	// Default 2s.
 	ReplicationTimeout time.Duration
+	// ReplicaLagTimeout is how long a replication request may go
+	// unanswered before its owner is lagging: the writes waiting for it
+	// complete without it, later writes do not wait for it, and it is
+	// probed in the background (with the writes made meanwhile) until it
+	// answers again. At most ReplicationTimeout. Default 300ms.
+	ReplicaLagTimeout time.Duration
+	// ForwardProbeTimeout is how long a request forwarded to a primary may
+	// go unanswered before the primary is probed with an empty request of
+	// the same bound: a primary that does not answer the probe is not
+	// answering, and until a later probe answers, the writes forwarded to
+	// it fail with 503 at once and its reads are answered by the replicas.
+	// Less than ForwardTimeout. Default 300ms.
+	ForwardProbeTimeout time.Duration
 	// ReadyTimeout bounds how long a read waits while this node, as the
 	// key's new primary, is still copying its partition. Default 5s.
 	ReadyTimeout time.Duration
 	// CopyTimeout bounds the copy of one partition from one node.
 	// Default 2m.
 	CopyTimeout time.Duration
+	// CopyIdleTimeout bounds how long a copy waits for the next bytes of
+	// its source: a source that stops sending fails the copy, which is
+	// then retried (or taken from the other owners). Default 5s.
+	CopyIdleTimeout time.Duration
 	// DropAfter is how long the node keeps the data of a partition it lost
 	// before deleting it, in case another node is still copying from it.
 	// Default 10m; negative keeps lost partitions for ever.
@@ -107,12 +128,23 @@ func (c Config) Validate() error {
 	}{
 		{"ForwardTimeout", c.ForwardTimeout},
 		{"ReplicationTimeout", c.ReplicationTimeout},
+		{"ReplicaLagTimeout", c.ReplicaLagTimeout},
+		{"ForwardProbeTimeout", c.ForwardProbeTimeout},
 		{"ReadyTimeout", c.ReadyTimeout},
 		{"CopyTimeout", c.CopyTimeout},
+		{"CopyIdleTimeout", c.CopyIdleTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("server: %s must not be negative, got %v", d.name, d.v)
 		}
+	}
+	d := c
+	d.fillDefaults()
+	if d.ReplicaLagTimeout > d.ReplicationTimeout {
+		return fmt.Errorf("server: ReplicaLagTimeout (%v) must not exceed ReplicationTimeout (%v)", d.ReplicaLagTimeout, d.ReplicationTimeout)
+	}
+	if d.ForwardProbeTimeout >= d.ForwardTimeout {
+		return fmt.Errorf("server: ForwardProbeTimeout (%v) must be less than ForwardTimeout (%v)", d.ForwardProbeTimeout, d.ForwardTimeout)
 	}
 	return nil
 }
@@ -127,11 +159,20 @@ func (c *Config) fillDefaults() {
 	if c.ReplicationTimeout == 0 {
 		c.ReplicationTimeout = 2 * time.Second
 	}
+	if c.ReplicaLagTimeout == 0 {
+		c.ReplicaLagTimeout = min(300*time.Millisecond, c.ReplicationTimeout)
+	}
+	if c.ForwardProbeTimeout == 0 {
+		c.ForwardProbeTimeout = min(300*time.Millisecond, c.ForwardTimeout/2)
+	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = 5 * time.Second
 	}
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 2 * time.Minute
+	}
+	if c.CopyIdleTimeout == 0 {
+		c.CopyIdleTimeout = 5 * time.Second
 	}
 	if c.DropAfter == 0 {
 		c.DropAfter = 10 * time.Minute
@@ -157,6 +198,9 @@ type Server struct {
 	repl   *replicator
 	parts  *partitions
 	drops  *dropper
+
+	// ready is set once the node serves KV requests (see notReady).
+	ready atomic.Bool
 
 	gainedMu sync.Mutex
 	gained   map[int]bool // partitions gained since the server started
@@ -241,7 +285,8 @@ func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves the KV API.
+// ServeHTTP serves the KV API. Until the node is ready (see notReady) it
+// answers 503 at once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
 	var handle func(http.ResponseWriter, *http.Request)
@@ -269,7 +314,63 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	if r.URL.Path != "/kv/stream" {
+		if why := s.notReady(); why != "" {
+			start := time.Now()
+			status := s.writeError(w, errUnavailable("node starting: "+why))
+			if op := opOf(r.URL.Path); op != "" {
+				s.m.observe(op, roleNone, result(status), start)
+			}
+			return
+		}
+	}
 	handle(w, r)
+}
+
+// notReady returns why the node does not serve KV requests yet, or "" once
+// it does. A node serves them once it is in the cluster map with a known
+// leader and its partition event handler has taken up every partition the
+// map gives it: after a restart, that is after the replay of its log.
+// Until then a request would wait (for a map, for a primary that the old
+// map names, for the handler) or be answered from a stale map, so it fails
+// at once with 503: a client retries, a primary counts this owner as
+// lagging. Streams are served regardless: a copy from a node that is
+// starting gets what it holds. Once ready, the node stays ready.
+func (s *Server) notReady() string {
+	if s.ready.Load() {
+		return ""
+	}
+	switch {
+	case s.ck.Leader() == nil:
+		return "no leader known yet"
+	case s.ck.Node(s.self) == nil:
+		return "this node is not in the cluster map yet"
+	}
+	parts := s.ck.Partitions()
+	if len(parts) == 0 {
+		return "no partition map yet"
+	}
+	for i := range parts {
+		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
+			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
+		}
+	}
+	s.ready.Store(true)
+	return ""
+}
+
+// opOf returns the metrics label of a client KV path, "" for the node to
+// node paths.
+func opOf(path string) string {
+	switch path {
+	case "/kv/set":
+		return opSet
+	case "/kv/get":
+		return opGet
+	case "/kv/delete", "/kv/key":
+		return opDelete
+	}
+	return ""
 }
 
 // newClient returns the client of node-to-node requests: keep-alive
