@@ -172,8 +172,15 @@ func (s *Server) route(ctx context.Context, o op, wasForwarded bool) (role strin
 	return s.forward(ctx, p, o)
 }
 
-// serve runs o as the primary of p.
+// serve runs o as the primary of p. A primary that has not heard from the
+// raft leader for PrimaryLease refuses (503): it may have been replaced by
+// a primary it has not heard of, and a read it answered could miss writes
+// acknowledged by the new one.
 func (s *Server) serve(ctx context.Context, p *clusterkit.Partition, o op) reply {
+	if since := time.Since(s.ck.LeaderContact()); since > s.cfg.PrimaryLease {
+		return errReply(errUnavailable(fmt.Sprintf("this primary of %s has not heard from the raft leader for %v (PrimaryLease %v): it may have been replaced",
+			p.ID, since.Round(time.Millisecond), s.cfg.PrimaryLease)))
+	}
 	switch o.kind {
 	case opKindSet:
 		return s.writeLocal(p, o.key, o.value, false)

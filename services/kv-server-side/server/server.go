@@ -94,6 +94,10 @@ type Config struct {
 	// it fail with 503 at once and its reads are answered by the replicas.
 	// Less than ForwardTimeout. Default 300ms.
 	ForwardProbeTimeout time.Duration
+	// PrimaryLease is how long this node, as a partition's primary, keeps
+	// serving without hearing from the raft leader (a node silent for
+	// DeadTimeout, 3s by default, is failed over). Default 1.5s.
+	PrimaryLease time.Duration
 	// ReadyTimeout bounds how long a read waits while this node, as the
 	// key's new primary, is still copying its partition. Default 5s.
 	ReadyTimeout time.Duration
@@ -131,6 +135,7 @@ func (c Config) Validate() error {
 		{"ReplicaLagTimeout", c.ReplicaLagTimeout},
 		{"ForwardProbeTimeout", c.ForwardProbeTimeout},
 		{"ReadyTimeout", c.ReadyTimeout},
+		{"PrimaryLease", c.PrimaryLease},
 		{"CopyTimeout", c.CopyTimeout},
 		{"CopyIdleTimeout", c.CopyIdleTimeout},
 	} {
@@ -167,6 +172,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = 5 * time.Second
+	}
+	if c.PrimaryLease == 0 {
+		c.PrimaryLease = 1500 * time.Millisecond
 	}
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 2 * time.Minute
