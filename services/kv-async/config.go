@@ -38,6 +38,7 @@ type config struct {
 	ReplicationInterval   time.Duration `env:"REPLICATION_INTERVAL" envDefault:"10ms"`
 	PartitionDropDelay    time.Duration `env:"PARTITION_DROP_DELAY" envDefault:"10m"`
 	CopyTimeout           time.Duration `env:"COPY_TIMEOUT" envDefault:"5m"`
+	StreamIdleTimeout     time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"5s"`
 	SyncWindow            time.Duration `env:"SYNC_WINDOW" envDefault:"20ms"`
 	LogLevel              string        `env:"LOG_LEVEL" envDefault:"info"`
 	PprofAddr             string        `env:"PPROF_ADDR"`
@@ -67,6 +68,7 @@ func loadConfig(environ map[string]string) (config, error) {
 	nonNegative("REPLICATION_INTERVAL", c.ReplicationInterval)
 	nonNegative("PARTITION_DROP_DELAY", c.PartitionDropDelay)
 	nonNegative("COPY_TIMEOUT", c.CopyTimeout)
+	nonNegative("STREAM_IDLE_TIMEOUT", c.StreamIdleTimeout)
 	nonNegative("SYNC_WINDOW", c.SyncWindow)
 	if c.PartitionCount < 0 {
 		errs = append(errs, fmt.Errorf("PARTITION_COUNT: %d must not be negative (0: the cluster's value)", c.PartitionCount))
@@ -136,6 +138,7 @@ func (c config) serverConfig(log *slog.Logger) server.Config {
 		ReplicationInterval:   c.ReplicationInterval,
 		DropDelay:             c.PartitionDropDelay,
 		CopyTimeout:           c.CopyTimeout,
+		StreamIdleTimeout:     c.StreamIdleTimeout,
 		SyncWindow:            c.SyncWindow,
 		Logger:                log,
 	}

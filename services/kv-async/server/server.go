@@ -58,6 +58,12 @@ type Config struct {
 	// CopyTimeout bounds the copy of one partition when this node gains
 	// it. Default 5m.
 	CopyTimeout time.Duration
+	// StreamIdleTimeout fails one copy from one source when the source
+	// sends nothing for this long, its answer's headers included (a source
+	// that hangs mid-stream, or a partitioned machine), so that the copy is
+	// retried, from another source if there is one, instead of waiting for
+	// CopyTimeout. Default 5s.
+	StreamIdleTimeout time.Duration
 	// Logger receives the server's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +89,9 @@ func (c *Config) fillDefaults() {
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 5 * time.Minute
 	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -105,6 +114,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kv-async: SyncWindow %v is negative", c.SyncWindow)
 	case c.CopyTimeout < 0:
 		return fmt.Errorf("kv-async: CopyTimeout %v is negative", c.CopyTimeout)
+	case c.StreamIdleTimeout < 0:
+		return fmt.Errorf("kv-async: StreamIdleTimeout %v is negative", c.StreamIdleTimeout)
 	}
 	return nil
 }

@@ -216,8 +216,9 @@ func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (record
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
-	timer.Reset(idle)
-	resp.Body = &progressReader{r: resp.Body, progress: func() { timer.Reset(idle) }}
+	alive := func() { timer.Reset(idle) }
+	alive()
+	resp.Body = &progressReader{r: resp.Body, progress: alive}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, 0, fmt.Errorf("%s answered %s: %s", node.ID, resp.Status, msg)
@@ -228,6 +229,7 @@ func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (record
 	flush := func() error {
 		_, err := s.store.Merge(batch)
 		batch, batchSize = batch[:0], 0
+		alive() // the time spent merging is not the source's
 		return err
 	}
 	for {
