@@ -245,6 +245,11 @@ func (c *Client) markFailed(addr string) {
 // markAnswered records that addr answered with a usable map.
 func (c *Client) markAnswered(addr string) {
 	c.last.Store(&addr)
+	c.clearFailed(addr)
+}
+
+// clearFailed records that addr answered.
+func (c *Client) clearFailed(addr string) {
 	c.mu.Lock()
 	delete(c.failed, addr)
 	c.mu.Unlock()

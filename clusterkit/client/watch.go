@@ -50,6 +50,7 @@ func (c *Client) watch() {
 			// Move on to the next node for the next poll, so that a node
 			// cut off from the cluster (whose map no longer changes) cannot
 			// hold the watch.
+			c.clearFailed(addr)
 			pause = minWatchPause
 			next++
 			continue
