@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,11 @@ type Client struct {
 	// last is the base URL that answered most recently.
 	last atomic.Pointer[string]
 
+	mu sync.Mutex
+	// failed holds the base URLs whose last fetch failed, with the time of
+	// the failure: addresses tries them after the others.
+	failed map[string]time.Time
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -56,14 +62,23 @@ type Client struct {
 // (seeds are "host:port" or "http://host:port") and, unless WithoutWatch
 // is given, starts watching it for changes. It keeps trying the seeds in
 // turn, with a growing pause, until one answers, ctx is done or the start
-// timeout (WithStartTimeout, default 10s) passes. The returned client must
-// be closed.
+// timeout (WithStartTimeout, default 10s) passes. Each seed is given at
+// most the fetch timeout (WithFetchTimeout, default 2s), so a seed that
+// accepts connections but never answers delays New by at most that much
+// when another seed is live. The returned client must be closed.
 func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	o := defaultOptions()
 	for _, fn := range opts {
 		fn(&o)
 	}
-	c := &Client{opts: o, log: o.logger, done: make(chan struct{})}
+	def := defaultOptions()
+	if o.dialTimeout <= 0 {
+		o.dialTimeout = def.dialTimeout
+	}
+	if o.fetchTimeout <= 0 {
+		o.fetchTimeout = def.fetchTimeout
+	}
+	c := &Client{opts: o, log: o.logger, done: make(chan struct{}), failed: map[string]time.Time{}}
 	for _, s := range seeds {
 		if s = strings.TrimSpace(s); s != "" {
 			c.seeds = append(c.seeds, baseURL(s))
@@ -75,7 +90,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	if o.httpClient != nil {
 		c.hc = o.httpClient
 	} else {
-		c.ownTrans = newTransport()
+		c.ownTrans = newTransport(o.dialTimeout)
 		c.hc = &http.Client{Transport: c.ownTrans, Timeout: o.requestTimeout}
 	}
 	w := *c.hc
@@ -109,9 +124,11 @@ func (c *Client) bootstrap(ctx context.Context) error {
 			info, _, err := c.fetch(ctx, s, 0, 0)
 			if err == nil {
 				if _, err = c.publish(info); err == nil {
-					c.last.Store(&s)
+					c.markAnswered(s)
 					return nil
 				}
+			} else {
+				c.markFailed(s)
 			}
 			c.log.Debug("seed failed", "seed", s, "err", err)
 			errs = append(errs, err)
@@ -178,7 +195,9 @@ func (c *Client) WaitForVersion(ctx context.Context, v uint64) error {
 }
 
 // Refresh fetches the map now from the first node that answers, trying the
-// node that answered last, then the map's nodes, then the seeds. It returns
+// node that answered last, then the map's nodes, then the seeds, and last
+// of all the nodes whose latest fetch failed. Each node is given at most
+// the fetch timeout (WithFetchTimeout) before the next is tried. It returns
 // nil once one answered, whether or not its map was newer.
 func (c *Client) Refresh(ctx context.Context) error {
 	if c.ctx.Err() != nil {
@@ -202,13 +221,46 @@ func (c *Client) Refresh(ctx context.Context) error {
 func (c *Client) refreshFrom(ctx context.Context, addr string) error {
 	info, _, err := c.fetch(ctx, addr, 0, 0)
 	if err != nil {
+		c.markFailed(addr)
 		return err
 	}
 	if _, err := c.publish(info); err != nil {
 		return err
 	}
-	c.last.Store(&addr)
+	c.markAnswered(addr)
 	return nil
+}
+
+// markFailed records that addr did not answer a fetch, so that addresses
+// lists it after the nodes that did.
+func (c *Client) markFailed(addr string) {
+	if c.ctx.Err() != nil {
+		return // the fetch was cut short by Close, not by the node
+	}
+	c.mu.Lock()
+	c.failed[addr] = time.Now()
+	c.mu.Unlock()
+}
+
+// markAnswered records that addr answered with a usable map.
+func (c *Client) markAnswered(addr string) {
+	c.last.Store(&addr)
+	c.clearFailed(addr)
+}
+
+// clearFailed records that addr answered.
+func (c *Client) clearFailed(addr string) {
+	c.mu.Lock()
+	delete(c.failed, addr)
+	c.mu.Unlock()
+}
+
+// suspect reports whether the latest fetch from addr failed.
+func (c *Client) suspect(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.failed[addr]
+	return ok
 }
 
 // publish installs the map in info if it is newer than the current one,
@@ -233,7 +285,9 @@ func (c *Client) publish(info *clusterkit.ClusterInfo) (bool, error) {
 }
 
 // addresses lists the base URLs to try, best first: the one that answered
-// last, the map's live nodes, the map's other nodes, then the seeds.
+// last, the map's live nodes, the map's other nodes, then the seeds; the
+// ones whose latest fetch failed come after all of these, the earliest
+// failure first.
 func (c *Client) addresses() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -261,7 +315,22 @@ func (c *Client) addresses() []string {
 	for _, s := range c.seeds {
 		add(s)
 	}
-	return out
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failed) == 0 {
+		return out
+	}
+	good := out[:0:0]
+	var bad []string
+	for _, u := range out {
+		if _, ok := c.failed[u]; ok {
+			bad = append(bad, u)
+		} else {
+			good = append(good, u)
+		}
+	}
+	slices.SortStableFunc(bad, func(a, b string) int { return c.failed[a].Compare(c.failed[b]) })
+	return append(good, bad...)
 }
 
 // baseURL turns "host:port" into "http://host:port".

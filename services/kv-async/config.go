@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,8 +37,11 @@ type config struct {
 	ReplicationBatch      int           `env:"REPLICATION_BATCH" envDefault:"512"`
 	ReplicationBatchBytes int           `env:"REPLICATION_BATCH_BYTES" envDefault:"4194304"`
 	ReplicationInterval   time.Duration `env:"REPLICATION_INTERVAL" envDefault:"10ms"`
+	ReplicationTimeout    time.Duration `env:"REPLICATION_TIMEOUT" envDefault:"2s"`
+	MaxReplicationLag     time.Duration `env:"MAX_REPLICATION_LAG" envDefault:"1s"`
 	PartitionDropDelay    time.Duration `env:"PARTITION_DROP_DELAY" envDefault:"10m"`
 	CopyTimeout           time.Duration `env:"COPY_TIMEOUT" envDefault:"5m"`
+	StreamIdleTimeout     time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"5s"`
 	SyncWindow            time.Duration `env:"SYNC_WINDOW" envDefault:"20ms"`
 	LogLevel              string        `env:"LOG_LEVEL" envDefault:"info"`
 	PprofAddr             string        `env:"PPROF_ADDR"`
@@ -65,8 +69,13 @@ func loadConfig(environ map[string]string) (config, error) {
 		errs = append(errs, fmt.Errorf("REPLICATION_BATCH_BYTES: %d is outside 1..%d", c.ReplicationBatchBytes, server.MaxReplicationBatchBytes))
 	}
 	nonNegative("REPLICATION_INTERVAL", c.ReplicationInterval)
+	if c.ReplicationTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("REPLICATION_TIMEOUT: %v must be positive", c.ReplicationTimeout))
+	}
+	nonNegative("MAX_REPLICATION_LAG", c.MaxReplicationLag)
 	nonNegative("PARTITION_DROP_DELAY", c.PartitionDropDelay)
 	nonNegative("COPY_TIMEOUT", c.CopyTimeout)
+	nonNegative("STREAM_IDLE_TIMEOUT", c.StreamIdleTimeout)
 	nonNegative("SYNC_WINDOW", c.SyncWindow)
 	if c.PartitionCount < 0 {
 		errs = append(errs, fmt.Errorf("PARTITION_COUNT: %d must not be negative (0: the cluster's value)", c.PartitionCount))
@@ -134,8 +143,11 @@ func (c config) serverConfig(log *slog.Logger) server.Config {
 		ReplicationBatch:      c.ReplicationBatch,
 		ReplicationBatchBytes: c.ReplicationBatchBytes,
 		ReplicationInterval:   c.ReplicationInterval,
+		ReplicationTimeout:    c.ReplicationTimeout,
+		MaxReplicationLag:     cmp.Or(c.MaxReplicationLag, -1), // 0s: no bound
 		DropDelay:             c.PartitionDropDelay,
 		CopyTimeout:           c.CopyTimeout,
+		StreamIdleTimeout:     c.StreamIdleTimeout,
 		SyncWindow:            c.SyncWindow,
 		Logger:                log,
 	}

@@ -171,19 +171,21 @@ func (q *nodeQueue) run() {
 	}
 }
 
-// post sends one batch and returns its results and the node's map
-// version. buf is reused for the request.
+// post sends one batch, within the call timeout, and returns its results
+// and the node's map version. buf is reused for the request.
 func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byte, []opbatch.Result, uint64, error) {
 	buf = opbatch.AppendRequest(buf[:0], ops)
-	req, err := http.NewRequestWithContext(q.c.bg, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
+	ctx, cancel := context.WithTimeout(q.c.bg, q.c.callTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
 	if err != nil {
 		return buf, nil, 0, err
 	}
 	req.Header["Content-Type"] = contentTypeOps
 	req.Header[headerMapVersion] = []string{strconv.FormatUint(mapVersion, 10)}
-	resp, err := q.c.sdk.HTTPClient().Do(req)
+	resp, err := q.c.hc.Do(req)
 	if err != nil {
-		return buf, nil, 0, err
+		return buf, nil, 0, fmt.Errorf("kv-async: batch of %d writes to %s, which may have been applied: %w", len(ops), q.addr, err)
 	}
 	defer func() {
 		// Read to the end, so that the connection goes back to the pool.

@@ -17,9 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
@@ -32,7 +34,10 @@ var ErrNotFound = errors.New("kv-async: key not found")
 
 // Client talks to a kv-async cluster. It is safe for concurrent use.
 type Client struct {
-	sdk *ckclient.Client
+	sdk         *ckclient.Client
+	transport   *http.Transport
+	hc          *http.Client // requests to the nodes, bounded by callTimeout each
+	callTimeout time.Duration
 	// bg is the context of the batches in flight; Close cancels it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -43,31 +48,103 @@ type Client struct {
 	wg     sync.WaitGroup        // batch senders
 }
 
-// New connects to the cluster through any of seeds ("host:port"); see
-// clusterkit/client.New for the options (ckclient.WithHTTPClient for a
-// transport of your own: TLS, a proxy, tracing). Close the client when
-// done.
-func New(ctx context.Context, seeds []string, opts ...ckclient.Option) (*Client, error) {
-	sdk, err := ckclient.New(ctx, seeds, opts...)
+// Option changes how New builds a Client.
+type Option func(*options)
+
+type options struct {
+	sdkOpts     []ckclient.Option
+	callTimeout time.Duration
+	dialTimeout time.Duration
+}
+
+// Defaults of the options.
+const (
+	defaultCallTimeout = time.Second
+	defaultDialTimeout = 500 * time.Millisecond
+)
+
+// WithSDKOptions passes options to the ClusterKit SDK client that New
+// builds (see clusterkit/client). By default that client fetches the map
+// over the kv-async client's connections, each fetch bounded by the call
+// timeout; ckclient.WithHTTPClient among opts replaces them for the SDK's
+// own requests only.
+func WithSDKOptions(opts ...ckclient.Option) Option {
+	return func(o *options) { o.sdkOpts = append(o.sdkOpts, opts...) }
+}
+
+// WithCallTimeout bounds each request to one node, its connect included: a
+// batch of writes to a primary, or one read. A write whose batch gets no
+// answer in time fails with an error wrapping context.DeadlineExceeded,
+// and may or may not have been applied; a write queued behind that batch
+// waits for it, so a write to a node that has stopped answering fails
+// within twice the call timeout. A read that gets no answer from the
+// primary in time goes on to the replicas. Too short, and a primary slowed
+// by a burst of load (a slow fsync) fails writes it would have taken.
+// Default 1s.
+func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callTimeout = d } }
+
+// WithDialTimeout bounds the TCP connect to a node, so that a machine that
+// is gone (its address drops packets) fails its requests quickly. Default
+// 500ms, or the call timeout if that is shorter.
+func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
+
+// New connects to the cluster through any of seeds ("host:port") and
+// fetches the partition map before it returns. Close the client when done.
+func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if o.callTimeout == 0 {
+		o.callTimeout = defaultCallTimeout
+	}
+	if o.dialTimeout == 0 {
+		o.dialTimeout = min(defaultDialTimeout, o.callTimeout)
+	}
+	if o.callTimeout < 0 || o.dialTimeout < 0 {
+		return nil, fmt.Errorf("kv-async: call timeout (%v) and dial timeout (%v) must be positive", o.callTimeout, o.dialTimeout)
+	}
+	tr := newTransport(o.dialTimeout)
+	sdkOpts := append([]ckclient.Option{ckclient.WithHTTPClient(
+		&http.Client{Transport: tr, Timeout: o.callTimeout})}, o.sdkOpts...)
+	sdk, err := ckclient.New(ctx, seeds, sdkOpts...)
 	if err != nil {
+		tr.CloseIdleConnections()
 		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Client{sdk: sdk, bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
+	return &Client{sdk: sdk, transport: tr, hc: &http.Client{Transport: tr}, callTimeout: o.callTimeout,
+		bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
 }
 
-// Close ends the writes in flight (they fail) and stops the client's
-// topology watch. Calls after Close fail.
+// newTransport returns the client's pool of keep-alive connections, sized
+// for many concurrent requests to a handful of nodes, with a connect
+// timeout of dial.
+func newTransport(dial time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.DisableCompression = true
+	t.ForceAttemptHTTP2 = false
+	return t
+}
+
+// Close ends the writes in flight (they fail), stops the client's
+// topology watch and closes its idle connections. Calls after Close fail.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
-	return c.sdk.Close()
+	err := c.sdk.Close()
+	c.transport.CloseIdleConnections()
+	return err
 }
 
-// SDK returns the routing client underneath, for its map and HTTP client.
+// SDK returns the routing client underneath, for its map.
 func (c *Client) SDK() *ckclient.Client { return c.sdk }
 
 // Set stores value under key. It returns once the key's primary has
@@ -181,15 +258,20 @@ func decodeValue(n *clusterkit.Node, b []byte) (string, error) {
 // answer. An answer that is not 2xx is an error, as
 // clusterkit/client.Check makes it: a *ckclient.NotOwnerError for a 421,
 // a *ckclient.StatusError otherwise.
+//
+// The request is bounded by the call timeout: a node that does not answer
+// in time makes it fail with an error wrapping context.DeadlineExceeded.
 func (c *Client) getBody(ctx context.Context, r ckclient.Route, n *clusterkit.Node, target string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.IP+target, nil)
 	if err != nil {
 		return nil, err
 	}
 	ckclient.SetMapVersion(req, r)
-	resp, err := c.sdk.HTTPClient().Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kv-async: GET %s: %w", n.IP, err)
 	}
 	defer func() {
 		// Read to the end, so that the connection goes back to the pool.

@@ -96,7 +96,9 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 var contentTypeBatchOps = []string{opbatch.ContentType}
 
 // primaryEpoch returns partition idx's epoch if this node is its primary
-// in the current map, or the StatusNotOwner error. A write checks it
+// in the current map, or the StatusNotOwner error, or a 503 while the
+// partition's replication is behind by more than MaxReplicationLag (see
+// replicator.admit). A write checks it
 // inside its mutation: a node that stops being primary accepts nothing
 // after the map change, which is what lets a new owner copy everything
 // this node acknowledged.
@@ -107,6 +109,9 @@ func (s *Server) primaryEpoch(idx int) (uint64, error) {
 			return 0, errorf(http.StatusServiceUnavailable, "no partition %d in this node's map", idx)
 		}
 		return 0, s.notOwner(cur, "this node is not the primary of "+cur.ID)
+	}
+	if err := s.repl.admit(idx); err != nil {
+		return 0, err
 	}
 	return cur.Epoch, nil
 }

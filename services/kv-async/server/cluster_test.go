@@ -115,34 +115,42 @@ func TestAddNodeMigratesPartitions(t *testing.T) {
 	writeKeys(t, c, 0, n, "v")
 
 	// Keep writing while the node joins and partitions move: every write
-	// acknowledged during the moves must survive them.
+	// acknowledged during the moves must survive them, and none may fail:
+	// a moving primary hands over with a map change, and the client
+	// retries a write refused with 421 on the new primary.
+	const maxFailedWrites = 0
 	var (
 		wg      sync.WaitGroup
 		stop    = make(chan struct{})
 		written = n
 		failed  []error
+		tried   int
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for ; ; written++ {
+		for ; ; tried++ {
 			select {
 			case <-stop:
 				return
 			default:
 			}
 			if err := c.Set(context.Background(), key(written), "v"+strconv.Itoa(written)); err != nil {
+				// Tried again with the same key and value: a set is
+				// idempotent, so the keys checked below stay 0..written-1.
 				failed = append(failed, err)
-				return
+				continue
 			}
+			written++
 		}
 	}()
 	added := tc.Add()
 	tc.WaitConverged()
 	close(stop)
 	wg.Wait()
-	for _, err := range failed {
-		t.Errorf("write during the join: %v", err)
+	t.Logf("%d writes during the join, %d failed", tried, len(failed))
+	if len(failed) > maxFailedWrites {
+		t.Fatalf("%d of %d writes failed during the join, more than %d; first: %v", len(failed), tried, maxFailedWrites, failed[0])
 	}
 	if written < n+10 {
 		t.Fatalf("only %d writes during the join: the test proves little", written-n)

@@ -218,7 +218,7 @@ func (s *Server) catchUp(ctx context.Context, ev clusterkit.PartitionEvent) {
 // copyFrom streams partition p from node src into the store and records
 // the cursors the completed stream proves. It returns the records
 // received.
-func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int, error) {
+func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ int, err error) {
 	var since, inc uint64
 	cursors, _ := s.store.Cursors(p)
 	for _, c := range cursors {
@@ -231,6 +231,19 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int
 		q.Set("since", strconv.FormatUint(since, 10))
 		q.Set("inc", strconv.FormatUint(inc, 10))
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := s.cfg.StreamIdleTimeout
+	timer := time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: %s sent nothing for %v", errStreamIdle, src.ID, idle))
+	})
+	defer timer.Stop()
+	alive := func() { timer.Reset(idle) }
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), errStreamIdle) && !errors.Is(err, errStreamIdle) {
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+src.IP+pathStream+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
@@ -251,7 +264,8 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, fmt.Errorf("%s answered %s: %s", src.IP, resp.Status, b)
 	}
-	dec := gob.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	alive()
+	dec := gob.NewDecoder(bufio.NewReaderSize(&progressReader{r: resp.Body, progress: alive}, 64<<10))
 	total := 0
 	for {
 		var f streamFrame
@@ -290,6 +304,7 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (int
 		if err != nil {
 			return total, err
 		}
+		alive() // the time spent merging is not the source's
 		total += len(f.Records)
 		s.metrics.migRecords.Add(float64(len(f.Records)))
 		s.metrics.migBytes.Add(float64(bytes))
@@ -363,4 +378,21 @@ func (s *Server) dropUnowned() {
 			s.scheduleDrop(p)
 		}
 	}
+}
+
+// errStreamIdle fails a copy whose source stopped sending.
+var errStreamIdle = errors.New("copy source idle")
+
+// progressReader calls progress after every read that returned bytes.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
 }

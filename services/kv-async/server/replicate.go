@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -57,6 +58,11 @@ type replicator struct {
 	s        *Server
 	mu       sync.Mutex
 	shippers map[string]*shipper
+	// unreplicated holds, per partition this node is primary of, when the
+	// oldest write no ready replica has acknowledged arrived (Unix ns), 0
+	// when there is none; watchLag keeps it (and makes it once the
+	// partition count is known), admit reads it.
+	unreplicated atomic.Pointer[[]atomic.Int64]
 	// active is the current shippers, for notify on the write path.
 	active atomic.Pointer[[]*shipper]
 	wg     sync.WaitGroup
@@ -188,8 +194,9 @@ type shipper struct {
 // partState is a shipper's knowledge of one partition on its peer.
 type partState struct {
 	epoch   uint64
-	known   bool   // cursor was confirmed by the peer
-	cursor  uint64 // the peer holds our index up to here
+	since   time.Time // when the shipper began to ship the partition
+	known   bool      // cursor was confirmed by the peer
+	cursor  uint64    // the peer holds our index up to here
 	retryAt time.Time
 }
 
@@ -327,7 +334,7 @@ func (sh *shipper) sync(targets []target) []target {
 		keep[t.partition] = true
 		st := sh.parts[t.partition]
 		if st == nil {
-			st = &partState{}
+			st = &partState{since: time.Now()}
 			sh.parts[t.partition] = st
 		}
 		st.epoch = t.epoch
@@ -384,7 +391,7 @@ func (sh *shipper) apply(req *batchRequest, resp *batchResponse) {
 	}
 }
 
-// post sends a batch and decodes the answer.
+// post sends a batch and decodes the answer, within ReplicationTimeout.
 func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse, error) {
 	s := sh.r.s
 	node := s.ck.Node(sh.peer)
@@ -392,6 +399,8 @@ func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse,
 		return nil, fmt.Errorf("peer %s is not a member", sh.peer)
 	}
 	sh.buf = appendBatchRequest(sh.buf[:0], req)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReplicationTimeout)
+	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.IP+pathReplicate, bytes.NewReader(sh.buf))
 	if err != nil {
 		return nil, err
@@ -479,6 +488,172 @@ func (r *replicator) lag() []PeerLag {
 		out = append(out, pl)
 	}
 	return out
+}
+
+// lagCheckPeriod is how often watchLag looks at the replicas' cursors, at
+// most: a quarter of MaxReplicationLag when that is shorter.
+const lagCheckPeriod = 100 * time.Millisecond
+
+// checkpoint is a partition's index head at the latest time it was seen:
+// every write numbered after head was accepted after at.
+type checkpoint struct {
+	at   time.Time
+	head uint64
+}
+
+// promotion is when watchLag first saw this node primary of a partition
+// at an epoch, and the partition's head then: the entries up to head came
+// from elsewhere (a copy, the previous primary), not from writes this node
+// acknowledged.
+type promotion struct {
+	epoch uint64
+	checkpoint
+}
+
+// watchLag keeps unreplicated up to date until ctx is done, logging when a
+// partition starts and stops refusing writes.
+func (r *replicator) watchLag(ctx context.Context) {
+	bound := r.s.cfg.MaxReplicationLag
+	t := time.NewTicker(min(lagCheckPeriod, bound/4))
+	defer t.Stop()
+	refusing := map[int]bool{}
+	var cps [][]checkpoint
+	var proms []promotion
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := r.s.ck.PartitionCount()
+		if n == 0 || r.s.ck.Partitions() == nil {
+			continue
+		}
+		un := r.unreplicated.Load()
+		if un == nil || len(*un) != n {
+			fresh := make([]atomic.Int64, n)
+			un = &fresh
+			r.unreplicated.Store(un)
+			cps = make([][]checkpoint, n)
+			proms = make([]promotion, n)
+		}
+		for p := range *un {
+			now := time.Now() // before the head is read: see checkpoint
+			head, err := r.s.store.scan(p, math.MaxUint64, r.s.store.written(), false, nil)
+			if err != nil {
+				return // the store is closed
+			}
+			// One checkpoint per head, at the latest time it was seen;
+			// those of the last 4 bounds, and one older.
+			if l := len(cps[p]); l > 0 && cps[p][l-1].head == head {
+				cps[p][l-1].at = now
+			} else {
+				cps[p] = append(cps[p], checkpoint{at: now, head: head})
+			}
+			drop := 0
+			for drop < len(cps[p])-1 && now.Sub(cps[p][drop+1].at) > 4*bound {
+				drop++
+			}
+			cps[p] = cps[p][drop:]
+
+			if part := r.s.partition(p); part != nil && part.PrimaryNode == r.s.self && proms[p].epoch != part.Epoch {
+				proms[p] = promotion{epoch: part.Epoch, checkpoint: checkpoint{at: now, head: head}}
+			}
+			oldest := r.oldestUnreplicated(p, head, cps[p], proms[p])
+			(*un)[p].Store(oldest)
+			behind := oldest != 0 && now.Sub(time.Unix(0, oldest)) > bound
+			if behind != refusing[p] {
+				if behind {
+					r.s.log.Warn("no replica has the partition's recent writes: refusing writes",
+						"partition", p, "bound", bound, "behind", now.Sub(time.Unix(0, oldest)))
+				} else {
+					r.s.log.Info("a replica caught up: taking writes again", "partition", p)
+				}
+				refusing[p] = behind
+			}
+		}
+	}
+}
+
+// oldestUnreplicated returns a time (Unix ns) before which every write of
+// partition p that this node acknowledged as primary is on some ready
+// replica, as far as this node knows, or 0 if every such write is, if this
+// node is not p's primary, or if p has no ready replica. head is p's index
+// head, cps its recent checkpoints, oldest first, and prom this node's
+// promotion to primary of p: the writes it acknowledged are numbered after
+// prom.head, and were accepted after prom.at. A write numbered after a
+// replica's cursor was accepted after the last checkpoint whose head the
+// cursor has reached. A replica whose cursor the shipper has not confirmed
+// yet counts as missing every write since the shipper began to ship p to
+// it.
+func (r *replicator) oldestUnreplicated(p int, head uint64, cps []checkpoint, prom promotion) int64 {
+	part := r.s.partition(p)
+	if part == nil || part.PrimaryNode != r.s.self || prom.epoch != part.Epoch || len(part.ReplicaNodes) == 0 || head <= prom.head {
+		return 0
+	}
+	best := int64(0) // the replica furthest ahead bounds the loss
+	for _, id := range part.ReplicaNodes {
+		r.mu.Lock()
+		sh := r.shippers[id]
+		r.mu.Unlock()
+		if sh == nil {
+			return 0 // being set up: nothing was shipped to it yet
+		}
+		sh.mu.Lock()
+		st := sh.parts[p]
+		var cur partState
+		if st != nil {
+			cur = *st
+		}
+		sh.mu.Unlock()
+		since := prom.at
+		switch reached := max(cur.cursor, prom.head); {
+		case st == nil:
+			return 0 // not shipped to yet, as above
+		case !cur.known:
+			since = later(since, cur.since)
+		case reached >= head:
+			return 0 // this replica has every write
+		default:
+			for i := len(cps) - 1; i >= 0; i-- {
+				if cps[i].head <= reached {
+					since = later(since, cps[i].at)
+					break
+				}
+			}
+		}
+		best = max(best, since.UnixNano())
+	}
+	return best
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// admit returns a 503 error while partition p's replication is behind by
+// more than MaxReplicationLag: no ready replica has acknowledged a write
+// this node accepted longer ago than that.
+func (r *replicator) admit(p int) error {
+	bound := r.s.cfg.MaxReplicationLag
+	un := r.unreplicated.Load()
+	if bound <= 0 || un == nil || p >= len(*un) {
+		return nil
+	}
+	oldest := (*un)[p].Load()
+	if oldest == 0 {
+		return nil
+	}
+	if behind := time.Since(time.Unix(0, oldest)); behind > bound {
+		return errorf(http.StatusServiceUnavailable,
+			"partition %d: no replica has acknowledged this primary's writes of the last %v (bound %v): writes resume once one catches up",
+			p, behind.Round(time.Millisecond), bound)
+	}
+	return nil
 }
 
 // sleep waits d or until ctx is done, and reports whether ctx is still

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -55,9 +56,29 @@ type Config struct {
 	// longer owns before deleting it, so that a new owner can still copy
 	// from it. 0 keeps it forever.
 	DropDelay time.Duration
+	// ReplicationTimeout bounds one replication request from a primary to
+	// one peer, its connect included: a peer that does not answer in time
+	// (a hung process, a machine cut off) fails the request, and its
+	// shipper retries it later, with a growing pause of at most 2s, while
+	// the other peers' shippers go on. Default 2s.
+	ReplicationTimeout time.Duration
+	// MaxReplicationLag bounds the writes a primary can lose if it dies:
+	// a primary refuses new writes of a partition (503) while the oldest
+	// write it accepted that no ready replica of the partition has
+	// acknowledged is older than this, and takes them again once one
+	// replica has caught up. A partition without ready replicas in the map
+	// (replication factor 1, or every replica removed as dead) is not
+	// bounded. Default 1s; negative: no bound.
+	MaxReplicationLag time.Duration
 	// CopyTimeout bounds the copy of one partition when this node gains
 	// it. Default 5m.
 	CopyTimeout time.Duration
+	// StreamIdleTimeout fails one copy from one source when the source
+	// sends nothing for this long, its answer's headers included (a source
+	// that hangs mid-stream, or a partitioned machine), so that the copy is
+	// retried, from another source if there is one, instead of waiting for
+	// CopyTimeout. Default 5s.
+	StreamIdleTimeout time.Duration
 	// Logger receives the server's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +104,15 @@ func (c *Config) fillDefaults() {
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 5 * time.Minute
 	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = 5 * time.Second
+	}
+	if c.ReplicationTimeout == 0 {
+		c.ReplicationTimeout = 2 * time.Second
+	}
+	if c.MaxReplicationLag == 0 {
+		c.MaxReplicationLag = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -105,6 +135,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kv-async: SyncWindow %v is negative", c.SyncWindow)
 	case c.CopyTimeout < 0:
 		return fmt.Errorf("kv-async: CopyTimeout %v is negative", c.CopyTimeout)
+	case c.ReplicationTimeout < 0:
+		return fmt.Errorf("kv-async: ReplicationTimeout %v is negative", c.ReplicationTimeout)
+	case c.StreamIdleTimeout < 0:
+		return fmt.Errorf("kv-async: StreamIdleTimeout %v is negative", c.StreamIdleTimeout)
 	}
 	return nil
 }
@@ -146,6 +180,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 64
 	tr.DisableCompression = true
 	s := &Server{
@@ -180,6 +215,9 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	ck.Echo().Pre(s.dispatch)
 	ck.OnPartitionEvent(s.onPartitionEvent)
 	s.goroutine(s.repl.run)
+	if cfg.MaxReplicationLag > 0 {
+		s.goroutine(s.repl.watchLag)
+	}
 	return s, nil
 }
 

@@ -351,7 +351,11 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		os.Exit(killChild(dir))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if nodeBin.dir != "" {
+		_ = os.RemoveAll(nodeBin.dir)
+	}
+	os.Exit(code)
 }
 
 func killChild(dir string) int {

@@ -82,6 +82,8 @@ type nodeProc struct {
 type procCluster struct {
 	t     *testing.T
 	bin   string
+	dir   string   // the nodes' data directories and logs
+	env   []string // added to every node's environment
 	nodes []*nodeProc
 	hc    *http.Client
 }
@@ -93,8 +95,8 @@ type procCluster struct {
 // their logs are shown if it failed.
 func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	t.Helper()
-	pc := &procCluster{t: t, bin: buildNode(t), hc: &http.Client{Timeout: 10 * time.Second}}
 	dir := t.TempDir()
+	pc := &procCluster{t: t, bin: buildNode(t), dir: dir, env: env, hc: &http.Client{Timeout: 10 * time.Second}}
 	var joins []string
 	for i := range n {
 		p := &nodeProc{id: fmt.Sprintf("node-%d", i+1), http: cktest.FreeAddr(t)}
@@ -123,6 +125,33 @@ func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	}
 	pc.waitReady()
 	return pc
+}
+
+// add starts one more node, joining through every node, and returns its
+// index. It does not wait for it to be ready.
+func (pc *procCluster) add() int {
+	pc.t.Helper()
+	var joins []string
+	for _, q := range pc.nodes {
+		joins = append(joins, q.http)
+	}
+	p := &nodeProc{id: fmt.Sprintf("node-%d", len(pc.nodes)+1), http: cktest.FreeAddr(pc.t)}
+	p.logPath = filepath.Join(pc.dir, p.id+".log")
+	p.env = append([]string{"NODE_ID=" + p.id, "HTTP_ADDR=" + p.http, "RAFT_ADDR=" + cktest.FreeAddr(pc.t),
+		"DATA_DIR=" + filepath.Join(pc.dir, p.id), "LOG_LEVEL=warn",
+		"JOIN_ADDR=" + strings.Join(joins, ","), "BOOTSTRAP=false"}, pc.env...)
+	pc.nodes = append(pc.nodes, p)
+	pc.start(len(pc.nodes) - 1)
+	return len(pc.nodes) - 1
+}
+
+// seeds returns every node's address.
+func (pc *procCluster) seeds() []string {
+	var out []string
+	for _, p := range pc.nodes {
+		out = append(out, p.http)
+	}
+	return out
 }
 
 // start starts node i's process.

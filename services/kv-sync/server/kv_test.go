@@ -96,11 +96,14 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 	want := tc.writeKeys(c, "before", "v", 1000)
 
 	// Keep writing while the new node copies: writes reach it as a joining
-	// owner, and the copy merges by version.
+	// owner, and the copy merges by version. No write may fail: the join
+	// takes no owner away until the new one is ready.
+	const maxFailedWrites = 0
 	stop := make(chan struct{})
 	var during sync.Map
 	var wg sync.WaitGroup
-	var n atomic.Int64
+	var n, failed atomic.Int64
+	var firstErr atomic.Value
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -110,10 +113,13 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 				default:
 				}
 				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
-				if _, err := c.Set(context.Background(), k, v); err == nil {
-					during.Store(k, v)
-					n.Add(1)
+				if _, err := c.Set(context.Background(), k, v); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
 				}
+				during.Store(k, v)
+				n.Add(1)
 			}
 		})
 	}
@@ -125,7 +131,13 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		want[k.(string)] = v.(string)
 		return true
 	})
-	t.Logf("%d writes acknowledged while the node joined", n.Load())
+	t.Logf("%d writes acknowledged while the node joined, %d failed", n.Load(), failed.Load())
+	if failed.Load() > maxFailedWrites {
+		t.Fatalf("%d writes failed while the node joined, more than %d; first: %v", failed.Load(), maxFailedWrites, firstErr.Load())
+	}
+	if n.Load() < 20 {
+		t.Fatalf("only %d writes while the node joined: the test proves little", n.Load())
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -196,12 +196,29 @@ func (s *Server) copyOnce(ctx context.Context, p int, node *clusterkit.Node, kin
 
 // pull reads partition p's stream from node, merging as it goes. A stream
 // cut short fails the copy; what was merged before stays, being correct.
+// A source that sends nothing for StreamIdleTimeout, before its answer or
+// in the middle of it, fails the copy with errStreamIdle.
 func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (records, size int, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := s.cfg.StreamIdleTimeout
+	timer := time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: %s sent nothing for %v", errStreamIdle, node.ID, idle))
+	})
+	defer timer.Stop()
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), errStreamIdle) && !errors.Is(err, errStreamIdle) {
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
+	}()
 	resp, err := s.send(ctx, node, http.MethodGet, "/kv/stream?partition="+strconv.Itoa(p))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	alive := func() { timer.Reset(idle) }
+	alive()
+	resp.Body = &progressReader{r: resp.Body, progress: alive}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, 0, fmt.Errorf("%s answered %s: %s", node.ID, resp.Status, msg)
@@ -212,6 +229,7 @@ func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (record
 	flush := func() error {
 		_, err := s.store.Merge(batch)
 		batch, batchSize = batch[:0], 0
+		alive() // the time spent merging is not the source's
 		return err
 	}
 	for {
@@ -238,6 +256,25 @@ func (s *Server) pull(ctx context.Context, p int, node *clusterkit.Node) (record
 	}
 	return records, size, flush()
 }
+
+// errStreamIdle fails a copy whose source stopped sending.
+var errStreamIdle = errors.New("copy source idle")
+
+// progressReader calls progress after every read that returned bytes.
+type progressReader struct {
+	r        io.ReadCloser
+	progress func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
+}
+
+func (p *progressReader) Close() error { return p.r.Close() }
 
 // handleStream serves GET /kv/stream?partition=N: every record of partition
 // N this node holds, tombstones included, as record frames and an end

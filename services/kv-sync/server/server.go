@@ -77,6 +77,11 @@ type Config struct {
 	// CopyTimeout bounds the copy of one partition from one node.
 	// Default 2m.
 	CopyTimeout time.Duration
+	// StreamIdleTimeout fails the copy of a partition when its source sends
+	// nothing for this long, its answer's headers included (a source that
+	// hangs mid-stream, or a partitioned machine), so that the copy is
+	// retried instead of waiting for CopyTimeout. Default 5s.
+	StreamIdleTimeout time.Duration
 	// DropAfter is how long the node keeps the data of a partition it lost
 	// before deleting it, in case another node is still copying from it.
 	// Default 10m; negative keeps lost partitions for ever.
@@ -103,6 +108,9 @@ func (c Config) Validate() error {
 	if c.CopyTimeout < 0 {
 		return fmt.Errorf("server: CopyTimeout must not be negative, got %v", c.CopyTimeout)
 	}
+	if c.StreamIdleTimeout < 0 {
+		return fmt.Errorf("server: StreamIdleTimeout must not be negative, got %v", c.StreamIdleTimeout)
+	}
 	return nil
 }
 
@@ -115,6 +123,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.CopyTimeout == 0 {
 		c.CopyTimeout = 2 * time.Minute
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = 5 * time.Second
 	}
 	if c.DropAfter == 0 {
 		c.DropAfter = 10 * time.Minute
