@@ -3,7 +3,6 @@ package clusterkit
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,25 +181,6 @@ func (ck *ClusterKit) Leader() *Node {
 func (ck *ClusterKit) IsLeader() bool {
 	rn := ck.raftNode()
 	return rn != nil && rn.State() == raft.Leader
-}
-
-// LeaderContact returns when this node last heard from the raft leader:
-// now on the leader, the last message from it on a follower, the zero time
-// when it has not heard from one since it started. The leader marks a node
-// dead DeadTimeout after it last heard from it, so a primary whose last
-// contact is older than a fraction of DeadTimeout may already have been
-// replaced: a service that serves reads from its primary alone can refuse
-// them then, rather than answer from a map that may be stale (a primary
-// cut off by the network, or paused, and still reached by clients).
-func (ck *ClusterKit) LeaderContact() time.Time {
-	rn := ck.raftNode()
-	switch {
-	case rn == nil:
-		return time.Time{}
-	case rn.State() == raft.Leader:
-		return time.Now()
-	}
-	return rn.LastContact()
 }
 
 // WaitForMap blocks until this node has a partition map whose version is

@@ -48,6 +48,8 @@ type ClusterKit struct {
 	joinMu sync.Mutex
 	// ready batches handoff completions on the leader.
 	ready readyBatch
+	// lease keeps LeaderContact honest across gaps in contact.
+	lease lease
 	// planMu makes the leader's plan steps and handoff completions read
 	// and change the state one at a time, so that neither commits a
 	// decision made from a state the other has just changed.
@@ -74,6 +76,7 @@ func NewClusterKit(opts Options) (*ClusterKit, error) {
 		opts:    o,
 		log:     o.Logger,
 		ctlWake: make(chan struct{}, 1),
+		lease:   newLease(),
 		ready:   readyBatch{wake: make(chan struct{}, 1)},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
@@ -173,6 +176,7 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	ck.goroutine(func() { ck.runController(ctx) })
 	ck.goroutine(func() { ck.runReady(ctx) })
 	ck.goroutine(func() { ck.detector.observe(ctx, rn) })
+	ck.goroutine(func() { ck.watchLease(ctx, 100*time.Millisecond) })
 
 	switch {
 	case rn.hadState:

@@ -103,6 +103,8 @@ func (ck *ClusterKit) handleHealth(c echo.Context) error {
 // handleHealthDetailed serves GET /health/detailed: /health plus raft and
 // ownership details.
 func (ck *ClusterKit) handleHealthDetailed(c echo.Context) error {
+	// Before the version: a map current now is at least as new later.
+	current := time.Since(ck.LeaderContact()) < ck.leaseGap()
 	h := ck.health()
 	if rn := ck.raftNode(); rn != nil {
 		h.RaftState = lowerState(rn.State())
@@ -112,6 +114,7 @@ func (ck *ClusterKit) handleHealthDetailed(c echo.Context) error {
 			lc = time.Since(t).Seconds()
 		}
 		h.LastContactSeconds = &lc
+		h.MapCurrent = &current
 		if servers, err := rn.configuration(); err == nil {
 			for _, s := range servers {
 				if string(s.ID) == ck.opts.NodeID {

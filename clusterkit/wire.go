@@ -91,13 +91,17 @@ type Health struct {
 	Version  uint64 `json:"version"`
 
 	// Detailed only.
-	RaftState          string         `json:"raft_state,omitempty"`
-	Voter              *bool          `json:"voter,omitempty"`
-	Term               uint64         `json:"term,omitempty"`
-	LastContactSeconds *float64       `json:"last_contact_seconds,omitempty"`
-	PrimaryPartitions  *int           `json:"primary_partitions,omitempty"`
-	ReplicaPartitions  *int           `json:"replica_partitions,omitempty"`
-	Nodes              map[string]int `json:"nodes,omitempty"`
+	RaftState          string   `json:"raft_state,omitempty"`
+	Voter              *bool    `json:"voter,omitempty"`
+	Term               uint64   `json:"term,omitempty"`
+	LastContactSeconds *float64 `json:"last_contact_seconds,omitempty"`
+	// MapCurrent is true while this node's map is known to be current:
+	// it heard from the leader within half DeadTimeout, and its map caught
+	// up with the leader's after any longer gap (see LeaderContact).
+	MapCurrent        *bool          `json:"map_current,omitempty"`
+	PrimaryPartitions *int           `json:"primary_partitions,omitempty"`
+	ReplicaPartitions *int           `json:"replica_partitions,omitempty"`
+	Nodes             map[string]int `json:"nodes,omitempty"`
 	// Draining is true while this node is being drained; SafeToStop is
 	// true when stopping it now leaves no partition under-replicated.
 	Draining   *bool `json:"draining,omitempty"`

@@ -23,7 +23,7 @@ import (
 // kv-server-side take a request on any node, kv-async on the key's
 // primary, found in a map the workload refreshes when a node refuses. Like
 // any client with a list of nodes, it avoids for a second a node that did
-// not answer in time, while others are left.
+// not answer, refused the connection or answered 5xx, while others are left.
 type Workload struct {
 	C       *Cluster
 	Rec     *Recorder
@@ -121,6 +121,7 @@ func (w *Workload) Do(ctx context.Context, client int, kind Kind, key, value str
 	default:
 		op.Result, op.Err = Maybe, fmt.Sprintf("%d %s", status, body)
 		w.forget()
+		w.avoid(node.ID)
 	}
 	if op.Result != OK && kind == Read {
 		op.Result = Failed // a failed read observed nothing

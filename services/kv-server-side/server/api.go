@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -142,7 +143,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if on {
-			role, status = roleLocal, s.write(w, s.readLocal(key))
+			role, status = roleLocal, s.write(w, s.readLocal(key, r.URL.Query().Get("owner") == "true"))
 			return
 		}
 	}
@@ -246,10 +247,20 @@ func (s *Server) readPrimary(ctx context.Context, p *clusterkit.Partition, key s
 // readLocal answers from this node's store. A deleted key is a 404 that
 // carries the tombstone's version. An owner that is still copying the
 // partition answers 503: its store may miss keys.
-func (s *Server) readLocal(key string) reply {
+//
+// With asOwner (a fallback read of another node's) it answers only as a
+// ready primary or replica of the key's partition in a map it knows is
+// current: a node that lost the partition, or that was cut off, could hold
+// an old copy.
+func (s *Server) readLocal(key string, asOwner bool) reply {
 	p, err := s.ck.GetPartition(key)
 	if err != nil {
 		return errReply(errUnavailable("this node has no partition map yet"))
+	}
+	if asOwner {
+		if err := s.checkOwnerRead(p); err != nil {
+			return errReply(err)
+		}
 	}
 	if owner(p, s.self) && !s.parts.ready(p.Index) {
 		return errReply(errUnavailable(fmt.Sprintf("partition %d is still being copied to this node", p.Index)))
@@ -265,6 +276,20 @@ func (s *Server) readLocal(key string) reply {
 		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found", Version: &rec.Version})
 	}
 	return jsonReply(http.StatusOK, getAnswer{Key: key, Value: string(rec.Value), Version: rec.Version})
+}
+
+// checkOwnerRead refuses a fallback read of p's local copy unless this node
+// is a ready primary or replica of p and its map is current (it heard from
+// the raft leader within PrimaryLease).
+func (s *Server) checkOwnerRead(p *clusterkit.Partition) error {
+	if since := time.Since(s.ck.LeaderContact()); since > s.cfg.PrimaryLease {
+		return errUnavailable(fmt.Sprintf("this node has not heard from the raft leader for %v: its map may be old",
+			since.Round(time.Millisecond)))
+	}
+	if (p.PrimaryNode != s.self && !slices.Contains(p.ReplicaNodes, s.self)) || !s.parts.ready(p.Index) {
+		return errUnavailable(fmt.Sprintf("this node is not a ready owner of partition %d in map version %d", p.Index, p.Version))
+	}
+	return nil
 }
 
 // owner reports whether id owns p in any role: primary, replica or joining.

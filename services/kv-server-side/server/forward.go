@@ -101,7 +101,17 @@ func (s *Server) awaitMap(ctx context.Context, v uint64, attempt int) {
 // fewer answers the read fails rather than risk an old value. With
 // AckPrimary the fallback returns the newest value the replicas have
 // received, which may be older than the last acknowledged write.
+//
+// The node that asks must know its map is current (it heard from the raft
+// leader within PrimaryLease), and each replica answers only as a ready
+// owner in a current map of its own: a node cut off from the cluster would
+// otherwise ask the owners of an old map, and find an old value.
 func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key, primary string, cause error) reply {
+	if since := time.Since(s.ck.LeaderContact()); since > s.cfg.PrimaryLease {
+		return errReply(errUnavailable(fmt.Sprintf(
+			"primary %s of partition %d did not answer (%v), and this node has not heard from the raft leader for %v: its map may be old",
+			primary, p.Index, cause, since.Round(time.Millisecond))))
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ForwardTimeout)
 	defer cancel()
 	replicas := p.ReplicaNodes
@@ -151,8 +161,8 @@ func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key,
 // no record; a tombstone is a found, deleted record.
 func (s *Server) readOwner(ctx context.Context, id string, p *clusterkit.Partition, key string) (store.Record, bool, error) {
 	if id == s.self {
-		if !s.parts.ready(p.Index) {
-			return store.Record{}, false, errors.New("partition still being copied here")
+		if err := s.checkOwnerRead(p); err != nil {
+			return store.Record{}, false, err
 		}
 		return s.store.Get(p.Index, key)
 	}
@@ -160,7 +170,7 @@ func (s *Server) readOwner(ctx context.Context, id string, p *clusterkit.Partiti
 	if node == nil {
 		return store.Record{}, false, fmt.Errorf("unknown node %s", id)
 	}
-	resp, err := s.send(ctx, node, http.MethodGet, "/kv/get?local=true&key="+url.QueryEscape(key), nil)
+	resp, err := s.send(ctx, node, http.MethodGet, "/kv/get?local=true&owner=true&key="+url.QueryEscape(key), nil)
 	if err != nil {
 		return store.Record{}, false, err
 	}
