@@ -22,8 +22,9 @@ import (
 // as an application without the Go clients would: kv-sync and
 // kv-server-side take a request on any node, kv-async on the key's
 // primary, found in a map the workload refreshes when a node refuses. Like
-// any client with a list of nodes, it avoids for a second a node that did
-// not answer, refused the connection or answered 5xx, while others are left.
+// any client with a list of nodes, it avoids a node that did not answer in
+// time for 2s, and one that refused the connection or answered 5xx for 1s,
+// while others are left.
 type Workload struct {
 	C       *Cluster
 	Rec     *Recorder
@@ -96,7 +97,7 @@ func (w *Workload) Do(ctx context.Context, client int, kind Kind, key, value str
 	case err != nil:
 		op.Err = err.Error()
 		op.Result = Maybe
-		w.avoid(node.ID)
+		w.avoid(node.ID, 2*time.Second)
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			op.Result = Failed // no process listened: nothing was applied
 		}
@@ -121,7 +122,7 @@ func (w *Workload) Do(ctx context.Context, client int, kind Kind, key, value str
 	default:
 		op.Result, op.Err = Maybe, fmt.Sprintf("%d %s", status, body)
 		w.forget()
-		w.avoid(node.ID)
+		w.avoid(node.ID, time.Second)
 	}
 	if op.Result != OK && kind == Read {
 		op.Result = Failed // a failed read observed nothing
@@ -189,13 +190,13 @@ func (w *Workload) route(ctx context.Context, key string, rnd *rand.Rand) (*Node
 	return nil, fmt.Errorf("partition %d has no primary in map version %d", p.Index, m.Version)
 }
 
-// avoid makes requests avoid node id for a second.
-func (w *Workload) avoid(id string) {
+// avoid makes requests avoid node id for d.
+func (w *Workload) avoid(id string, d time.Duration) {
 	w.mu.Lock()
 	if w.shun == nil {
 		w.shun = map[string]time.Time{}
 	}
-	w.shun[id] = time.Now().Add(time.Second)
+	w.shun[id] = time.Now().Add(d)
 	w.mu.Unlock()
 }
 

@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg RunConfig) (res *Report, err error) {
 		keys[i] = fmt.Sprintf("k%02d", i)
 	}
 	rec := NewRecorder()
-	w := &Workload{C: c, Rec: rec, Keys: keys, Clients: cfg.Clients, Pause: 20 * time.Millisecond, Timeout: 2 * time.Second}
+	w := &Workload{C: c, Rec: rec, Keys: keys, Clients: cfg.Clients, Pause: 20 * time.Millisecond, Timeout: time.Second}
 	ne := &Nemesis{C: c, Keys: keys, Rnd: rand.New(rand.NewPCG(cfg.Seed, 1))}
 
 	var mu sync.Mutex
