@@ -11,8 +11,8 @@ import (
 // reliability section states the same figures.
 type Bounds struct {
 	// Window is, per fault, the longest time with no acknowledged write and
-	// with no successful read over the partitions the fault touched, from
-	// its start to the next fault.
+	// with no successful read over the partitions the fault's targets led,
+	// from its start to the next fault.
 	Window map[FaultKind]Window
 	// AllWindow bounds the same over every key: a fault of one node must
 	// not stop the whole cluster.
@@ -57,10 +57,10 @@ func boundsFor(strategy string) Bounds {
 		LossWindow:  2 * time.Second,
 		Window:      map[FaultKind]Window{},
 	}
-	touched := 6 * time.Second
+	led := 6 * time.Second
 	switch strategy {
 	case "sync":
-		touched = 4 * time.Second
+		led = 4 * time.Second
 	case "async":
 		// Every request goes to the key's primary: while a killed or
 		// paused primary is failed over (about 4 s of each 12 s fault
@@ -69,7 +69,7 @@ func boundsFor(strategy string) Bounds {
 		b.FailedShare = 0.25
 	}
 	for _, k := range Kinds {
-		b.Window[k] = w(touched)
+		b.Window[k] = w(led)
 	}
 	return b
 }

@@ -149,9 +149,9 @@ type Window struct {
 
 // Availability returns, for the interval [from, to], the longest time with
 // no acknowledged write and with no successful read, over every key
-// (cluster-wide) and over the keys of the partitions listed (the
-// partitions a fault touched; every key when the list is empty).
-func Availability(ops []Op, from, to int64, partitions []int, partitionCount int) (all, touched Window) {
+// (cluster-wide) and over the keys of the partitions listed (those a
+// fault's targets led; every key when the list is empty).
+func Availability(ops []Op, from, to int64, partitions []int, partitionCount int) (all, listed Window) {
 	in := map[string]bool{}
 	inPart := func(key string) bool {
 		if len(partitions) == 0 {

@@ -53,7 +53,9 @@ type FaultRecord struct {
 	Heal    int64    `json:"heal"`
 	// Partitions the fault touched: those the targets owned when it began.
 	Partitions []int `json:"partitions"`
-	// Owners of those partitions when it began, primary first.
+	// Led are the partitions the targets were primary of when it began.
+	Led []int `json:"led,omitempty"`
+	// Owners of the touched partitions when it began, primary first.
 	Owners     map[int][]string `json:"owners,omitempty"`
 	MapVersion uint64           `json:"map_version"`
 	Note       string           `json:"note,omitempty"`

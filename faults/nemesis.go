@@ -101,6 +101,9 @@ func (ne *Nemesis) Inject(ctx context.Context, k FaultKind, now int64) (*active,
 	for _, p := range a.rec.Partitions {
 		q := m.Partitions[p]
 		a.rec.Owners[p] = append(append([]string{q.PrimaryNode}, q.ReplicaNodes...), q.JoiningNodes...)
+		if slices.Contains(a.rec.Targets, q.PrimaryNode) {
+			a.rec.Led = append(a.rec.Led, p)
+		}
 	}
 	v := targets[0]
 	switch k {

@@ -43,7 +43,7 @@ func TestReplay(t *testing.T) {
 			}
 			for _, f := range Summarize(h) {
 				t.Logf("%s %v: %d ops during, %d ok after, no write %v/%v, no read %v/%v", f.Kind, f.Targets,
-					f.During.Ops, f.After.OK, f.All.Writes, f.Touched.Writes, f.All.Reads, f.Touched.Reads)
+					f.During.Ops, f.After.OK, f.All.Writes, f.Led.Writes, f.All.Reads, f.Led.Reads)
 			}
 		})
 	}

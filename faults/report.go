@@ -11,16 +11,16 @@ import (
 // WriteTable writes one line per strategy and fault: operations while it
 // lasted and after, failed and maybe-applied operations, the longest
 // windows with no acknowledged write and no read (cluster-wide, and over
-// the partitions it touched), and per run the writes lost, whether the
+// the partitions its targets led), and per run the writes lost, whether the
 // history is linearizable, and the times to converge.
 func WriteTable(w io.Writer, reports []*Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "strategy\tfault\ttargets\tops\tfailed\tmaybe\tops after\tno write (all/touched)\tno read (all/touched)")
+	fmt.Fprintln(tw, "strategy\tfault\ttargets\tops\tfailed\tmaybe\tops after\tno write (all/led)\tno read (all/led)")
 	for _, r := range reports {
 		for _, f := range r.Faults {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s / %s\t%s / %s\n", r.Strategy, f.Kind, strings.Join(f.Targets, ","),
 				f.During.Ops, f.During.Failed, f.During.Maybe, f.After.OK,
-				secs(f.All.Writes), secs(f.Touched.Writes), secs(f.All.Reads), secs(f.Touched.Reads))
+				secs(f.All.Writes), secs(f.Led.Writes), secs(f.All.Reads), secs(f.Led.Reads))
 		}
 	}
 	fmt.Fprintln(tw)

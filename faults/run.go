@@ -41,9 +41,10 @@ type FaultResult struct {
 	// those from its heal to the next fault.
 	During, After Counts
 	// All is the longest time with no acknowledged write or read over every
-	// key, Touched over the partitions the fault touched, both from the
-	// fault's start to the next fault (or the end of the run).
-	All, Touched Window
+	// key, Led over the partitions the fault's targets were primary of (or
+	// every key when they led none), both from the fault's start to the
+	// next fault (or the end of the run).
+	All, Led Window
 }
 
 // Report is what a run saw.
@@ -263,7 +264,7 @@ func Summarize(h *History) []FaultResult {
 			}
 		}
 		fr := FaultResult{FaultRecord: f, During: Count(h.Ops, f.Start, f.Heal), After: Count(h.Ops, f.Heal, end)}
-		fr.All, fr.Touched = Availability(h.Ops, f.Start, end, f.Partitions, h.Partitions)
+		fr.All, fr.Led = Availability(h.Ops, f.Start, end, f.Led, h.Partitions)
 		out = append(out, fr)
 	}
 	return out

@@ -201,9 +201,9 @@ func checkReport(t *testing.T, st Strategy, r *Report) bool {
 			t.Errorf("%s %v: %v with no acknowledged write and %v with no read cluster-wide (bound %v)", f.Kind, f.Targets,
 				f.All.Writes, f.All.Reads, b.AllWindow)
 		}
-		if f.Touched.Writes > w.Writes || f.Touched.Reads > w.Reads {
-			t.Errorf("%s %v: %v with no acknowledged write and %v with no read on the partitions it touched (bounds %v, %v)",
-				f.Kind, f.Targets, f.Touched.Writes, f.Touched.Reads, w.Writes, w.Reads)
+		if f.Led.Writes > w.Writes || f.Led.Reads > w.Reads {
+			t.Errorf("%s %v: %v with no acknowledged write and %v with no read on the partitions its targets led (bounds %v, %v)",
+				f.Kind, f.Targets, f.Led.Writes, f.Led.Reads, w.Writes, w.Reads)
 		}
 	}
 	return t.Failed() && !before

@@ -466,8 +466,11 @@ const (
 	// is paused, from maxMarking after the pause on.
 	maxFailFast = time.Second
 	// maxLiveGap bounds the longest window without an acknowledged write
-	// of a key with a live primary while the node is paused.
-	maxLiveGap = time.Second
+	// of a key with a live primary while the node is paused. With the raft
+	// leader paused, primaries refuse from PrimaryLease (1.5s) until a new
+	// leader is elected (HeartbeatTimeout, 1s, to twice that) and their maps
+	// are current: up to about a second.
+	maxLiveGap = 1500 * time.Millisecond
 )
 
 // TestSIGSTOPpedNodeCostsABoundedDelay stops one of three nodes with
@@ -598,9 +601,24 @@ func TestSIGSTOPpedNodeCostsABoundedDelay(t *testing.T) {
 			if victimOKAfter == 0 {
 				t.Errorf("no write to the stopped node's partitions succeeded after SIGCONT")
 			}
-			if liveFailed+readsFailed > 0 {
-				t.Errorf("%d writes with a live primary and %d reads failed while the node was stopped; first: %s",
-					liveFailed, readsFailed, strings.Join(failures[:min(5, len(failures))], "; "))
+			// With the raft leader stopped, every node stops hearing from a
+			// leader: primaries refuse (and fallback reads with them) from
+			// PrimaryLease on until a new leader is elected and their maps
+			// are current; the window bound above holds them to it.
+			var other []string
+			for _, f := range failures {
+				if !strings.Contains(f, "has not heard from the raft leader") {
+					other = append(other, f)
+				}
+			}
+			refused := len(failures) - len(other)
+			t.Logf("%d operations refused while no leader was heard from", refused)
+			if victim == "follower" && refused > 0 {
+				t.Errorf("%d operations refused for want of a leader while a follower was stopped", refused)
+			}
+			if len(other) > 0 {
+				t.Errorf("%d of %d writes with a live primary and of %d reads failed while the node was stopped, not for want of a leader; first: %s",
+					len(other), liveFailed, readsFailed, strings.Join(other[:min(5, len(other))], "; "))
 			}
 
 			acked := pc.checkAcknowledged(ops, liveIdx, "after SIGCONT")
