@@ -26,6 +26,12 @@ type Bounds struct {
 	Converge, Replicas time.Duration
 	// FailedShare bounds the share of operations that failed or may have.
 	FailedShare float64
+	// FullDiskRefuses: a primary whose disk is full refuses writes to its
+	// partitions until space is freed (it is alive: nothing fails it
+	// over), so the disk-full write window is bounded by the fault's length
+	// and RecoverAfter past its heal.
+	FullDiskRefuses bool
+	RecoverAfter    time.Duration
 	// LossWindow (kv-async): an acknowledged write may be lost only if it
 	// was acknowledged at most this long before a fault of its partition's
 	// primary began, or while the fault lasted. kv-async's README states
@@ -67,9 +73,19 @@ func boundsFor(strategy string) Bounds {
 		// cycle, for a fifth of the keys) its requests fail, where the
 		// other services have a node that takes them.
 		b.FailedShare = 0.25
+		// Its log has no preallocated room: a full disk stops writes at
+		// once (kv-sync and kv-server-side write into segments filled
+		// with zeros ahead, 4 MiB at a time).
+		b.FullDiskRefuses, b.RecoverAfter = true, 3*time.Second
 	}
 	for _, k := range Kinds {
 		b.Window[k] = w(led)
+	}
+	if strategy != "sync" {
+		// A split cuts off the leader and one more node: the new leader
+		// is elected (up to 2 s) and starts counting the other node's
+		// silence afresh, DeadTimeout more before its partitions move.
+		b.Window[SplitMinority] = w(8 * time.Second)
 	}
 	return b
 }

@@ -98,6 +98,7 @@ func (w *Workload) Do(ctx context.Context, client int, kind Kind, key, value str
 		op.Err = err.Error()
 		op.Result = Maybe
 		w.avoid(node.ID, 2*time.Second)
+		w.forget() // the key may have a new primary
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			op.Result = Failed // no process listened: nothing was applied
 		}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -100,6 +102,10 @@ func (s *Store) applyLoop() {
 	}
 }
 
+// fullDiskRetry is how long the applier waits before it tries again a
+// round that a full disk refused.
+const fullDiskRetry = 100 * time.Millisecond
+
 // crowded reports whether the queue is over half its bound.
 func (s *Store) crowded() bool {
 	s.amu.Lock()
@@ -133,7 +139,17 @@ func (s *Store) applyRound() (again bool) {
 		s.wmu.Unlock()
 	}
 	s.amu.Lock()
-	if err != nil {
+	if err != nil && errors.Is(err, syscall.ENOSPC) {
+		// A full disk frees up again: bbolt rolled the transaction back,
+		// the entries stay queued (and readable from memory) and the next
+		// round tries again; writers wait in admit once the queue is full.
+		time.AfterFunc(fullDiskRetry, func() {
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		})
+	} else if err != nil {
 		s.applyErr = fmt.Errorf("kv-async: store: apply log to bbolt: %w", err)
 	} else if n > 0 {
 		bytes := 0

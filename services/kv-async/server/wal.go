@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -85,7 +86,7 @@ type wal struct {
 	// synced was written; zero when every entry is synced.
 	unsyncedSince time.Time
 	syncing       bool
-	err           error // sticky: after a failed write or fsync nothing more is acknowledged
+	err           error // sticky: after a failed fsync (or a write that could not be undone) nothing more is acknowledged
 	closed        bool
 	frame         []byte
 
@@ -317,10 +318,19 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	binary.LittleEndian.PutUint32(fr[4:], crc32.Checksum(fr[8:], crcTable))
 	w.frame = fr
 	if _, err := w.f.Write(fr); err != nil {
-		// The file may now hold part of the frame: nothing more can be
-		// appended after it.
-		w.fail(fmt.Errorf("write log: %w", err))
-		return 0, w.err
+		// The file may now hold part of the frame. Cut it off and refuse
+		// this entry alone (a full disk frees up again); if the cut fails,
+		// nothing more can be appended after it.
+		err = fmt.Errorf("write log: %w", err)
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.fail(errors.Join(err, fmt.Errorf("cut the partial entry: %w", terr)))
+			return 0, w.err
+		}
+		if _, serr := w.f.Seek(w.size, io.SeekStart); serr != nil {
+			w.fail(errors.Join(err, fmt.Errorf("cut the partial entry: %w", serr)))
+			return 0, w.err
+		}
+		return 0, err
 	}
 	w.size += n
 	if w.synced == w.last {
