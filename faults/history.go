@@ -68,8 +68,29 @@ type History struct {
 	Partitions int           `json:"partitions"`
 	Ops        []Op          `json:"ops"`
 	Faults     []FaultRecord `json:"faults"`
+	// Maps are the maps the nodes served, each the first time a node was
+	// seen with its version.
+	Maps []MapRecord `json:"maps,omitempty"`
 	// End is when the last operation returned.
 	End int64 `json:"end"`
+}
+
+// MapRecord is a node's map as sampled.
+type MapRecord struct {
+	At         int64             `json:"at"`
+	Node       string            `json:"node"`
+	Version    uint64            `json:"version"`
+	Leader     string            `json:"leader"`
+	Partitions []PartitionRecord `json:"partitions"`
+}
+
+// PartitionRecord is one partition of a sampled map.
+type PartitionRecord struct {
+	Index    int      `json:"index"`
+	Epoch    uint64   `json:"epoch"`
+	Primary  string   `json:"primary"`
+	Replicas []string `json:"replicas,omitempty"`
+	Joining  []string `json:"joining,omitempty"`
 }
 
 // Recorder collects operations from concurrent clients.

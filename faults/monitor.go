@@ -28,7 +28,9 @@ type Monitor struct {
 	// node that cannot serve (0: it can).
 	since    map[int]int64
 	longest  map[int]time.Duration
-	versions []uint64 // newest version per sample
+	versions []uint64          // newest version per sample
+	seen     map[string]uint64 // node -> last version recorded
+	maps     []MapRecord
 }
 
 // Run samples every interval until ctx ends.
@@ -36,6 +38,7 @@ func (mo *Monitor) Run(ctx context.Context, interval time.Duration) {
 	mo.primaries = map[[2]uint64][]string{}
 	mo.since = map[int]int64{}
 	mo.longest = map[int]time.Duration{}
+	mo.seen = map[string]uint64{}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -68,6 +71,15 @@ func (mo *Monitor) sample(ctx context.Context) {
 			mu.Lock()
 			defer mu.Unlock()
 			mo.mu.Lock()
+			if mo.seen[n.ID] != m.Version {
+				mo.seen[n.ID] = m.Version
+				rec := MapRecord{At: mo.Rec.Now(), Node: n.ID, Version: m.Version, Leader: m.LeaderID}
+				for _, p := range m.Partitions {
+					rec.Partitions = append(rec.Partitions, PartitionRecord{Index: p.Index, Epoch: p.Epoch,
+						Primary: p.PrimaryNode, Replicas: p.ReplicaNodes, Joining: p.JoiningNodes})
+				}
+				mo.maps = append(mo.maps, rec)
+			}
 			for _, p := range m.Partitions {
 				if p.PrimaryNode == "" {
 					continue
@@ -102,6 +114,13 @@ func (mo *Monitor) sample(ctx context.Context) {
 			mo.since[p.Index] = 0
 		}
 	}
+}
+
+// Maps returns the maps recorded, in the order seen.
+func (mo *Monitor) Maps() []MapRecord {
+	mo.mu.Lock()
+	defer mo.mu.Unlock()
+	return slices.Clone(mo.maps)
 }
 
 // TwoPrimaries lists every partition and epoch that two nodes were named

@@ -224,7 +224,8 @@ func Run(ctx context.Context, cfg RunConfig) (res *Report, err error) {
 
 	ops := rec.Ops()
 	mu.Lock()
-	h := &History{Strategy: cfg.Strategy.Name, Seed: cfg.Seed, Partitions: cfg.Partitions, Ops: ops, Faults: slices.Clone(faults)}
+	h := &History{Strategy: cfg.Strategy.Name, Seed: cfg.Seed, Partitions: cfg.Partitions, Ops: ops, Faults: slices.Clone(faults),
+		Maps: mon.Maps()}
 	mu.Unlock()
 	for _, op := range ops {
 		h.End = max(h.End, op.Return)

@@ -82,6 +82,15 @@ type Config struct {
 	// hangs mid-stream, or a partitioned machine), so that the copy is
 	// retried instead of waiting for CopyTimeout. Default 5s.
 	StreamIdleTimeout time.Duration
+	// MapLease is how long the node keeps serving the KV API (as a
+	// coordinator and as an owner) without hearing from the raft leader, or
+	// after such a gap until its map has caught up (ClusterKit's
+	// LeaderContact). A node cut off from the cluster, with the map it had,
+	// could otherwise form a quorum with another cut-off owner of that old
+	// map while the cluster has moved the partition to other owners. It
+	// should stay under DeadTimeout, the least time in which the cluster
+	// fails a silent node over. Default 1.5s.
+	MapLease time.Duration
 	// DropAfter is how long the node keeps the data of a partition it lost
 	// before deleting it, in case another node is still copying from it.
 	// Default 10m; negative keeps lost partitions for ever.
@@ -111,6 +120,9 @@ func (c Config) Validate() error {
 	if c.StreamIdleTimeout < 0 {
 		return fmt.Errorf("server: StreamIdleTimeout must not be negative, got %v", c.StreamIdleTimeout)
 	}
+	if c.MapLease < 0 {
+		return fmt.Errorf("server: MapLease must not be negative, got %v", c.MapLease)
+	}
 	return nil
 }
 
@@ -126,6 +138,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.StreamIdleTimeout == 0 {
 		c.StreamIdleTimeout = 5 * time.Second
+	}
+	if c.MapLease == 0 {
+		c.MapLease = 1500 * time.Millisecond
 	}
 	if c.DropAfter == 0 {
 		c.DropAfter = 10 * time.Minute
@@ -235,8 +250,9 @@ func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves the KV API. Until the node is ready (see notReady) it
-// answers 503 at once, but for streams.
+// ServeHTTP serves the KV API. Until the node is ready (see notReady), and
+// while its map is not known to be current (MapLease), it answers 503 at
+// once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var method string
 	var handle func(http.ResponseWriter, *http.Request)
@@ -263,9 +279,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/kv/stream" {
-		if why := s.notReady(); why != "" {
+		why := s.notReady()
+		if why != "" {
+			why = "node starting: " + why
+		} else if since := time.Since(s.ck.LeaderContact()); since > s.cfg.MapLease {
+			why = fmt.Sprintf("this node has not heard from the raft leader for %v (MapLease %v): its map may be old",
+				since.Round(time.Millisecond), s.cfg.MapLease)
+		}
+		if why != "" {
 			start := time.Now()
-			status := s.writeError(w, errUnavailable("node starting: "+why))
+			status := s.writeError(w, errUnavailable(why))
 			s.m.observe(opOf(r.URL.Path), roleNone, result(status), start)
 			return
 		}
