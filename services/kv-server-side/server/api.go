@@ -205,7 +205,13 @@ func (s *Server) writeLocal(p *clusterkit.Partition, key string, value []byte, d
 			s.repl.replicateAsync(p, rec)
 		}
 	} else {
-		err = s.repl.replicate(p, rec, local)
+		err = s.repl.replicate(p, rec, func() error {
+			s.unc.begin(p.Index, key, rec.Version)
+			return local()
+		})
+		if err == nil {
+			s.unc.commit(p.Index, key, rec.Version)
+		}
 	}
 	if err != nil {
 		return errReply(err)
@@ -237,6 +243,16 @@ func (s *Server) readPrimary(ctx context.Context, p *clusterkit.Partition, key s
 	rec, found, err := s.store.Get(p.Index, key)
 	if err != nil {
 		return errReply(fmt.Errorf("store read: %w", err))
+	}
+	if found && s.cfg.Ack == AckAll && s.unc.pending(p.Index, key, rec.Version) {
+		// The newest write of key may not be on a majority of owners yet
+		// (in flight, or it failed): have it stored there before anyone
+		// sees it, or it could vanish with this node.
+		if err := s.repl.replicate(p, rec, func() error { return nil }); err != nil {
+			return errReply(errUnavailable(fmt.Sprintf("the newest write of %q is not yet on a majority of the owners of partition %d; retry: %v",
+				key, p.Index, err)))
+		}
+		s.unc.commit(p.Index, key, rec.Version)
 	}
 	if !found || rec.Deleted {
 		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found"})

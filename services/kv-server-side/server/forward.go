@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"clusterkit.dev/clusterkit"
@@ -130,6 +132,7 @@ func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key,
 	}
 	var best store.Record
 	var bestFound bool
+	var errs []string
 	got := 0
 	// The first need answers suffice: a replica that does not answer
 	// (paused, cut off) holds up nothing.
@@ -139,6 +142,7 @@ func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key,
 		}
 		a := <-answers
 		if a.err != nil {
+			errs = append(errs, a.err.Error())
 			continue
 		}
 		got++
@@ -148,8 +152,8 @@ func (s *Server) fallbackRead(ctx context.Context, p *clusterkit.Partition, key,
 	}
 	if got < need {
 		return errReply(errUnavailable(fmt.Sprintf(
-			"primary %s of partition %d did not answer (%v) and %d of its %d replicas did; %d needed",
-			primary, p.Index, cause, got, len(replicas), need)))
+			"primary %s of partition %d did not answer (%v) and %d of its %d replicas did; %d needed: %s",
+			primary, p.Index, cause, got, len(replicas), need, strings.Join(errs, "; "))))
 	}
 	if !bestFound || best.Deleted {
 		return jsonReply(http.StatusNotFound, errorBody{Error: "key not found"})
@@ -192,5 +196,7 @@ func (s *Server) readOwner(ctx context.Context, id string, p *clusterkit.Partiti
 		}
 		return store.Record{Key: key, Version: *e.Version, Deleted: true}, true, nil
 	}
-	return store.Record{}, false, fmt.Errorf("%s answered %s", id, resp.Status)
+	var e errorBody
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&e)
+	return store.Record{}, false, fmt.Errorf("%s answered %s: %s", id, resp.Status, e.Error)
 }

@@ -37,6 +37,9 @@ const (
 // events of one partition in order, and different partitions concurrently.
 func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) error {
 	p := ev.Partition
+	if ev.NewRole != clusterkit.RolePrimary {
+		s.unc.forget(p)
+	}
 	switch {
 	case ev.NewRole == clusterkit.RoleNone:
 		gen := s.parts.set(p, partState{role: clusterkit.RoleNone})

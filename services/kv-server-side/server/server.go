@@ -204,6 +204,7 @@ type Server struct {
 	nodes  *nodeClient  // forwarded and replicated batches
 	fwd    *forwarder
 	repl   *replicator
+	unc    *uncommitted // writes of this primary not yet on a majority
 	parts  *partitions
 	drops  *dropper
 
@@ -256,6 +257,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		cancel: cancel,
 	}
 	s.repl = newReplicator(s)
+	s.unc = newUncommitted()
 	s.fwd = newForwarder(s)
 	s.drops = newDropper(s)
 	ck.Echo().Pre(s.intercept)
