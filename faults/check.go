@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -206,4 +207,43 @@ func Count(ops []Op, from, to int64) Counts {
 		}
 	}
 	return c
+}
+
+// FirstViolation returns the shortest prefix (by call time) of key's
+// operations that is not linearizable, or nil when all of them are: its
+// last operation is where the history first goes wrong, and the ones
+// before it say why.
+func FirstViolation(ops []Op, key string, timeout time.Duration) []Op {
+	var kops []Op
+	for _, op := range ops {
+		if op.Key == key {
+			kops = append(kops, op)
+		}
+	}
+	slices.SortStableFunc(kops, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
+	illegal := func(n int) bool {
+		return porcupine.CheckOperationsTimeout(registerModel, porcupineHistory(kops[:n]), timeout) == porcupine.Illegal
+	}
+	if !illegal(len(kops)) {
+		return nil
+	}
+	lo, hi := 1, len(kops)
+	for lo < hi {
+		if m := (lo + hi) / 2; illegal(m) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return kops[:lo]
+}
+
+// Describe is an operation as a line of a report.
+func (op Op) Describe() string {
+	s := fmt.Sprintf("%-5s %-12q %-6s [%.3f s, %.3f s] via %s", op.Kind, op.Value, op.Result,
+		float64(op.Call)/1e9, float64(op.Return)/1e9, op.Node)
+	if op.Err != "" {
+		s += " " + op.Err
+	}
+	return s
 }

@@ -94,3 +94,21 @@ func TestScheduleIsSeeded(t *testing.T) {
 		t.Fatal("seeds 7 and 8 drew the same schedule")
 	}
 }
+
+func TestFirstViolation(t *testing.T) {
+	ops := []Op{
+		{Kind: Write, Key: "k", Value: "a", Call: 0, Return: 10 * ms, Result: OK},
+		{Kind: Read, Key: "k", Value: "a", Call: 20 * ms, Return: 30 * ms, Result: OK},
+		{Kind: Write, Key: "k", Value: "b", Call: 40 * ms, Return: 50 * ms, Result: OK},
+		{Kind: Read, Key: "k", Value: "a", Call: 60 * ms, Return: 70 * ms, Result: OK}, // stale
+		{Kind: Read, Key: "k", Value: "b", Call: 80 * ms, Return: 90 * ms, Result: OK},
+		{Kind: Write, Key: "j", Value: "x", Call: 0, Return: 10 * ms, Result: OK},
+	}
+	prefix := FirstViolation(ops, "k", 10*time.Second)
+	if len(prefix) != 4 || prefix[3].Value != "a" || prefix[3].Kind != Read {
+		t.Fatalf("first violation %+v, want the stale read, 4th", prefix)
+	}
+	if FirstViolation(ops, "j", 10*time.Second) != nil {
+		t.Fatal("a linearizable key has a violation")
+	}
+}

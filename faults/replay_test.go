@@ -38,13 +38,27 @@ func TestReplay(t *testing.T) {
 				want = "Illegal"
 			}
 			if string(res) != want {
+				keys := IllegalKeys(h.Ops, time.Minute)
 				t.Errorf("%s (%s, seed %d, %d operations): linearizability %s, want %s; keys not linearizable: %v",
-					path, h.Strategy, h.Seed, len(h.Ops), res, want, IllegalKeys(h.Ops, time.Minute))
+					path, h.Strategy, h.Seed, len(h.Ops), res, want, keys)
+				logViolations(t, h.Ops, keys)
 			}
 			for _, f := range Summarize(h) {
 				t.Logf("%s %v: %d ops during, %d ok after, no write %v/%v, no read %v/%v", f.Kind, f.Targets,
 					f.During.Ops, f.After.OK, f.All.Writes, f.Led.Writes, f.All.Reads, f.Led.Reads)
 			}
 		})
+	}
+}
+
+// logViolations logs, for each key, the operations up to where its
+// history first goes wrong.
+func logViolations(t *testing.T, ops []Op, keys []string) {
+	for _, key := range keys {
+		prefix := FirstViolation(ops, key, time.Minute)
+		t.Logf("%s: the history goes wrong at its %dth operation; the last ones:", key, len(prefix))
+		for _, op := range prefix[max(0, len(prefix)-12):] {
+			t.Logf("  %s", op.Describe())
+		}
 	}
 }

@@ -173,6 +173,9 @@ func checkReport(t *testing.T, st Strategy, r *Report) bool {
 	}
 	if st.Linearizable && r.Linearizable != "yes" {
 		t.Errorf("history linearizable: %s", r.Linearizable)
+		if r.Linearizable == "no" {
+			logViolations(t, r.History.Ops, IllegalKeys(r.History.Ops, time.Minute))
+		}
 	}
 	b := boundsFor(st.Name)
 	if st.Linearizable && len(r.Lost) > 0 {

@@ -87,26 +87,43 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 
 // fill brings a gained partition's data in: from ev.CopyFrom, or from the
 // other owners when CopyFrom fails; and, the first time after a restart,
-// from every other owner as well, for the writes missed while down. It
-// returns ctx's error when cancelled.
+// from every other owner as well, for the writes missed while down (as
+// primary, from enough of them to hold every acknowledged write, retrying
+// until it does). It returns ctx's error when cancelled.
 func (s *Server) fill(ctx context.Context, ev clusterkit.PartitionEvent) error {
 	p := ev.Partition
 	restart := s.store.HadData() && !s.gainedBefore(p)
 	var err error
 	switch {
 	case ev.CopyFrom != nil:
+		// An acknowledged write is on a majority of the owners, not on
+		// each: the copy must merge that many of them, or it could miss
+		// one (a source back from a restart may not have caught up).
+		need := s.copySources(p)
 		err = s.copyFrom(ctx, p, ev.CopyFrom)
-		switch {
-		case err != nil && ctx.Err() == nil:
+		got := 0
+		if err == nil {
+			got = 1
+		} else if ctx.Err() == nil {
 			s.log.Warn("copy failed; trying the other owners", "partition", p, "from", ev.CopyFrom.ID, "err", err)
-			if s.catchUp(ctx, p, ev.CopyFrom.ID, 1) > 0 {
-				err = nil
-			} else {
-				err = fmt.Errorf("copy partition %d from %s: %w", p, ev.CopyFrom.ID, err)
-			}
-		case err == nil && restart:
-			s.catchUp(ctx, p, ev.CopyFrom.ID, 0)
 		}
+		if ctx.Err() == nil && (got < need || restart) {
+			enough := need - got
+			if restart {
+				enough = 0 // from every owner, for the writes missed while down
+			}
+			got += s.catchUp(ctx, p, ev.CopyFrom.ID, max(enough, 0))
+		}
+		if got >= need {
+			err = nil
+		} else if ctx.Err() == nil {
+			err = fmt.Errorf("copy partition %d: %d of the owners provided it, %d needed (from %s: %v)", p, got, need, ev.CopyFrom.ID, err)
+		}
+	case restart && ev.NewRole == clusterkit.RolePrimary:
+		// A primary back from a restart may have missed writes a promoted
+		// replica took meanwhile: it must hold every acknowledged write
+		// before it serves, as a promoted one does.
+		err = s.promotionCatchUp(ctx, p)
 	case restart:
 		s.catchUp(ctx, p, "", 0)
 	}
@@ -193,6 +210,27 @@ func (s *Server) catchUp(ctx context.Context, p int, skip string, enough int) in
 		<-done
 	}
 	return ok
+}
+
+// copySources is how many of p's n ready owners (primary and replicas,
+// this node excepted) a copy must merge to hold every write acknowledged
+// with AckAll: such a write is on n/2+1 of them, so any ceil(n/2) include
+// one. With AckPrimary one will do.
+func (s *Server) copySources(p int) int {
+	if s.cfg.Ack == AckPrimary {
+		return 1
+	}
+	parts := s.ck.Partitions()
+	if p >= len(parts) {
+		return 1
+	}
+	n := 0
+	for _, id := range append([]string{parts[p].PrimaryNode}, parts[p].ReplicaNodes...) {
+		if id != "" && id != s.self {
+			n++
+		}
+	}
+	return max(1, (n+1)/2)
 }
 
 // catchUpSources returns the ready owners of p in the current map but this
@@ -354,6 +392,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// here later learns the newer map from the answer and replicates to
 	// the copier too (see replicate).
 	s.awaitSenderMap(r)
+	// A node that does not hold the partition in full (still copying it,
+	// or catching up after a restart or a promotion) would hand on what
+	// it lacks as if it were all: the copier tries another source.
+	if st := s.parts.get(p); !st.filled || st.catchingUp {
+		s.writeError(w, errUnavailable(fmt.Sprintf("partition %d is still being copied or caught up here", p)))
+		return
+	}
 	s.drops.streaming(p, 1)
 	defer s.drops.streaming(p, -1)
 
