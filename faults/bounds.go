@@ -73,6 +73,9 @@ func boundsFor(strategy string) Bounds {
 		// cycle, for a fifth of the keys) its requests fail, where the
 		// other services have a node that takes them.
 		b.FailedShare = 0.25
+		// A client learns of the failover only when a request to the old
+		// primary times out (1 s) and it fetches a new map.
+		led = 7 * time.Second
 		// Its log has no preallocated room: a full disk stops writes at
 		// once (kv-sync and kv-server-side write into segments filled
 		// with zeros ahead, 4 MiB at a time).

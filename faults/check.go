@@ -151,7 +151,8 @@ type Window struct {
 // Availability returns, for the interval [from, to], the longest time with
 // no acknowledged write and with no successful read, over every key
 // (cluster-wide) and over the keys of the partitions listed (those a
-// fault's targets led; every key when the list is empty).
+// fault's targets led; every key when the list is empty or the partitions
+// hold none of the keys).
 func Availability(ops []Op, from, to int64, partitions []int, partitionCount int) (all, listed Window) {
 	in := map[string]bool{}
 	inPart := func(key string) bool {
@@ -181,7 +182,13 @@ func Availability(ops []Op, from, to int64, partitions []int, partitionCount int
 		return time.Duration(max(longest, to-prev))
 	}
 	any := func(string) bool { return true }
-	return Window{gap(Write, any), gap(Read, any)}, Window{gap(Write, inPart), gap(Read, inPart)}
+	all = Window{gap(Write, any), gap(Read, any)}
+	for _, op := range ops {
+		if inPart(op.Key) {
+			return all, Window{gap(Write, inPart), gap(Read, inPart)}
+		}
+	}
+	return all, all // the partitions hold none of the keys: nothing to tell apart
 }
 
 // Counts are a run's operations by result.
