@@ -326,19 +326,37 @@ func FreeAddr(t testing.TB) string {
 	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
-// picks from below the kernel's usual ephemeral range (32768-60999), where
-// the source ports of outgoing connections come from, so that the many
-// connections of a test run cannot take the port before the node binds it.
+// handedOut holds the ports freePort returned in this process: ports are a
+// resource of the whole process, and a port handed out but not bound yet
+// (the node starts later) would pass the check again.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that it has not returned before. It picks from below the kernel's usual
+// ephemeral range (32768-60999), where the source ports of outgoing
+// connections come from, so that the many connections of a test run cannot
+// take the port before the node binds it.
 func freePort(t testing.TB) int {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
 	for range 100 {
 		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.ports[port] = true
 		return port
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
