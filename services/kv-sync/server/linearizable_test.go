@@ -101,10 +101,13 @@ func TestModelRejectsAStaleRead(t *testing.T) {
 // Bounds of TestHistoriesAreLinearizable: each fault must be followed by
 // at least minOpsAfterFault successful operations before the next, and
 // at most maxFailedFraction of all operations may fail (a failed write
-// may still have taken effect, and is checked as such).
+// may still have taken effect, and is checked as such). The SIGKILL of the
+// raft leader makes every node refuse from MapLease (1.5s) until a new
+// leader is elected and the maps are current, up to about a second of a
+// run of under five: that window, not the kills of owners, sets the bound.
 const (
 	minOpsAfterFault  = 300
-	maxFailedFraction = 0.02
+	maxFailedFraction = 0.20
 )
 
 // TestHistoriesAreLinearizable runs concurrent clients doing sets, deletes
