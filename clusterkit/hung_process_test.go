@@ -20,25 +20,7 @@ import (
 // stopped node; a new client given the stopped node as its first seed must
 // start within its fetch timeout.
 func TestClientFollowsTheClusterPastASIGSTOPpedNode(t *testing.T) {
-	bin := buildQuickstart(t)
-	procs := startFormation(t, bin, t.TempDir(), 3, 3)
-	cktest.Eventually(t, 30*time.Second, "one cluster", func() error {
-		_, err := oneCluster(procs)
-		return err
-	})
-	info, err := clusterInfo(procs[0].http)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var victim *proc
-	var live []*proc
-	for _, p := range procs {
-		if victim == nil && p.id != info.LeaderID {
-			victim = p
-		} else {
-			live = append(live, p)
-		}
-	}
+	victim, live := threeProcessesAndAFollower(t)
 	// The victim is the first seed: it answers New, and the watch
 	// long-polls it.
 	cl, err := client.New(context.Background(), []string{victim.http, live[0].http, live[1].http},

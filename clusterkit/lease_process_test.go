@@ -30,25 +30,7 @@ func healthDetailed(addr string) (*clusterkit.Health, error) {
 // must not call its map current (LeaderContact, map_current) until it has
 // caught up with the map the others moved to.
 func TestMapIsNotCurrentAfterAPauseUntilCaughtUp(t *testing.T) {
-	bin := buildQuickstart(t)
-	procs := startFormation(t, bin, t.TempDir(), 3, 3)
-	cktest.Eventually(t, 30*time.Second, "one cluster", func() error {
-		_, err := oneCluster(procs)
-		return err
-	})
-	info, err := clusterInfo(procs[0].http)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var victim *proc
-	var live []*proc
-	for _, p := range procs {
-		if victim == nil && p.id != info.LeaderID {
-			victim = p
-		} else {
-			live = append(live, p)
-		}
-	}
+	victim, live := threeProcessesAndAFollower(t)
 	cktest.Eventually(t, 10*time.Second, "map current on the victim", func() error {
 		h, err := healthDetailed(victim.http)
 		if err != nil {
@@ -107,4 +89,27 @@ func TestMapIsNotCurrentAfterAPauseUntilCaughtUp(t *testing.T) {
 		t.Fatalf("%s never called its map current in 3s after SIGCONT (%d samples)", victim.id, samples)
 	}
 	t.Logf("map current %v after SIGCONT; %d of %d samples before that not current", current, stale, samples)
+}
+
+// threeProcessesAndAFollower forms a cluster of three quickstart processes
+// and returns one follower of the raft leader and the other two.
+func threeProcessesAndAFollower(t *testing.T) (victim *proc, live []*proc) {
+	t.Helper()
+	procs := startFormation(t, buildQuickstart(t), t.TempDir(), 3, 3)
+	cktest.Eventually(t, 30*time.Second, "one cluster", func() error {
+		_, err := oneCluster(procs)
+		return err
+	})
+	info, err := clusterInfo(procs[0].http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if victim == nil && p.id != info.LeaderID {
+			victim = p
+		} else {
+			live = append(live, p)
+		}
+	}
+	return victim, live
 }
