@@ -556,28 +556,18 @@ func runFault(t *testing.T, pc *procCluster, v int, what string, leaderless bool
 	// The history is linearizable. A failed write may or may not have
 	// taken effect: it is still running at the end. A failed read observed
 	// nothing.
-	// A failed write that no read saw is left out: not taking effect is one
-	// of its allowed outcomes, and it keeps the search small.
-	seen := map[kvInput]bool{}
-	for _, op := range ops {
-		if op.err == nil && op.in.op == kvGet {
-			seen[kvInput{op: kvSet, key: op.in.key, value: op.out.value}] = true
-		}
-	}
 	var history []porcupine.Operation
 	for i, op := range ops {
 		po := porcupine.Operation{ClientId: i, Input: op.in, Call: int64(op.start), Output: op.out, Return: int64(op.end)}
 		switch {
 		case op.err != nil && op.in.op == kvGet:
 			continue
-		case op.err != nil && !seen[kvInput{op: kvSet, key: op.in.key, value: op.in.value}]:
-			continue
 		case op.err != nil:
 			po.Return = math.MaxInt64
 		}
 		history = append(history, po)
 	}
-	checkLinearizable(t, history)
+	checkLinearizable(t, dropUnseenFailedWrites(history))
 
 	// Every acknowledged write is readable once the node is back.
 	c, err := client.New(context.Background(), seeds)
