@@ -64,7 +64,7 @@ fuzz: ## run every fuzz target with -fuzz for FUZZTIME each, one at a time (FUZZ
 
 # The fault suite's settings (faults/suite_test.go lists them all).
 FAULTS_SEED ?= $(shell date +%s)
-FAULTS_COUNT ?= 10
+FAULTS_COUNT ?= 11
 
 .PHONY: test-faults
 test-faults: ## the fault suite at length: every fault kind against every service, a new seed each run (needs root); the table lands in faults/report.txt

@@ -89,6 +89,9 @@ func boundsFor(strategy string) Bounds {
 		// is elected (up to 2 s) and starts counting the other node's
 		// silence afresh, DeadTimeout more before its partitions move.
 		b.Window[SplitMinority] = w(8 * time.Second)
+		// Two nodes lost at once: the second may be the leader, with the
+		// same election and afresh counting as a split.
+		b.Window[TwoNodes] = w(8 * time.Second)
 	}
 	return b
 }

@@ -53,8 +53,13 @@ type FaultRecord struct {
 	Heal    int64    `json:"heal"`
 	// Partitions the fault touched: those the targets owned when it began.
 	Partitions []int `json:"partitions"`
-	// Led are the partitions the targets were primary of when it began.
+	// Led are the partitions the targets were primary of when it began,
+	// those in NoQuorum excepted.
 	Led []int `json:"led,omitempty"`
+	// NoQuorum are the partitions whose owners outside the targets were
+	// not a majority: no strategy promises them service until the fault
+	// heals.
+	NoQuorum []int `json:"no_quorum,omitempty"`
 	// Owners of the touched partitions when it began, primary first.
 	Owners     map[int][]string `json:"owners,omitempty"`
 	MapVersion uint64           `json:"map_version"`

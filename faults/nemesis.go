@@ -32,13 +32,14 @@ const (
 	SplitMinority  FaultKind = "split"           // the leader and one node cut off from the rest
 	OneWay         FaultKind = "one-way"         // a key's primary's packets to the others dropped; theirs arrive
 	DiskFull       FaultKind = "disk-full"       // a key's primary's data dir filled to the last byte
+	TwoNodes       FaultKind = "two-nodes"       // a key's primary and one more node, each crashed, paused or cut off
 	JoinNode       FaultKind = "join"            // a new node joins (under the other faults)
 	DrainNode      FaultKind = "drain"           // a node is drained (under the other faults)
 )
 
 // Kinds are the faults a run draws from, membership changes excepted.
 var Kinds = []FaultKind{CrashLeader, CrashPrimary, CrashStreaming, PausePrimary, PauseLeader,
-	IsolateNode, IsolateLeader, SplitMinority, OneWay, DiskFull}
+	IsolateNode, IsolateLeader, SplitMinority, OneWay, DiskFull, TwoNodes}
 
 // Nemesis injects faults into a cluster.
 type Nemesis struct {
@@ -69,14 +70,9 @@ func (ne *Nemesis) Inject(ctx context.Context, k FaultKind, now int64) (*active,
 	case CrashStreaming:
 		targets = ne.nodes(ne.streaming(m))
 	case SplitMinority:
-		targets = ne.nodes(m.LeaderID)
-		for _, n := range ne.Rnd.Perm(len(ne.C.Nodes())) {
-			o := ne.C.Nodes()[n]
-			if o.ID != m.LeaderID && o.Running() {
-				targets = append(targets, o)
-				break
-			}
-		}
+		targets = ne.withOther(ne.nodes(m.LeaderID))
+	case TwoNodes:
+		targets = ne.withOther(ne.nodes(ne.primaryOfSomeKey(m)))
 	case JoinNode:
 		n, err := ne.C.AddNode()
 		if err != nil {
@@ -96,26 +92,26 @@ func (ne *Nemesis) Inject(ctx context.Context, k FaultKind, now int64) (*active,
 	for _, t := range targets {
 		a.rec.Targets = append(a.rec.Targets, t.ID)
 	}
-	a.rec.Partitions = touched(m, a.rec.Targets)
-	a.rec.MapVersion, a.rec.Owners = m.Version, map[int][]string{}
-	for _, p := range a.rec.Partitions {
-		q := m.Partitions[p]
-		a.rec.Owners[p] = append(append([]string{q.PrimaryNode}, q.ReplicaNodes...), q.JoiningNodes...)
-		if slices.Contains(a.rec.Targets, q.PrimaryNode) {
-			a.rec.Led = append(a.rec.Led, p)
-		}
-	}
+	a.rec.fromMap(m)
 	v := targets[0]
 	switch k {
 	case CrashLeader, CrashPrimary, CrashStreaming:
-		a.heal = v.Start
-		return a, v.Kill()
+		return a, ne.act(a, crash, v)
 	case PausePrimary, PauseLeader:
-		a.heal = v.Resume
-		return a, v.Pause()
+		return a, ne.act(a, pause, v)
 	case IsolateNode, IsolateLeader:
-		a.heal = ne.C.Net.Heal
-		return a, ne.C.Net.Isolate(v.Host)
+		return a, ne.act(a, isolate, v)
+	case TwoNodes:
+		var notes []string
+		for _, t := range targets {
+			act := []action{crash, pause, isolate}[ne.Rnd.IntN(3)]
+			notes = append(notes, fmt.Sprintf("%s %s", act, t.ID))
+			if err := ne.act(a, act, t); err != nil {
+				return a, err
+			}
+		}
+		a.rec.Note = strings.Join(notes, ", ")
+		return a, nil
 	case SplitMinority:
 		var rest []*Host
 		for _, o := range ne.C.Nodes() {
@@ -146,6 +142,55 @@ func (ne *Nemesis) Inject(ctx context.Context, k FaultKind, now int64) (*active,
 		return a, ne.drain(ctx, v.ID)
 	}
 	return a, nil
+}
+
+// action is what a fault does to one node.
+type action string
+
+const (
+	crash   action = "crash"   // SIGKILL; started again from its data dir at heal
+	pause   action = "pause"   // SIGSTOP; SIGCONT at heal
+	isolate action = "isolate" // cut off from every other node both ways; healed at heal
+)
+
+// act does act to v and adds its undoing to a's heal, which undoes every
+// action in the reverse order.
+func (ne *Nemesis) act(a *active, act action, v *Node) error {
+	var undo func() error
+	var err error
+	switch act {
+	case crash:
+		undo, err = v.Start, v.Kill()
+	case pause:
+		undo, err = v.Resume, v.Pause()
+	case isolate:
+		undo, err = ne.C.Net.Heal, ne.C.Net.Isolate(v.Host)
+	}
+	prev := a.heal
+	a.heal = func() error {
+		if err := undo(); err != nil {
+			return err
+		}
+		if prev != nil {
+			return prev()
+		}
+		return nil
+	}
+	return err
+}
+
+// withOther adds a random running node that is not among targets.
+func (ne *Nemesis) withOther(targets []*Node) []*Node {
+	if len(targets) == 0 {
+		return nil
+	}
+	for _, n := range ne.Rnd.Perm(len(ne.C.Nodes())) {
+		o := ne.C.Nodes()[n]
+		if !slices.Contains(targets, o) && o.Running() {
+			return append(targets, o)
+		}
+	}
+	return targets
 }
 
 // nodes returns the running nodes among ids.
@@ -197,6 +242,31 @@ func (ne *Nemesis) streaming(m *clusterkit.ClusterInfo) string {
 		}
 	}
 	return ne.primaryOfSomeKey(m)
+}
+
+// fromMap fills in, from the map m in force when the fault began, the
+// partitions its targets touched, their owners, those the targets led and
+// those left without a majority of their owners.
+func (r *FaultRecord) fromMap(m *clusterkit.ClusterInfo) {
+	r.Partitions = touched(m, r.Targets)
+	r.MapVersion, r.Owners = m.Version, map[int][]string{}
+	for _, p := range r.Partitions {
+		q := m.Partitions[p]
+		owners := append([]string{q.PrimaryNode}, q.ReplicaNodes...)
+		r.Owners[p] = append(slices.Clone(owners), q.JoiningNodes...)
+		lost := 0
+		for _, o := range owners {
+			if slices.Contains(r.Targets, o) {
+				lost++
+			}
+		}
+		switch {
+		case 2*(len(owners)-lost) <= len(owners):
+			r.NoQuorum = append(r.NoQuorum, p)
+		case slices.Contains(r.Targets, q.PrimaryNode):
+			r.Led = append(r.Led, p)
+		}
+	}
 }
 
 // touched lists the partitions that ids own or are joining in m.
