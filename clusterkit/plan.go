@@ -33,6 +33,13 @@ func (pl *planner) dead(id string) bool {
 	return n == nil || n.Status == state.StatusDead
 }
 
+// deadPastGrace reports whether id has been dead for ReReplicationDelay
+// (or is no member at all).
+func (pl *planner) deadPastGrace(id string) bool {
+	n := pl.node(id)
+	return n == nil || (n.Status == state.StatusDead && pl.now.Sub(time.UnixMilli(n.StatusSince)) >= pl.cfg.ReReplicationDelay)
+}
+
 // settled reports whether id has been alive long enough to be made
 // primary: a node back from the dead waits ReReplicationDelay so that the
 // application can catch it up first.
@@ -167,7 +174,11 @@ func (pl *planner) handovers(promoted map[int]bool) []state.Move {
 
 // drops releases owners the target no longer wants once enough live target
 // owners hold the partition; a dead owner past its grace period is
-// released at once. The primary is released only after a handover.
+// released at once. A dead owner within it (one that died while draining)
+// keeps its slot like any dead node: the application's copies count on a
+// majority of the owners that took a write, and releasing an owner that
+// may hold writes the others lack would let a smaller majority outvote
+// it. The primary is released only after a handover.
 func (pl *planner) drops(newPrimary map[int]string) []state.Move {
 	var moves []state.Move
 	for i, p := range pl.st.Partitions {
@@ -180,7 +191,7 @@ func (pl *planner) drops(newPrimary map[int]string) []state.Move {
 			if pl.inTarget(i, id) || id == primary {
 				continue
 			}
-			if enough || pl.dead(id) {
+			if enough || pl.deadPastGrace(id) {
 				moves = append(moves, state.Move{Partition: i, Node: id})
 			}
 		}

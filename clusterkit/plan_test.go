@@ -112,3 +112,29 @@ func TestPlanNoBalanceHandoverWhileDegraded(t *testing.T) {
 		t.Fatalf("plan %+v: want the draining primary handed over to b", cmds)
 	}
 }
+
+// A draining owner that dies keeps its slot for ReReplicationDelay, like
+// any dead node, until its replacement is ready: the others may lack
+// writes that only it and a lost primary hold. After the delay it goes.
+func TestPlanDeadDrainingOwnerKeepsItsSlotForTheDelay(t *testing.T) {
+	st := planState(t, [][]string{{"a", "b", "c"}}, "a", "b", "c", "d")
+	st.ReplicationFactor = 3
+	cfg := LocalConfig()
+	now := time.UnixMilli(1_000_000)
+	st.Nodes["b"].Draining = true
+	st.Nodes["b"].Status, st.Nodes["b"].StatusSince = state.StatusDead, now.Add(-cfg.ReReplicationDelay/2).UnixMilli()
+	pl := &planner{st: st, now: now, cfg: &cfg, eligible: 3, target: table([]string{"a", "c", "d"})}
+	for _, c := range pl.plan() {
+		if c.Op == state.OpDropOwners {
+			t.Fatalf("plan %+v: the dead draining owner was released within ReReplicationDelay", c)
+		}
+	}
+	pl.now = now.Add(cfg.ReReplicationDelay)
+	dropped := false
+	for _, c := range pl.plan() {
+		dropped = dropped || (c.Op == state.OpDropOwners && c.Moves[0] == state.Move{Partition: 0, Node: "b"})
+	}
+	if !dropped {
+		t.Fatalf("plan %+v: want b released once dead for ReReplicationDelay", pl.plan())
+	}
+}
