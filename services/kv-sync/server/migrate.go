@@ -60,8 +60,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		// The copy of an earlier gain was cancelled (the node became an
 		// owner before it finished): take the data from the owners now.
 		s.parts.set(p, partState{role: ev.NewRole})
-		s.catchUp(ctx, p, "")
-		if err := ctx.Err(); err != nil {
+		if err := s.catchUpEnough(ctx, p); err != nil {
 			return err
 		}
 		s.markGained(p)
@@ -75,33 +74,44 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 	}
 }
 
-// fill brings a gained partition's data in: from ev.CopyFrom, or from the
-// other owners when CopyFrom fails; and, the first time after a restart,
-// from every other owner as well, for the writes missed while down. It
-// returns ctx's error when cancelled.
+// fill brings a gained partition's data in: from ev.CopyFrom and from as
+// many of the other owners as hold every acknowledged write between them
+// (copySources), or from the other owners alone when CopyFrom fails; and,
+// the first time after a restart, from every other owner as well, for the
+// writes missed while down. It returns ctx's error when cancelled, and an
+// error when too few owners answered (the library retries a joining copy).
 func (s *Server) fill(ctx context.Context, ev clusterkit.PartitionEvent) error {
 	p := ev.Partition
 	restart := s.store.HadData() && !s.gainedBefore(p)
 	var err error
 	switch {
 	case ev.CopyFrom != nil:
+		// An acknowledged write is on a majority of the owners, not on
+		// each: the copy must merge that many of them, or it could miss
+		// one (CopyFrom may be an owner that a majority of the others
+		// outvoted, as when the network cut it off from them).
+		need := s.copySources(p)
 		err = s.copyFrom(ctx, p, ev.CopyFrom)
-		switch {
-		case err != nil && ctx.Err() == nil:
+		got := 0
+		if err == nil {
+			got = 1
+		} else if ctx.Err() == nil {
 			s.log.Warn("copy failed; trying the other owners", "partition", p, "from", ev.CopyFrom.ID, "err", err)
-			if s.catchUp(ctx, p, ev.CopyFrom.ID) > 0 {
-				err = nil
-			} else {
-				err = fmt.Errorf("copy partition %d from %s: %w", p, ev.CopyFrom.ID, err)
+		}
+		if ctx.Err() == nil && (got < need || restart) {
+			enough := need - got
+			if restart {
+				enough = 0 // from every owner, for the writes missed while down
 			}
-		case err == nil && (restart || ev.NewRole == clusterkit.RoleJoining):
-			// A write that a majority of the other owners took may have
-			// missed CopyFrom: take it from them too before counting in
-			// quorums.
-			s.catchUp(ctx, p, ev.CopyFrom.ID)
+			got += s.catchUp(ctx, p, ev.CopyFrom.ID, max(enough, 0))
+		}
+		if got >= need {
+			err = nil
+		} else if ctx.Err() == nil {
+			err = fmt.Errorf("copy partition %d: %d of the owners provided it, %d needed (from %s: %v)", p, got, need, ev.CopyFrom.ID, err)
 		}
 	case restart:
-		s.catchUp(ctx, p, "")
+		s.catchUp(ctx, p, "", 0)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -147,30 +157,90 @@ func (s *Server) copyFrom(ctx context.Context, p int, node *clusterkit.Node) err
 }
 
 // catchUp merges partition p from each of its other ready owners in the
-// current map but skip, once each, and returns how many copies succeeded.
-// A failed source is logged: catching up is best effort.
-func (s *Server) catchUp(ctx context.Context, p int, skip string) int {
-	parts := s.ck.Partitions()
-	if p >= len(parts) {
-		return 0
+// current map but skip, all at once, and returns how many copies
+// succeeded. With enough > 0 it returns as soon as enough succeeded,
+// cancelling the others. A failed source is logged: catching up is best
+// effort.
+func (s *Server) catchUp(ctx context.Context, p int, skip string, enough int) int {
+	ids := s.catchUpSources(p, skip)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan bool, len(ids))
+	for _, id := range ids {
+		go func() {
+			node := s.ck.Node(id)
+			if node == nil {
+				done <- false
+				return
+			}
+			if err := s.copyOnce(ctx, p, node, kindCatchUp); err != nil {
+				if ctx.Err() == nil {
+					s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
+				}
+				done <- false
+				return
+			}
+			done <- true
+		}()
 	}
-	part := &parts[p]
-	ok := 0
-	for _, id := range append([]string{part.PrimaryNode}, part.ReplicaNodes...) {
-		if id == s.self || id == skip || id == "" {
-			continue
+	ok, got := 0, 0
+	for ; got < len(ids) && (enough == 0 || ok < enough); got++ {
+		if <-done {
+			ok++
 		}
-		node := s.ck.Node(id)
-		if node == nil {
-			continue
-		}
-		if err := s.copyOnce(ctx, p, node, kindCatchUp); err != nil {
-			s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
-			continue
-		}
-		ok++
+	}
+	// The copies still running see the cancelled context and return at
+	// once.
+	cancel()
+	for ; got < len(ids); got++ {
+		<-done
 	}
 	return ok
+}
+
+// catchUpEnough merges partition p from as many of its other owners as
+// hold every acknowledged write (copySources), retrying until they did or
+// ctx ends.
+func (s *Server) catchUpEnough(ctx context.Context, p int) error {
+	for attempt := 0; ; attempt++ {
+		need := min(s.copySources(p), len(s.catchUpSources(p, "")))
+		if need == 0 || s.catchUp(ctx, p, "", need) >= need {
+			return nil
+		}
+		s.log.Warn("could not catch up from enough owners; retrying", "partition", p, "needed", need)
+		t := time.NewTimer(copyBackoff << min(attempt, 4))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// copySources is how many of p's n ready owners (primary and replicas,
+// this node excepted) a copy must merge to hold every acknowledged write:
+// such a write is on a majority of the owners, so if this node is not one
+// of them any ceil(n/2) of the others include one that holds it.
+func (s *Server) copySources(p int) int {
+	return max(1, (len(s.catchUpSources(p, ""))+1)/2)
+}
+
+// catchUpSources returns the ready owners of p in the current map but this
+// node and skip.
+func (s *Server) catchUpSources(p int, skip string) []string {
+	parts := s.ck.Partitions()
+	if p >= len(parts) {
+		return nil
+	}
+	part := &parts[p]
+	var ids []string
+	for _, id := range append([]string{part.PrimaryNode}, part.ReplicaNodes...) {
+		if id != s.self && id != skip && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // copyOnce streams partition p from node and merges it into the store.
