@@ -148,7 +148,7 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 		if hadState {
 			ck.events.beginReplay()
 		}
-	})
+	}, func() { ck.metrics.unauthorized.WithLabelValues("raft").Inc() })
 	if err != nil {
 		ln.Close()
 		return err

@@ -22,21 +22,24 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	// The body limit guards the library's routes only: an application
 	// serving its own routes on the same echo sets its own limits.
 	limit := middleware.BodyLimit("1M") // larger bodies get 413
-	e.GET("/cluster", ck.handleCluster)
-	e.POST("/cluster/join", ck.handleJoin, limit)
-	e.POST("/cluster/leave", ck.handleLeave, limit)
-	e.POST("/cluster/drain", ck.handleDrain, limit)
-	e.GET("/cluster/formation", ck.handleFormation)
-	e.POST("/cluster/formation", ck.handlePromise, limit)
-	e.GET("/partitions", ck.handlePartitions)
-	e.GET("/partitions/stats", ck.handlePartitionStats)
-	e.GET("/partitions/key", ck.handlePartitionKey)
-	e.POST("/partitions/ready", ck.handleReady, limit)
-	e.GET("/consensus/leader", ck.handleLeader)
-	e.GET("/consensus/stats", ck.handleConsensusStats)
+	// Changes need the cluster token when there is one; reads only with
+	// TokenForReads. /health stays open for probes.
+	change, read := ck.RequireToken(), ck.readAuth()
+	e.GET("/cluster", ck.handleCluster, read)
+	e.POST("/cluster/join", ck.handleJoin, change, limit)
+	e.POST("/cluster/leave", ck.handleLeave, change, limit)
+	e.POST("/cluster/drain", ck.handleDrain, change, limit)
+	e.GET("/cluster/formation", ck.handleFormation, read)
+	e.POST("/cluster/formation", ck.handlePromise, change, limit)
+	e.GET("/partitions", ck.handlePartitions, read)
+	e.GET("/partitions/stats", ck.handlePartitionStats, read)
+	e.GET("/partitions/key", ck.handlePartitionKey, read)
+	e.POST("/partitions/ready", ck.handleReady, change, limit)
+	e.GET("/consensus/leader", ck.handleLeader, read)
+	e.GET("/consensus/stats", ck.handleConsensusStats, read)
 	e.GET("/health", ck.handleHealth)
-	e.GET("/health/detailed", ck.handleHealthDetailed)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})))
+	e.GET("/health/detailed", ck.handleHealthDetailed, read)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})), read)
 	return e
 }
 

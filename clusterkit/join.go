@@ -204,8 +204,8 @@ func validateJoin(req JoinRequest) error {
 		return &FieldError{Field: "id", Reason: "required"}
 	case !validID(req.ID):
 		return &FieldError{Field: "id", Reason: fmt.Sprintf("%q: use letters, digits, '-', '_' and '.'", req.ID)}
-	case req.Weight < 0:
-		return &FieldError{Field: "weight", Reason: "negative"}
+	case req.Weight < 0 || req.Weight > MaxWeight:
+		return &FieldError{Field: "weight", Reason: fmt.Sprintf("%d is outside 1 to %d", req.Weight, MaxWeight)}
 	}
 	if err := checkDialable("http_addr", req.HTTPAddr); err != nil {
 		return err
@@ -283,6 +283,7 @@ func (ck *ClusterKit) get(ctx context.Context, addr, path string, out any) error
 
 // do sends req and decodes a 2xx JSON answer into out (unless out is nil).
 func (ck *ClusterKit) do(req *http.Request, out any) error {
+	ck.AuthorizeRequest(req)
 	resp, err := ck.client.Do(req)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ type metrics struct {
 	hookCalls       *prometheus.CounterVec
 	hookDuration    prometheus.Histogram
 	applyDuration   prometheus.Histogram
+	unauthorized    *prometheus.CounterVec
 }
 
 func newMetrics(ck *ClusterKit) *metrics {
@@ -74,6 +75,10 @@ func newMetrics(ck *ClusterKit) *metrics {
 			Help:    "Time to commit a command proposed by this node.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		unauthorized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clusterkit_unauthorized_requests_total",
+			Help: "Requests refused for a missing or wrong cluster token, by route (raft for raft connection handshakes).",
+		}, []string{"route"}),
 	}
 	for _, r := range []string{"ok", "error", "panic"} {
 		m.hookCalls.WithLabelValues(r)
@@ -81,7 +86,7 @@ func newMetrics(ck *ClusterKit) *metrics {
 	for _, r := range []string{"completed", "timeout", "replanned"} {
 		m.handoffs.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.joins, m.leaves, m.hookCalls, m.hookDuration, m.applyDuration,
+	m.registry.MustRegister(m.unauthorized, m.joins, m.leaves, m.hookCalls, m.hookDuration, m.applyDuration,
 		m.deaths, m.failovers, m.failoverSeconds, m.handoffs, m.handoffSeconds,
 		&stateCollector{ck: ck},
 		collectors.NewGoCollector(),

@@ -66,11 +66,25 @@ type Options struct {
 	// Zone is this node's failure domain. With at least ReplicationFactor
 	// zones, no two owners of a partition share a zone.
 	Zone string
-	// Weight scales this node's share of partitions. Default 1.
+	// Weight scales this node's share of partitions, 1 to MaxWeight.
+	// Default 1.
 	Weight int
 	// Meta is replicated with the node and returned in every Node, like
 	// Serf tags: for example the address of the application's own API.
 	Meta map[string]string
+
+	// ClusterToken is the cluster's shared secret; every member must have
+	// the same one. With it set, every request that changes the cluster
+	// (join, leave, drain, ready reports, formation promises) must carry it
+	// as "Authorization: Bearer <token>" and is refused with 401 otherwise,
+	// and every raft connection between nodes begins with a handshake in
+	// which both ends prove that they hold it, without sending it. At least
+	// 16 bytes. Empty (the default): no authentication.
+	ClusterToken string
+	// TokenForReads makes reads of the cluster's state (/cluster,
+	// /partitions..., /consensus/..., /health/detailed) and /metrics need
+	// the token too. /health stays open for probes. It needs ClusterToken.
+	TokenForReads bool
 
 	// Config holds the cluster settings and timeouts. Default:
 	// DefaultConfig().
@@ -79,6 +93,13 @@ type Options struct {
 	// Logger receives the library's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
+
+// MaxWeight bounds a node's Weight: a node may take at most MaxWeight times
+// the share of a node of weight 1.
+const MaxWeight = 1000
+
+// minTokenLen is the shortest ClusterToken accepted.
+const minTokenLen = 16
 
 // resolved is Options after defaults: what the node runs with.
 type resolved struct {
@@ -149,8 +170,14 @@ func resolveOptions(o Options) (*resolved, error) {
 	if r.DataDir == "" {
 		r.DataDir = filepath.Join("clusterkit-data", o.NodeID)
 	}
-	if r.Weight < 0 {
-		return nil, &FieldError{Field: "Weight", Reason: fmt.Sprintf("%d is negative", r.Weight)}
+	if r.Weight < 0 || r.Weight > MaxWeight {
+		return nil, &FieldError{Field: "Weight", Reason: fmt.Sprintf("%d is outside 1 to %d", r.Weight, MaxWeight)}
+	}
+	if r.ClusterToken != "" && len(r.ClusterToken) < minTokenLen {
+		return nil, &FieldError{Field: "ClusterToken", Reason: fmt.Sprintf("%d bytes: use at least %d", len(r.ClusterToken), minTokenLen)}
+	}
+	if r.TokenForReads && r.ClusterToken == "" {
+		return nil, &FieldError{Field: "TokenForReads", Reason: "set without ClusterToken"}
 	}
 	if r.Weight == 0 {
 		r.Weight = 1

@@ -35,7 +35,7 @@ type raftNode struct {
 // openRaft opens the stores in dataDir, binds the transport and starts
 // raft; beforeStart learns whether there is saved state before raft
 // restores it. On error everything opened so far is closed.
-func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raftNode, err error) {
+func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool), onRefused func()) (_ *raftNode, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create DataDir: %w", err)
 	}
@@ -60,10 +60,11 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool)) (_ *raft
 	if err != nil {
 		return nil, &FieldError{Field: "RaftAdvertise", Reason: err.Error()}
 	}
-	rn.transport, err = raft.NewTCPTransport(o.RaftAddr, adv, 5, raftIOTimeout(&o.cfg), w)
+	stream, err := newStreamLayer(o.RaftAddr, adv, o.ClusterToken, raftIOTimeout(&o.cfg), onRefused)
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", o.RaftAddr, err)
 	}
+	rn.transport = raft.NewNetworkTransport(stream, 5, raftIOTimeout(&o.cfg), w)
 	rn.hadState, err = raft.HasExistingState(rn.store, rn.store, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)

@@ -21,6 +21,7 @@ type options struct {
 	retryWait      time.Duration
 	startTimeout   time.Duration
 	logger         *slog.Logger
+	token          string
 }
 
 func defaultOptions() options {
@@ -96,6 +97,10 @@ func WithRetryWait(d time.Duration) Option { return func(o *options) { o.retryWa
 // the fetch timeout (WithFetchTimeout) before the next is tried, so a hung
 // seed among live ones delays New by at most that much.
 func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.startTimeout = d } }
+
+// WithToken sends the cluster token with the client's requests for the
+// map, for clusters that need it for reads (ClusterKit's TokenForReads).
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // WithLogger makes the client log seed and watch failures to l. Default:
 // no logs.

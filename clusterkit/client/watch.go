@@ -152,6 +152,9 @@ func (c *Client) get(ctx context.Context, hc *http.Client, base string, haveVers
 	if err != nil {
 		return nil, false, err
 	}
+	if c.opts.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.token)
+	}
 	if haveVersion > 0 {
 		req.Header.Set("If-None-Match", `"`+strconv.FormatUint(haveVersion, 10)+`"`)
 	}
