@@ -142,7 +142,7 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on HTTPAddr %s: %w", ck.opts.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: ck.echo, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ck.echo, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
 	rn, err := openRaft(ck.opts, ck.fsm, func(hadState bool) {
 		// A restarted node replays its log before its handlers hear of it.
 		if hadState {

@@ -18,6 +18,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
+	e.Pre(readDeadline)
 
 	// The body limit guards the library's routes only: an application
 	// serving its own routes on the same echo sets its own limits.
@@ -25,6 +26,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	// Changes need the cluster token when there is one; reads only with
 	// TokenForReads. /health stays open for probes.
 	change, read := ck.RequireToken(), ck.readAuth()
+	change, read = chain(writeDeadline, change), chain(writeDeadline, read)
 	e.GET("/cluster", ck.handleCluster, read)
 	e.POST("/cluster/join", ck.handleJoin, change, limit)
 	e.POST("/cluster/leave", ck.handleLeave, change, limit)
@@ -37,10 +39,15 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.POST("/partitions/ready", ck.handleReady, change, limit)
 	e.GET("/consensus/leader", ck.handleLeader, read)
 	e.GET("/consensus/stats", ck.handleConsensusStats, read)
-	e.GET("/health", ck.handleHealth)
+	e.GET("/health", ck.handleHealth, writeDeadline)
 	e.GET("/health/detailed", ck.handleHealthDetailed, read)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})), read)
 	return e
+}
+
+// chain is middleware a then b.
+func chain(a, b echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return a(b(next)) }
 }
 
 // ErrorBody is the JSON body of every error answer.
