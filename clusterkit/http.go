@@ -18,7 +18,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
-	e.Pre(readDeadline)
+	e.Pre(readDeadline(requestReadTimeout))
 
 	// The body limit guards the library's routes only: an application
 	// serving its own routes on the same echo sets its own limits.

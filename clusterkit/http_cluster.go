@@ -33,7 +33,7 @@ func (ck *ClusterKit) handleCluster(c echo.Context) error {
 	match := c.Request().Header.Get("If-None-Match")
 	v := ck.view.Load()
 	if v != nil && match == etag(v.version) && wait > 0 {
-		extendDeadlines(c, wait)
+		extendWriteDeadline(c, wait)
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		for v != nil && match == etag(v.version) {
