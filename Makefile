@@ -92,6 +92,14 @@ lint: ## gofmt, go vet and staticcheck on every module
 SERVICES := kv-sync kv-async kv-server-side
 LOADTEST_FLAGS ?=
 
+# The nodes `make certs` issues certificates for: every node of the
+# compose stack.
+CERT_NODES ?= $(shell for s in kv-sync kv-async kv-server-side; do for i in 1 2 3 4 5 6 7 8 9 10; do printf '%s-%s,' $$s $$i; done; done)
+
+.PHONY: certs
+certs: ## a development CA and a certificate per compose node in certs/ (CERT_NODES=a,b to choose; the CA is kept)
+	@cd clusterkit && GOWORK=off $(GO) run ./cmd/ckcerts -dir $(CURDIR)/certs -nodes '$(CERT_NODES)'
+
 .PHONY: bins
 bins: ## build static binaries of the services and the load generator into bin/
 	@mkdir -p bin

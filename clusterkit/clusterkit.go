@@ -7,6 +7,7 @@ package clusterkit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,8 @@ type ClusterKit struct {
 	formation formation
 	// ctlWake wakes the leader's controller after a change.
 	ctlWake chan struct{}
+	// tls is the node's TLS setup; nil without TLS.
+	tls *tlsSetup
 	// joinMu serialises membership changes on the leader.
 	joinMu sync.Mutex
 	// ready batches handoff completions on the leader.
@@ -72,14 +75,22 @@ func NewClusterKit(opts Options) (*ClusterKit, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := loadTLS(o.TLS)
+	if err != nil {
+		return nil, err
+	}
 	ck := &ClusterKit{
 		opts:    o,
 		log:     o.Logger,
 		ctlWake: make(chan struct{}, 1),
 		lease:   newLease(),
 		ready:   readyBatch{wake: make(chan struct{}, 1)},
+		tls:     sec,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+	}
+	if sec != nil {
+		ck.client.Transport.(*http.Transport).TLSClientConfig = sec.client
 	}
 	ch := make(chan struct{})
 	ck.viewChanged.Store(&ch)
@@ -142,13 +153,16 @@ func (ck *ClusterKit) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on HTTPAddr %s: %w", ck.opts.HTTPAddr, err)
 	}
+	if ck.tls != nil {
+		ln = tls.NewListener(ln, ck.tls.http)
+	}
 	srv := &http.Server{Handler: ck.echo, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
 	rn, err := openRaft(ck.opts, ck.fsm, func(hadState bool) {
 		// A restarted node replays its log before its handlers hear of it.
 		if hadState {
 			ck.events.beginReplay()
 		}
-	}, func() { ck.metrics.unauthorized.WithLabelValues("raft").Inc() })
+	}, ck.tls, func() { ck.metrics.unauthorized.WithLabelValues("raft").Inc() })
 	if err != nil {
 		ln.Close()
 		return err

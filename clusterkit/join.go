@@ -3,6 +3,7 @@ package clusterkit
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +61,8 @@ func (ck *ClusterKit) joinRequest() JoinRequest {
 }
 
 // join asks the members of the join list, in turn, to add this node, until
-// one accepts, one refuses for good (4xx), ctx ends or JoinTimeout passes.
+// one accepts, one refuses for good (4xx), a member's certificate fails
+// the check against the cluster's CA, ctx ends or JoinTimeout passes.
 func (ck *ClusterKit) join(ctx context.Context) error {
 	if len(ck.opts.joinAddrs) == 0 {
 		return &FieldError{Field: "JoinAddr", Reason: "lists only this node"}
@@ -81,6 +83,11 @@ func (ck *ClusterKit) join(ctx context.Context) error {
 			var he *HTTPError
 			if errors.As(err, &he) && he.Code >= 400 && he.Code < 500 {
 				return fmt.Errorf("join refused by %s: %w", addr, err)
+			}
+			var ce *tls.CertificateVerificationError
+			if errors.As(err, &ce) {
+				// Retrying cannot make the certificates match.
+				return fmt.Errorf("join %s: %w", addr, err)
 			}
 			last = err
 			ck.log.Debug("join attempt failed", "via", addr, "err", err)
@@ -260,7 +267,7 @@ func (ck *ClusterKit) postWith(ctx context.Context, addr, path string, body, out
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ck.Scheme()+"://"+addr+path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -274,7 +281,7 @@ func (ck *ClusterKit) postWith(ctx context.Context, addr, path string, body, out
 // get fetches http://addr+path and decodes a 2xx answer into out. A
 // non-2xx answer is an *HTTPError.
 func (ck *ClusterKit) get(ctx context.Context, addr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ck.Scheme()+"://"+addr+path, nil)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,14 @@ type Options struct {
 	// which both ends prove that they hold it, without sending it. At least
 	// 16 bytes. Empty (the default): no authentication.
 	ClusterToken string
+	// TLS, when set, serves the HTTP API and raft over TLS with this
+	// node's certificate, and members verify each other against the
+	// cluster's CA: a raft connection needs a certificate from that CA on
+	// both ends (mutual TLS); HTTP clients may present one (members do),
+	// and the token, not the certificate, authorises changes. Every member
+	// must use TLS alike. Certificates name the addresses the node is
+	// dialled by (HTTPAdvertise's and RaftAdvertise's hosts).
+	TLS *TLSFiles
 	// TokenForReads makes reads of the cluster's state (/cluster,
 	// /partitions..., /consensus/..., /health/detailed) and /metrics need
 	// the token too. /health stays open for probes. It needs ClusterToken.

@@ -35,7 +35,7 @@ type raftNode struct {
 // openRaft opens the stores in dataDir, binds the transport and starts
 // raft; beforeStart learns whether there is saved state before raft
 // restores it. On error everything opened so far is closed.
-func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool), onRefused func()) (_ *raftNode, err error) {
+func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool), sec *tlsSetup, onRefused func()) (_ *raftNode, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create DataDir: %w", err)
 	}
@@ -60,7 +60,11 @@ func openRaft(o *resolved, f raft.FSM, beforeStart func(hadState bool), onRefuse
 	if err != nil {
 		return nil, &FieldError{Field: "RaftAdvertise", Reason: err.Error()}
 	}
-	stream, err := newStreamLayer(o.RaftAddr, adv, o.ClusterToken, raftIOTimeout(&o.cfg), onRefused)
+	scfg := streamConfig{token: o.ClusterToken, timeout: raftIOTimeout(&o.cfg), onRefused: onRefused}
+	if sec != nil {
+		scfg.serverTLS, scfg.clientTLS = sec.raft, sec.client
+	}
+	stream, err := newStreamLayer(o.RaftAddr, adv, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", o.RaftAddr, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,8 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The raft connection handshake, when the cluster has a token. Both sides
+// The raft connection handshake, when the cluster has a token (within
+// TLS, when the node has it). Both sides
 // prove that they hold it without sending it, each over a nonce of the
 // other's choosing, so that a recorded handshake cannot be replayed:
 //
@@ -49,16 +51,27 @@ func raftProof(token []byte, role string, nonceD, nonceA []byte) []byte {
 	return m.Sum(nil)
 }
 
-// streamLayer is raft's network layer: TCP, with the handshake above when
-// token is set. It accepts connections in a goroutine of its own and
-// handshakes each in another, so that a peer that connects and stays
-// silent delays no one; Close ends them all.
+// streamConfig is what secures raft's connections.
+type streamConfig struct {
+	token   string
+	timeout time.Duration // bounds each handshake
+	// onRefused counts a handshake refused for the token or the
+	// certificate.
+	onRefused func()
+	// serverTLS and clientTLS, when set, wrap every connection in TLS,
+	// the peer's certificate required and verified at both ends.
+	serverTLS, clientTLS *tls.Config
+}
+
+// streamLayer is raft's network layer: TCP, within TLS when configured,
+// with the handshake above when a token is set. It accepts connections in
+// a goroutine of its own and handshakes each in another, so that a peer
+// that connects and stays silent delays no one; Close ends them all.
 type streamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
 	token     []byte
-	timeout   time.Duration // bounds each handshake
-	onRefused func()        // counts a refused handshake
+	cfg       streamConfig
 
 	accepted chan net.Conn
 	closed   chan struct{}
@@ -70,12 +83,12 @@ type streamLayer struct {
 	once    sync.Once
 }
 
-func newStreamLayer(bind string, advertise net.Addr, token string, timeout time.Duration, onRefused func()) (*streamLayer, error) {
+func newStreamLayer(bind string, advertise net.Addr, cfg streamConfig) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
 	}
-	s := &streamLayer{ln: ln, advertise: advertise, token: []byte(token), timeout: timeout, onRefused: onRefused,
+	s := &streamLayer{ln: ln, advertise: advertise, token: []byte(cfg.token), cfg: cfg,
 		accepted: make(chan net.Conn), closed: make(chan struct{}), slots: make(chan struct{}, maxHandshakes),
 		pending: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
@@ -134,16 +147,16 @@ func (s *streamLayer) untrack(c net.Conn) {
 }
 
 // admit handshakes c and hands it to Accept.
-func (s *streamLayer) admit(c net.Conn) {
+func (s *streamLayer) admit(raw net.Conn) {
 	defer s.wg.Done()
-	err := s.accept(c)
-	s.untrack(c)
+	c, err := s.accept(raw)
+	s.untrack(raw)
 	<-s.slots
 	if err != nil {
-		if s.onRefused != nil && errors.Is(err, errRaftAuth) {
-			s.onRefused()
+		if s.cfg.onRefused != nil && errors.Is(err, errRaftAuth) {
+			s.cfg.onRefused()
 		}
-		c.Close()
+		raw.Close()
 		return
 	}
 	select {
@@ -153,13 +166,29 @@ func (s *streamLayer) admit(c net.Conn) {
 	}
 }
 
-// accept is the acceptor's side of the handshake.
-func (s *streamLayer) accept(c net.Conn) error {
+// accept is the acceptor's side of the handshakes.
+func (s *streamLayer) accept(raw net.Conn) (net.Conn, error) {
+	if err := raw.SetDeadline(time.Now().Add(s.cfg.timeout)); err != nil {
+		return nil, err
+	}
+	c := raw
+	if s.cfg.serverTLS != nil {
+		tc := tls.Server(raw, s.cfg.serverTLS)
+		if err := tc.Handshake(); err != nil {
+			return nil, fmt.Errorf("%w: %v", errRaftAuth, err)
+		}
+		c = tc
+	}
+	if err := s.proveAccepting(c); err != nil {
+		return nil, err
+	}
+	return c, raw.SetDeadline(time.Time{})
+}
+
+// proveAccepting is the acceptor's side of the token handshake.
+func (s *streamLayer) proveAccepting(c net.Conn) error {
 	if len(s.token) == 0 {
 		return nil
-	}
-	if err := c.SetDeadline(time.Now().Add(s.timeout)); err != nil {
-		return err
 	}
 	hello := make([]byte, len(raftMagic)+nonceSize)
 	if _, err := io.ReadFull(c, hello); err != nil {
@@ -186,32 +215,57 @@ func (s *streamLayer) accept(c net.Conn) error {
 	if _, err := c.Write([]byte{1}); err != nil {
 		return fmt.Errorf("raft handshake: %w", err)
 	}
-	return c.SetDeadline(time.Time{})
+	return nil
 }
 
-// Dial connects to a raft peer and, with a token, proves it and checks the
-// peer's proof.
+// Dial connects to a raft peer and, with TLS, checks its certificate and
+// presents this node's; with a token, proves it and checks the peer's
+// proof.
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(address), timeout)
-	if err != nil || len(s.token) == 0 {
-		return c, err
+	raw, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil || (len(s.token) == 0 && s.cfg.clientTLS == nil) {
+		return raw, err
 	}
-	if err := s.dialHandshake(c, timeout); err != nil {
-		c.Close()
-		if s.onRefused != nil && errors.Is(err, errRaftAuth) {
-			s.onRefused()
+	c, err := s.dialHandshakes(raw, string(address), timeout)
+	if err != nil {
+		raw.Close()
+		if s.cfg.onRefused != nil && errors.Is(err, errRaftAuth) {
+			s.cfg.onRefused()
 		}
 		return nil, fmt.Errorf("%s: %w", address, err)
 	}
 	return c, nil
 }
 
-func (s *streamLayer) dialHandshake(c net.Conn, timeout time.Duration) error {
+func (s *streamLayer) dialHandshakes(raw net.Conn, address string, timeout time.Duration) (net.Conn, error) {
 	if timeout <= 0 {
-		timeout = s.timeout
+		timeout = s.cfg.timeout
 	}
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
+	if err := raw.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, err
+	}
+	c := raw
+	if s.cfg.clientTLS != nil {
+		cfg := s.cfg.clientTLS.Clone()
+		if host, _, err := net.SplitHostPort(address); err == nil {
+			cfg.ServerName = host
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			return nil, fmt.Errorf("%w: %v", errRaftAuth, err)
+		}
+		c = tc
+	}
+	if err := s.proveDialling(c); err != nil {
+		return nil, err
+	}
+	return c, raw.SetDeadline(time.Time{})
+}
+
+// proveDialling is the dialler's side of the token handshake.
+func (s *streamLayer) proveDialling(c net.Conn) error {
+	if len(s.token) == 0 {
+		return nil
 	}
 	nonceD := make([]byte, nonceSize)
 	if _, err := rand.Read(nonceD); err != nil {
@@ -235,7 +289,7 @@ func (s *streamLayer) dialHandshake(c net.Conn, timeout time.Duration) error {
 	if _, err := io.ReadFull(c, ok); err != nil || ok[0] != 1 {
 		return errRaftAuth
 	}
-	return c.SetDeadline(time.Time{})
+	return nil
 }
 
 // Accept returns the next connection whose handshake succeeded.

@@ -1,19 +1,23 @@
 package clusterkit
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"clusterkit.dev/clusterkit/certs"
 )
 
 func newTestStream(t *testing.T, token string, refused func()) *streamLayer {
 	t.Helper()
-	s, err := newStreamLayer("127.0.0.1:0", nil, token, 2*time.Second, refused)
+	s, err := newStreamLayer("127.0.0.1:0", nil, streamConfig{token: token, timeout: 2 * time.Second, onRefused: refused})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +90,7 @@ func TestStreamHandshake(t *testing.T) {
 // handshakes and every goroutine of the layer.
 func TestStreamSilentPeersDelayNoOne(t *testing.T) {
 	before := runtime.NumGoroutine()
-	srv, err := newStreamLayer("127.0.0.1:0", nil, "the-cluster-token-0001", 10*time.Second, nil)
+	srv, err := newStreamLayer("127.0.0.1:0", nil, streamConfig{token: "the-cluster-token-0001", timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +134,78 @@ func TestStreamSilentPeersDelayNoOne(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+// With TLS, raft needs a certificate from the cluster's CA at both ends:
+// a dialler whose certificate another CA signed is refused, and so is one
+// that speaks plain TCP; a member's certificate goes through, and the
+// token handshake runs within TLS.
+func TestStreamMutualTLS(t *testing.T) {
+	setup := func(ca *certs.CA) *tlsSetup {
+		t.Helper()
+		dir := t.TempDir()
+		files, err := ca.WriteFiles(dir, []string{"node"}, nil, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := loadTLS(&TLSFiles{CertFile: files["node"].CertFile, KeyFile: files["node"].KeyFile, CAFile: filepath.Join(dir, "ca.pem")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ca, err := certs.NewCA("cluster", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := certs.NewCA("other", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := setup(ca), setup(other)
+	stream := func(s *tlsSetup, refused func()) *streamLayer {
+		l, err := newStreamLayer("127.0.0.1:0", nil, streamConfig{token: "the-cluster-token-0001", timeout: 2 * time.Second,
+			onRefused: refused, serverTLS: s.raft, clientTLS: s.client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	refusals := make(chan struct{}, 10)
+	srv := stream(mine, func() { refusals <- struct{}{} })
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	addr := raft.ServerAddress(srv.ln.Addr().String())
+
+	c, err := stream(mine, nil).Dial(addr, time.Second)
+	if err != nil {
+		t.Fatalf("a member's dial: %v", err)
+	}
+	if _, ok := c.(*tls.Conn); !ok {
+		t.Errorf("a member's connection is a %T, not TLS", c)
+	}
+	c.Close()
+	if _, err := stream(theirs, nil).Dial(addr, time.Second); !errors.Is(err, errRaftAuth) {
+		t.Errorf("dial with another CA's certificate: %v, want errRaftAuth", err)
+	}
+	plain := newTestStream(t, "the-cluster-token-0001", nil)
+	if _, err := plain.Dial(addr, time.Second); err == nil {
+		t.Error("a dial without TLS went through")
+	}
+	for i := range 2 {
+		select {
+		case <-refusals:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("refusal %d of 2 not counted", i+1)
+		}
 	}
 }

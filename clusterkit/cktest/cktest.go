@@ -49,8 +49,13 @@ type Member struct {
 // HTTPAddr returns the member's dialable HTTP address.
 func (m *Member) HTTPAddr() string { return m.Options.HTTPAdvertise }
 
-// URL returns http://<HTTPAddr><path>.
-func (m *Member) URL(path string) string { return "http://" + m.HTTPAddr() + path }
+// URL returns http://<HTTPAddr><path>, https:// with TLS.
+func (m *Member) URL(path string) string {
+	if m.Options.TLS != nil {
+		return "https://" + m.HTTPAddr() + path
+	}
+	return "http://" + m.HTTPAddr() + path
+}
 
 type settings struct {
 	config     clusterkit.Config
@@ -69,8 +74,17 @@ func WithConfig(c clusterkit.Config) Option { return func(s *settings) { s.confi
 
 // WithSetup lets the test change each node's Options before it starts,
 // for example to register hooks (use Setup for those) or set Zone and Meta.
+// Several run in the order given.
 func WithSetup(fn func(i int, o *clusterkit.Options)) Option {
-	return func(s *settings) { s.setup = fn }
+	return func(s *settings) {
+		prev := s.setup
+		s.setup = func(i int, o *clusterkit.Options) {
+			if prev != nil {
+				prev(i, o)
+			}
+			fn(i, o)
+		}
+	}
 }
 
 // WithInit runs fn on every new ClusterKit of every member before its

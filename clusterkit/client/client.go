@@ -81,7 +81,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	c := &Client{opts: o, log: o.logger, done: make(chan struct{}), failed: map[string]time.Time{}}
 	for _, s := range seeds {
 		if s = strings.TrimSpace(s); s != "" {
-			c.seeds = append(c.seeds, baseURL(s))
+			c.seeds = append(c.seeds, c.baseURL(s))
 		}
 	}
 	if len(c.seeds) == 0 {
@@ -91,6 +91,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 		c.hc = o.httpClient
 	} else {
 		c.ownTrans = newTransport(o.dialTimeout)
+		c.ownTrans.TLSClientConfig = o.tls
 		c.hc = &http.Client{Transport: c.ownTrans, Timeout: o.requestTimeout}
 	}
 	w := *c.hc
@@ -303,12 +304,12 @@ func (c *Client) addresses() []string {
 	if t := c.topo.Load(); t != nil {
 		for _, n := range t.Nodes {
 			if n.IP != "" && n.State == clusterkit.NodeAlive {
-				add(baseURL(n.IP))
+				add(c.baseURL(n.IP))
 			}
 		}
 		for _, n := range t.Nodes {
 			if n.IP != "" {
-				add(baseURL(n.IP))
+				add(c.baseURL(n.IP))
 			}
 		}
 	}
@@ -333,10 +334,14 @@ func (c *Client) addresses() []string {
 	return append(good, bad...)
 }
 
-// baseURL turns "host:port" into "http://host:port".
-func baseURL(addr string) string {
+// baseURL turns "host:port" into "http://host:port", or "https://..."
+// with WithTLS.
+func (c *Client) baseURL(addr string) string {
 	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
 		return strings.TrimRight(addr, "/")
+	}
+	if c.opts.tls != nil {
+		return "https://" + addr
 	}
 	return "http://" + addr
 }

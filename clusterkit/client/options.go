@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ type options struct {
 	startTimeout   time.Duration
 	logger         *slog.Logger
 	token          string
+	tls            *tls.Config
 }
 
 func defaultOptions() options {
@@ -101,6 +103,12 @@ func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.star
 // WithToken sends the cluster token with the client's requests for the
 // map, for clusters that need it for reads (ClusterKit's TokenForReads).
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS makes the client speak HTTPS to the nodes with cfg (the
+// cluster's CA in RootCAs; a certificate if the nodes ask for one):
+// "host:port" addresses become https://host:port. Without WithHTTPClient
+// the client's own transport uses cfg; with it, hc's transport must.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // WithLogger makes the client log seed and watch failures to l. Default:
 // no logs.

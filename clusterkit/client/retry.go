@@ -101,7 +101,7 @@ func (c *Client) refreshTo(ctx context.Context, addr string, v uint64) error {
 		return ErrClosed
 	}
 	if addr != "" {
-		_ = c.refreshFrom(ctx, baseURL(addr))
+		_ = c.refreshFrom(ctx, c.baseURL(addr))
 		if c.Version() >= v {
 			return nil
 		}
