@@ -178,9 +178,24 @@ func TestDropPartitionLeavesTheOthers(t *testing.T) {
 		}
 	}
 	for _, p := range []int{1, last} {
-		if err := s.Update(func(tx *Tx) error { return tx.DropPartition(p) }); err != nil {
+		err := s.Update(func(tx *Tx) error {
+			if any, err := tx.Any(p); err != nil || !any {
+				return fmt.Errorf("Any(%d) = %v, %v before the drop", p, any, err)
+			}
+			return tx.DropPartition(p)
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	err := s.Update(func(tx *Tx) error {
+		if any, err := tx.Any(1); err != nil || any {
+			return fmt.Errorf("Any(1) = %v, %v after the drop", any, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	check := func(s *Store) {
 		t.Helper()

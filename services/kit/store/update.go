@@ -26,6 +26,24 @@ func (tx *Tx) Get(p int, key []byte) (value []byte, found bool, err error) {
 	return tx.s.get(partitionKey(p, key))
 }
 
+// Any reports whether partition p holds a key, as the Updates before this
+// one left it.
+func (tx *Tx) Any(p int) (bool, error) {
+	if err := checkPartition(p); err != nil {
+		return false, err
+	}
+	lower, upper := partitionBounds(p)
+	it, err := tx.s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, fmt.Errorf("store: read partition %d: %w", p, err)
+	}
+	found := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return false, fmt.Errorf("store: read partition %d: %w", p, err)
+	}
+	return found, nil
+}
+
 // Meta returns the metadata entry name as the Updates before this one left
 // it.
 func (tx *Tx) Meta(name string) (value []byte, found bool, err error) {
