@@ -63,8 +63,8 @@ const (
 
 // Config configures a Server. Zero durations take the defaults.
 type Config struct {
-	// DataDir is the directory of the store file, kv.db. Required. It may
-	// be the ClusterKit DataDir: the file names do not clash.
+	// DataDir is the directory of the store, kv/. Required. It may
+	// be the ClusterKit DataDir: the names do not clash.
 	DataDir string
 	// Ack says when a write is acknowledged. Default AckAll.
 	Ack AckMode
@@ -236,7 +236,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "kv.db"), store.Options{NoSync: cfg.NoSync})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kv"), store.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, err
 	}

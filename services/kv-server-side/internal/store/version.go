@@ -41,3 +41,6 @@ func (v Version) IsZero() bool { return v == Version{} }
 func (v Version) String() string {
 	return strconv.FormatUint(v.Epoch, 10) + "." + strconv.FormatUint(v.Seq, 10)
 }
+
+// Pair returns the epoch and the seq, the order of versions.
+func (v Version) Pair() (hi, lo uint64) { return v.Epoch, v.Seq }

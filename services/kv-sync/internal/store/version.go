@@ -41,3 +41,6 @@ func (v Version) IsZero() bool { return v == Version{} }
 func (v Version) String() string {
 	return strconv.FormatUint(v.Counter, 10) + "." + strconv.FormatUint(v.Writer, 10)
 }
+
+// Pair returns the counter and the writer, the order of versions.
+func (v Version) Pair() (hi, lo uint64) { return v.Counter, v.Writer }

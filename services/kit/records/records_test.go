@@ -1,4 +1,4 @@
-package store
+package records_test
 
 import (
 	"errors"
@@ -8,12 +8,27 @@ import (
 	"sync"
 	"testing"
 
+	"clusterkit.dev/services/kit/records"
+	"clusterkit.dev/services/kit/store"
 	"pgregory.net/rapid"
 )
 
-func open(t testing.TB, path string) *Store {
+// ver is a version as the services have: two numbers, ordered.
+type ver struct{ hi, lo uint64 }
+
+func (v ver) Less(o ver) bool        { return v.hi < o.hi || v.hi == o.hi && v.lo < o.lo }
+func (v ver) Pair() (hi, lo uint64) { return v.hi, v.lo }
+func fromPair(hi, lo uint64) ver    { return ver{hi, lo} }
+
+type (
+	Version = ver
+	Record  = records.Record[ver]
+	Entry   = records.Entry[ver]
+)
+
+func open(t testing.TB, path string) *records.Store[ver] {
 	t.Helper()
-	s, err := Open(path, Options{})
+	s, err := records.Open(path, records.Options{}, fromPair)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -21,7 +36,7 @@ func open(t testing.TB, path string) *Store {
 	return s
 }
 
-func mustGet(t *testing.T, s *Store, p int, key string) Record {
+func mustGet(t *testing.T, s *records.Store[ver], p int, key string) Record {
 	t.Helper()
 	r, found, err := s.Get(p, key)
 	if err != nil || !found {
@@ -30,8 +45,8 @@ func mustGet(t *testing.T, s *Store, p int, key string) Record {
 	return r
 }
 
-func rec(key, value string, epoch, seq uint64) Record {
-	return Record{Key: key, Value: []byte(value), Version: Version{Epoch: epoch, Seq: seq}}
+func rec(key, value string, counter, writer uint64) Record {
+	return Record{Key: key, Value: []byte(value), Version: Version{counter, writer}}
 }
 
 func TestWriteKeepsTheNewestVersion(t *testing.T) {
@@ -41,10 +56,11 @@ func TestWriteKeepsTheNewestVersion(t *testing.T) {
 		want Version // the version the key holds afterwards
 	}{
 		{rec("k", "a", 2, 5), Version{2, 5}},
-		{rec("k", "older", 2, 3), Version{2, 5}},    // an older write of the same primary
-		{rec("k", "b", 3, 1), Version{3, 1}},        // a newer primary wins whatever its Seq
-		{rec("k", "deposed", 2, 99), Version{3, 1}}, // a deposed primary loses whatever its Seq
-		{rec("k", "same", 3, 1), Version{3, 1}},     // a duplicate changes nothing
+		{rec("k", "older", 1, 9), Version{2, 5}},     // a smaller counter loses whatever its writer
+		{rec("k", "tie", 2, 3), Version{2, 5}},       // same counter: the greater writer wins
+		{rec("k", "b", 2, 7), Version{2, 7}},         //
+		{rec("k", "c", 3, 1), Version{3, 1}},         // a greater counter wins
+		{rec("k", "duplicate", 3, 1), Version{3, 1}}, // a retried write changes nothing
 	}
 	for i, st := range steps {
 		v, err := s.Write(0, st.r)
@@ -52,7 +68,7 @@ func TestWriteKeepsTheNewestVersion(t *testing.T) {
 			t.Fatalf("step %d: write %v: holds %v, %v; want %v", i, st.r.Version, v, err, st.want)
 		}
 	}
-	if r := mustGet(t, s, 0, "k"); string(r.Value) != "b" || r.Version != (Version{3, 1}) {
+	if r := mustGet(t, s, 0, "k"); string(r.Value) != "c" || r.Version != (Version{3, 1}) {
 		t.Fatalf("key holds %+v", r)
 	}
 }
@@ -144,12 +160,12 @@ func TestScanPagesThroughAPartition(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
-	s, err := Open(path, Options{})
+	s, err := records.Open(path, records.Options{}, fromPair)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.HadData() || s.MaxSeq() != 0 {
-		t.Fatalf("a new file reports data (%v) or a Seq (%d)", s.HadData(), s.MaxSeq())
+	if s.HadData() {
+		t.Fatal("a new file reports data")
 	}
 	if _, err := s.Write(2, rec("k", "v", 1, 41)); err != nil {
 		t.Fatal(err)
@@ -160,15 +176,15 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(2, rec("k", "w", 1, 50)); !errors.Is(err, ErrClosed) {
+	if _, err := s.Write(2, rec("k", "w", 1, 50)); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("put after close: %v, want ErrClosed", err)
 	}
-	if _, _, err := s.Get(2, "k"); !errors.Is(err, ErrClosed) {
+	if _, _, err := s.Get(2, "k"); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("get after close: %v, want ErrClosed", err)
 	}
 	s = open(t, path)
-	if !s.HadData() || s.MaxSeq() != 41 {
-		t.Fatalf("reopened file: HadData %v, MaxSeq %d; want true, 41", s.HadData(), s.MaxSeq())
+	if !s.HadData() {
+		t.Fatal("reopened file reports no data")
 	}
 	if r := mustGet(t, s, 2, "k"); string(r.Value) != "v" || r.Version != (Version{1, 41}) {
 		t.Fatalf("after reopen: %+v", r)
@@ -203,11 +219,11 @@ func TestMergeConverges(t *testing.T) {
 	n := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		keys := []string{"a", "b", "c"}
-		var records []Record
+		var writes []Record
 		seen := map[string]map[Version]bool{}
 		for range rapid.IntRange(1, 30).Draw(rt, "writes") {
 			k := rapid.SampledFrom(keys).Draw(rt, "key")
-			v := Version{Epoch: rapid.Uint64Range(1, 3).Draw(rt, "epoch"), Seq: rapid.Uint64Range(1, 5).Draw(rt, "seq")}
+			v := Version{rapid.Uint64Range(1, 3).Draw(rt, "hi"), rapid.Uint64Range(1, 5).Draw(rt, "lo")}
 			if seen[k] == nil {
 				seen[k] = map[Version]bool{}
 			}
@@ -219,17 +235,17 @@ func TestMergeConverges(t *testing.T) {
 			if !r.Deleted {
 				r.Value = []byte(fmt.Sprint(k, v))
 			}
-			records = append(records, r)
+			writes = append(writes, r)
 		}
 		want := map[string]Record{}
-		for _, r := range records {
+		for _, r := range writes {
 			if cur, ok := want[r.Key]; !ok || cur.Version.Less(r.Version) {
 				want[r.Key] = r
 			}
 		}
-		order := rapid.Permutation(records).Draw(rt, "order")
+		order := rapid.Permutation(writes).Draw(rt, "order")
 		n++
-		s, err := Open(filepath.Join(dir, fmt.Sprintf("kv-%d.db", n)), Options{})
+		s, err := records.Open(filepath.Join(dir, fmt.Sprintf("kv-%d.db", n)), records.Options{}, fromPair)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -261,26 +277,34 @@ func TestMergeConverges(t *testing.T) {
 	})
 }
 
-func TestVersionOrder(t *testing.T) {
-	ordered := []Version{{}, {0, 1}, {1, 0}, {1, 1}, {1, 9}, {2, 1}}
-	for i, a := range ordered {
-		for j, b := range ordered {
-			if got, want := a.Compare(b), cmpInt(i, j); got != want {
-				t.Errorf("%v.Compare(%v) = %d, want %d", a, b, got, want)
-			}
+func TestMaxLoSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv")
+	opts := records.Options{TrackMaxLo: true}
+	s, err := records.Open(path, opts, fromPair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxLo() != 0 {
+		t.Fatalf("MaxLo of a new store = %d", s.MaxLo())
+	}
+	for _, r := range []Record{rec("a", "1", 1, 90), rec("b", "1", 2, 40), rec("a", "old", 1, 95)} {
+		if _, err := s.Write(0, r); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if s := (Version{3, 14}).String(); s != "3.14" {
-		t.Errorf("String() = %q", s)
+	// Older than what "a" holds: not stored, and its lo does not count.
+	if _, err := s.Write(0, rec("a", "older", 0, 500)); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
-	return 0
+	s, err = records.Open(path, opts, fromPair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.MaxLo() != 95 {
+		t.Fatalf("MaxLo after a restart = %d, want 95", s.MaxLo())
+	}
 }

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"encoding/binary"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// BenchmarkSyncedWrites measures synced single-key updates on the real
+// file system from 1, 16 and 64 concurrent writers: the more writers, the
+// more updates share an fsync.
+func BenchmarkSyncedWrites(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(strconv.Itoa(writers)+"-writers", func(b *testing.B) {
+			s := openAt(b, vfs.Default, b.TempDir(), Options{})
+			value := make([]byte, 128)
+			var n atomic.Uint64
+			b.SetParallelism((writers + 1) / 2) // GOMAXPROCS × this goroutines
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k := binary.BigEndian.AppendUint64(nil, n.Add(1))
+					if err := s.Update(func(tx *Tx) error { return tx.Set(int(k[7])%16, k, value) }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkGet measures point reads of keys on the real file system.
+func BenchmarkGet(b *testing.B) {
+	s := openAt(b, vfs.Default, b.TempDir(), Options{Durability: NoSync})
+	value := make([]byte, 128)
+	const keys = 100_000
+	for i := 0; i < keys; i += 1000 {
+		err := s.Update(func(tx *Tx) error {
+			for j := i; j < i+1000; j++ {
+				if err := tx.Set(0, binary.BigEndian.AppendUint64(nil, uint64(j)), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, found, err := s.Get(0, binary.BigEndian.AppendUint64(nil, n.Add(1)%keys)); err != nil || !found {
+				b.Errorf("Get = %v, %v", found, err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Tx is one Update's view of the store and its writes. It is valid only
+// during the Update's function.
+type Tx struct {
+	s      *Store
+	b      *pebble.Batch
+	keys   []string // stored keys written, for the flights
+	drops  []int
+	writes bool // some Set: the update needs room
+}
+
+// Get returns the value of key in partition p as the Updates before this
+// one left it (this one's own writes are not seen). The value is a copy.
+func (tx *Tx) Get(p int, key []byte) (value []byte, found bool, err error) {
+	if err := checkPartition(p); err != nil {
+		return nil, false, err
+	}
+	return tx.s.get(partitionKey(p, key))
+}
+
+// Any reports whether partition p holds a key, as the Updates before this
+// one left it.
+func (tx *Tx) Any(p int) (bool, error) {
+	if err := checkPartition(p); err != nil {
+		return false, err
+	}
+	lower, upper := partitionBounds(p)
+	it, err := tx.s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, fmt.Errorf("store: read partition %d: %w", p, err)
+	}
+	found := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return false, fmt.Errorf("store: read partition %d: %w", p, err)
+	}
+	return found, nil
+}
+
+// Meta returns the metadata entry name as the Updates before this one left
+// it.
+func (tx *Tx) Meta(name string) (value []byte, found bool, err error) {
+	return tx.s.get(metaKey(name))
+}
+
+// Set writes value under key in partition p. The store copies both.
+func (tx *Tx) Set(p int, key, value []byte) error {
+	if err := checkPartition(p); err != nil {
+		return err
+	}
+	return tx.set(partitionKey(p, key), value)
+}
+
+// SetMeta writes the metadata entry name.
+func (tx *Tx) SetMeta(name string, value []byte) error {
+	return tx.set(metaKey(name), value)
+}
+
+func (tx *Tx) set(k, value []byte) error {
+	if err := tx.b.Set(k, value, nil); err != nil {
+		return fmt.Errorf("store: set: %w", err)
+	}
+	tx.keys = append(tx.keys, string(k))
+	tx.writes = true
+	return nil
+}
+
+// Delete removes key from partition p.
+func (tx *Tx) Delete(p int, key []byte) error {
+	if err := checkPartition(p); err != nil {
+		return err
+	}
+	k := partitionKey(p, key)
+	if err := tx.b.Delete(k, nil); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	tx.keys = append(tx.keys, string(k))
+	return nil
+}
+
+// DropPartition removes every key of partition p with one range delete.
+// The space is reclaimed by Pebble's compactions later.
+func (tx *Tx) DropPartition(p int) error {
+	if err := checkPartition(p); err != nil {
+		return err
+	}
+	lower, upper := partitionBounds(p)
+	if err := tx.b.DeleteRange(lower, upper, nil); err != nil {
+		return fmt.Errorf("store: drop partition %d: %w", p, err)
+	}
+	tx.drops = append(tx.drops, p)
+	return nil
+}
+
+// Update runs fn and applies the writes it made as one atomic batch, which
+// a crash keeps whole or not at all. Updates run one at a time, so fn can
+// read the keys it is about to write and decide; it must be quick, and
+// must not call Update. If fn returns an error, nothing is written and
+// Update returns that error. Update returns when the options' Durability
+// says; an update that writes is refused with ErrDiskFull while the disk
+// is nearly full.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.active.Add(1)
+	defer s.active.Done()
+	tx := Tx{s: s, b: s.db.NewBatch()}
+	err := fn(&tx)
+	if err == nil && tx.writes {
+		err = s.roomToWrite()
+	}
+	if err != nil || tx.b.Empty() {
+		s.mu.Unlock()
+		return errors.Join(err, tx.b.Close())
+	}
+	if s.opts.Durability != Synced {
+		err = s.db.Apply(tx.b, pebble.NoSync)
+		s.mu.Unlock()
+		if err == nil && s.window != nil {
+			err = s.window.applied()
+		}
+		if err != nil {
+			return fmt.Errorf("store: update: %w", err)
+		}
+		return tx.b.Close()
+	}
+	f := s.flights.add(tx.keys, tx.drops)
+	// Applied under mu, in the order of the decisions; the fsync is
+	// waited for outside it, so concurrent updates share fsyncs.
+	if err := s.db.ApplyNoSyncWait(tx.b, pebble.Sync); err != nil {
+		s.mu.Unlock()
+		s.flights.finish(f, tx.keys, tx.drops, err)
+		return fmt.Errorf("store: update: %w", err)
+	}
+	s.mu.Unlock()
+	err = tx.b.SyncWait()
+	s.flights.finish(f, tx.keys, tx.drops, err)
+	if err != nil {
+		return fmt.Errorf("store: update: sync: %w", err)
+	}
+	return tx.b.Close()
+}
