@@ -46,6 +46,7 @@ func (c *config) check() error {
 func (c *config) serverConfig(log *slog.Logger) server.Config {
 	return server.Config{
 		DataDir:       c.DataDir,
+		ClusterToken:  c.ClusterToken,
 		NoSync:        !c.Fsync,
 		QuorumTimeout: c.QuorumTimeout,
 		CallTimeout:   c.CallTimeout,

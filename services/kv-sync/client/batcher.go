@@ -238,7 +238,15 @@ func (q *nodeQueue) run() {
 			q.mu.Unlock()
 			return
 		}
-		n := min(len(q.queue), maxBatchOps)
+		n, size := 0, 0
+		for n < len(q.queue) && n < maxBatchOps {
+			if s := q.queue[n].size(); n == 0 || size+s <= batch.MaxRequestBytes {
+				size += s
+				n++
+				continue
+			}
+			break
+		}
 		calls := make([]*call, n)
 		copy(calls, q.queue)
 		rest := copy(q.queue, q.queue[n:])
@@ -300,9 +308,12 @@ func (q *nodeQueue) post(buf []byte, calls []*call) (_ []byte, _ []batch.Result,
 	buf = batch.AppendEnd(buf, len(calls))
 	ctx, cancel := context.WithTimeout(q.c.bg, q.c.callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.c.scheme+"://"+q.addr+"/kv/batch", bytes.NewReader(buf))
 	if err != nil {
 		return buf, nil, 0, err, nil
+	}
+	if q.c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+q.c.token)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(mapVersion, 10))

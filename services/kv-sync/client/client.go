@@ -35,6 +35,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -119,6 +120,9 @@ type Client struct {
 	peers    map[string]*peer
 
 	lag lagTracker
+
+	// token is sent with every request to a node; scheme is http or https.
+	token, scheme string
 }
 
 // Option changes how New builds a Client.
@@ -131,6 +135,8 @@ type options struct {
 	timeout     time.Duration
 	callTimeout time.Duration
 	dialTimeout time.Duration
+	token       string
+	tls         *tls.Config
 }
 
 // Defaults of the options.
@@ -176,6 +182,16 @@ func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callT
 // 500ms, or the call timeout if that is shorter.
 func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 
+// WithToken sends the cluster token with the client's requests to the
+// owners: a cluster with a token (CLUSTER_TOKEN) refuses a versioned
+// write or an owner's read without it, the client being one of the
+// cluster's coordinators.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS makes the client speak HTTPS to the nodes, verifying them with
+// cfg (the cluster's CA in RootCAs).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
 // New returns a client of the cluster reachable at seeds ("host:port" of
 // any nodes). It fetches the partition map before it returns.
 func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
@@ -207,12 +223,21 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 		}
 	}
 	c := &Client{sdk: o.sdk, writer: o.writer, timeout: o.timeout, callTimeout: o.callTimeout,
-		queues: map[queueKey]*nodeQueue{}, peers: map[string]*peer{}}
+		queues: map[queueKey]*nodeQueue{}, peers: map[string]*peer{}, token: o.token, scheme: "http"}
 	c.transport = newTransport(o.dialTimeout)
+	if o.tls != nil {
+		c.transport.TLSClientConfig, c.scheme = o.tls, "https"
+	}
 	c.hc = &http.Client{Transport: c.transport}
 	if c.sdk == nil {
-		sdkOpts := append([]ckclient.Option{ckclient.WithHTTPClient(
-			&http.Client{Transport: c.transport, Timeout: c.callTimeout})}, o.sdkOpts...)
+		sdkOpts := []ckclient.Option{ckclient.WithHTTPClient(&http.Client{Transport: c.transport, Timeout: c.callTimeout})}
+		if o.token != "" {
+			sdkOpts = append(sdkOpts, ckclient.WithToken(o.token))
+		}
+		if o.tls != nil {
+			sdkOpts = append(sdkOpts, ckclient.WithTLS(o.tls))
+		}
+		sdkOpts = append(sdkOpts, o.sdkOpts...)
 		sdk, err := ckclient.New(ctx, seeds, sdkOpts...)
 		if err != nil {
 			c.transport.CloseIdleConnections()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -82,6 +83,10 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) 
 	}
 	if req.Version != nil {
 		role = roleReplica
+		if !s.authorized(w, r) {
+			status = http.StatusUnauthorized
+			return
+		}
 		status = s.replicaWrite(w, r, store.Record{Key: *req.Key, Value: []byte(value), Version: *req.Version, Deleted: op == opDelete})
 		return
 	}
@@ -135,7 +140,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if local {
-		role, status = roleReplica, s.replicaRead(w, r, key)
+		role = roleReplica
+		if !s.authorized(w, r) {
+			status = http.StatusUnauthorized
+			return
+		}
+		status = s.replicaRead(w, r, key)
 		return
 	}
 	role = roleCoordinator
@@ -286,6 +296,9 @@ func decodeWrite(body []byte, withValue bool) (writeRequest, error) {
 	}
 	if err := checkKey(*req.Key); err != nil {
 		return req, err
+	}
+	if req.Version != nil && req.Version.Counter == math.MaxUint64 {
+		return req, errBadRequest("version counter 18446744073709551615 cannot be exceeded: refused")
 	}
 	if !withValue {
 		return req, nil

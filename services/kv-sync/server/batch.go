@@ -2,7 +2,10 @@ package server
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,6 +15,10 @@ import (
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
+// maxBatchBody caps a batch request: what a client puts in one
+// (batch.MaxRequestBytes, or one op larger than that) and the framing.
+const maxBatchBody = batch.MaxRequestBytes + MaxKeySize + MaxValueSize + 64<<10
+
 // handleBatch serves POST /kv/batch: many replica reads and writes of one
 // client in one request (see package batch for the format). Each op gets
 // the answer its JSON form would: a read needs a ready owner holding the
@@ -20,9 +27,14 @@ import (
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.awaitClientMap(r, replicaMapWait)
-	body, err := readSized(http.MaxBytesReader(w, r.Body, batch.MaxOps*(MaxKeySize+MaxValueSize)), r.ContentLength)
+	body, err := readSized(http.MaxBytesReader(w, r.Body, maxBatchBody), r.ContentLength)
 	if err != nil {
-		s.m.observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest("read request body: "+err.Error()))), start)
+		apiErr := errBadRequest("read request body: " + err.Error())
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			apiErr = errTooLarge(fmt.Sprintf("batch body over %d bytes", maxBatchBody))
+		}
+		s.m.observe(opBatch, roleReplica, result(s.writeError(w, apiErr)), start)
 		return
 	}
 	ops, err := batch.ReadOps(body)
@@ -90,7 +102,8 @@ func readSized(r io.Reader, hint int64) ([]byte, error) {
 func (s *Server) batchWrite(p *clusterkit.Partition, op batch.Op, writes *[]store.Entry) byte {
 	v := store.Version{Counter: op.Counter, Writer: op.Writer}
 	switch {
-	case v.IsZero():
+	case v.IsZero(), v.Counter == math.MaxUint64:
+		// A version that cannot be exceeded would freeze the key.
 		return batch.StatusInvalid
 	case !owner(p, s.self):
 		return batch.StatusNotOwner

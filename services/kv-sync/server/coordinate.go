@@ -44,8 +44,12 @@ func (co *coordinator) client(ctx context.Context) (*client.Client, error) {
 	if self == nil {
 		return nil, errUnavailable("this node is not in the cluster map yet")
 	}
-	c, err := client.New(ctx, []string{self.IP}, client.WithTimeout(co.s.cfg.QuorumTimeout),
-		client.WithCallTimeout(co.s.cfg.CallTimeout), client.WithSDKOptions(ckclient.WithLogger(co.s.log)))
+	opts := []client.Option{client.WithTimeout(co.s.cfg.QuorumTimeout), client.WithCallTimeout(co.s.cfg.CallTimeout),
+		client.WithSDKOptions(ckclient.WithLogger(co.s.log)), client.WithToken(co.s.cfg.ClusterToken)}
+	if tc := co.s.ck.TLSClientConfig(); tc != nil {
+		opts = append(opts, client.WithTLS(tc))
+	}
+	c, err := client.New(ctx, []string{self.IP}, opts...)
 	if err != nil {
 		return nil, errUnavailable("start quorum client: " + err.Error())
 	}

@@ -396,6 +396,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return
 		}
+		// Progress earns the stream another writeTimeout.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 	}
 	_, _ = bw.Write(appendEndFrame(buf[:0], sent))
 	_ = bw.Flush()

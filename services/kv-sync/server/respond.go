@@ -20,6 +20,9 @@ func (e *apiError) Error() string { return e.msg }
 
 func errBadRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, msg} }
 func errTooLarge(msg string) *apiError   { return &apiError{http.StatusRequestEntityTooLarge, msg} }
+func errUnauthorized() *apiError {
+	return &apiError{http.StatusUnauthorized, clusterkit.ErrUnauthorized.Error()}
+}
 func errUnavailable(msg string) *apiError {
 	return &apiError{http.StatusServiceUnavailable, msg}
 }

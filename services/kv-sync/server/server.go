@@ -29,6 +29,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,11 @@ type Config struct {
 	// DataDir is the directory of the store, kv/. Required. It may
 	// be the ClusterKit DataDir: the names do not clash.
 	DataDir string
+	// ClusterToken is the cluster's token (ClusterKit's ClusterToken),
+	// which the node's own quorums send to the owners. The requests of a
+	// quorum (versioned writes, owner reads, batches) and partition streams
+	// need it whenever ClusterKit has one.
+	ClusterToken string
 	// NoSync acknowledges replica writes once they are in the page cache
 	// instead of on disk: several times the write throughput; an
 	// acknowledged write then survives the crash of any minority of
@@ -203,7 +209,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		log:    cfg.Logger.With("service", "kv-sync"),
 		store:  st,
 		m:      m,
-		client: newClient(),
+		client: newClient(ck.TLSClientConfig()),
 		parts:  newPartitions(),
 		gained: map[int]bool{},
 		ctx:    ctx,
@@ -278,6 +284,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	// An answer must be written within writeTimeout; a stream extends
+	// its deadline as it goes.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+	if (r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/stream") && !s.authorized(w, r) {
+		return
+	}
 	if r.URL.Path != "/kv/stream" {
 		why := s.notReady()
 		if why != "" {
@@ -294,6 +306,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	handle(w, r)
+}
+
+// writeTimeout bounds the writing of an answer (a stream: of each page).
+const writeTimeout = 30 * time.Second
+
+// authorized reports whether r, a request of a quorum or a stream, carries
+// the cluster token; if not, it answers 401.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.ck.CheckToken(r, r.URL.Path) {
+		return true
+	}
+	s.writeError(w, errUnauthorized())
+	return false
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
@@ -343,8 +368,9 @@ func opOf(path string) string {
 // newClient returns the client of node-to-node requests: keep-alive
 // connections pooled per node and a short dial timeout, so that a dead node
 // is noticed at once.
-func newClient() *http.Client {
+func newClient(tlsConfig *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     tlsConfig,
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        64,
 		MaxIdleConnsPerHost: 16,
@@ -355,10 +381,11 @@ func newClient() *http.Client {
 
 // send sends a node-to-node request with this node's map version.
 func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+node.IP+uri, nil)
+	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, nil)
 	if err != nil {
 		return nil, err
 	}
+	s.ck.AuthorizeRequest(req)
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)
 }

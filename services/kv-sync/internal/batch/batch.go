@@ -53,6 +53,9 @@ const (
 	MaxValue = 8 << 20
 	// MaxOps bounds the ops of one request.
 	MaxOps = 4096
+	// MaxRequestBytes bounds the keys and values a sender puts in one
+	// request, but for a single op larger than that.
+	MaxRequestBytes = 16 << 20
 )
 
 // Op is one replica request.
