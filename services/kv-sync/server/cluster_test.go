@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"io"
 	"net/http"
 	"net/url"
@@ -44,11 +45,21 @@ type testCluster struct {
 // owner holds its partitions.
 func newTestCluster(t testing.TB, n int, cfg Config, opts ...cktest.Option) *testCluster {
 	t.Helper()
+	return newTestClusterFS(t, n, cfg, nil, opts...)
+}
+
+// newTestClusterFS is newTestCluster with the store of member i on fs(i)
+// each time it starts.
+func newTestClusterFS(t testing.TB, n int, cfg Config, fs func(i int) vfs.FS, opts ...cktest.Option) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t, servers: map[int]*Server{}, client: &http.Client{Timeout: 10 * time.Second}}
 	init := cktest.WithInit(func(m *cktest.Member, ck *clusterkit.ClusterKit) {
 		c := cfg
 		c.DataDir = m.Options.DataDir
 		c.Logger = m.Options.Logger
+		if fs != nil {
+			c.FS = fs(m.Index)
+		}
 		s, err := New(ck, c)
 		tc.mu.Lock()
 		defer tc.mu.Unlock()

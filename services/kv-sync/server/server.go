@@ -32,6 +32,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,9 @@ type Config struct {
 	// DataDir is the directory of the store, kv/. Required. It may
 	// be the ClusterKit DataDir: the names do not clash.
 	DataDir string
+	// FS is the file system of the store. Default: the operating
+	// system's. Tests cut the power with pebble's vfs.NewCrashableMem.
+	FS vfs.FS
 	// ClusterToken is the cluster's token (ClusterKit's ClusterToken),
 	// which the node's own quorums send to the owners. The requests of a
 	// quorum (versioned writes, owner reads, batches) and partition streams
@@ -197,7 +201,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "kv"), store.Options{NoSync: cfg.NoSync})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "kv"), store.Options{NoSync: cfg.NoSync, FS: cfg.FS})
 	if err != nil {
 		return nil, err
 	}

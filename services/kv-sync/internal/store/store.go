@@ -12,6 +12,7 @@ package store
 import (
 	"clusterkit.dev/services/kit/records"
 	kit "clusterkit.dev/services/kit/store"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 type (
@@ -33,11 +34,15 @@ type Options struct {
 	// A crash can lose the last writes. Replication to other machines
 	// can make up for that; a single node cannot.
 	NoSync bool
+	// FS is the file system of the store. Default: the operating system's;
+	// tests cut the power with vfs.NewCrashableMem.
+	FS vfs.FS
 }
 
 // Open opens (creating if needed) the store in directory dir.
 func Open(dir string, opts Options) (*Store, error) {
 	o := records.Options{}
+	o.Store.FS = opts.FS
 	if opts.NoSync {
 		o.Store.Durability = kit.NoSync
 	}
