@@ -93,10 +93,11 @@ SERVICES := kv-sync kv-async kv-server-side
 LOADTEST_FLAGS ?=
 
 .PHONY: bins
-bins: ## build static binaries of the services and the load generator into bin/
+bins: ## build static binaries of the services, the load generator and ckctl into bin/
 	@mkdir -p bin
 	@for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../../bin/$$s .); done
 	@cd loadtest && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/loadtest .
+	@cd clusterkit && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/ckctl ./cmd/ckctl
 
 .PHONY: loadtest
 loadtest: bins ## compare the strategies: on the running stack if any, else on local 3-node clusters (LOADTEST_FLAGS='-rounds 5')
