@@ -1,6 +1,7 @@
 package clusterkit
 
 import (
+	stdcmp "cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -230,7 +231,7 @@ func commandMoves(st *state.State, cmd state.Command) []PlanMove {
 		case state.OpCompleteMoves:
 			j := p.Joining[p.JoiningIndex(m.Node)]
 			pm := PlanMove{Partition: m.Partition, Kind: MoveCopy, To: m.Node, ToRole: RoleReplica,
-				CopySource: j.From, Rule: j.Rule}
+				CopySource: j.From, Reason: stdcmp.Or(j.Reason, string(ReasonRebalance)), Rule: j.Rule}
 			if len(p.Owners) == 0 || (len(p.Owners) == 1 && p.Owners[0] == m.Replaces) {
 				pm.ToRole = RolePrimary
 			}
@@ -241,11 +242,12 @@ func commandMoves(st *state.State, cmd state.Command) []PlanMove {
 		case state.OpPromote:
 			if p.Primary() != m.Node {
 				out = append(out, PlanMove{Partition: m.Partition, Kind: MovePromote, From: p.Primary(),
-					FromRole: RolePrimary, To: m.Node, ToRole: RolePrimary, Rule: cmd.Reason})
+					FromRole: RolePrimary, To: m.Node, ToRole: RolePrimary,
+					Reason: stdcmp.Or(m.Reason, cmd.Reason, string(ReasonRebalance))})
 			}
 		case state.OpDropOwners:
 			out = append(out, PlanMove{Partition: m.Partition, Kind: MoveDrop, From: m.Node,
-				FromRole: stateRole(p, m.Node), ToRole: RoleNone})
+				FromRole: stateRole(p, m.Node), ToRole: RoleNone, Reason: st.DropReason(m)})
 		}
 	}
 	return out

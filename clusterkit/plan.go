@@ -162,7 +162,11 @@ func (pl *planner) handovers(promoted map[int]bool) []state.Move {
 		if pl.inTarget(i, cp) && !healthy {
 			continue
 		}
-		moves = append(moves, state.Move{Partition: i, Node: tp})
+		m := state.Move{Partition: i, Node: tp}
+		if pl.node(cp).Draining {
+			m.Reason = string(ReasonDrain)
+		}
+		moves = append(moves, m)
 	}
 	return moves
 }

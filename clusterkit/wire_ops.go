@@ -76,7 +76,11 @@ type PlanMove struct {
 	ToRole Role   `json:"to_role,omitempty"`
 	// CopySource is the live owner To copies from ("" when none is live).
 	CopySource string `json:"copy_source,omitempty"`
-	// Rule is the placement rule that chose To (placement.Rule names).
+	// Reason says why: join, leave, failure, rebalance, drain, as the
+	// history will record it.
+	Reason string `json:"reason,omitempty"`
+	// Rule is the placement rule that chose To for a copy (placement.Rule
+	// names).
 	Rule string `json:"rule,omitempty"`
 	// Bytes is the partition's size, when the application reported it.
 	Bytes *int64 `json:"bytes,omitempty"`

@@ -60,16 +60,17 @@ func printPlan(a *app, argv []string, p *clusterkit.PlanInfo) error {
 	} else if p.BytesKnown > 0 {
 		bytes = fmt.Sprintf("at least %s (%d of %d sizes reported)", bytesText(p.BytesToCopy), p.BytesKnown, p.Copies)
 	}
-	fmt.Fprintf(a.out, "moves: %d copies, %d primary changes, %d rounds of handoffs, %d in flight now; bytes to copy: %s\n\n",
-		p.Copies, p.PrimaryChanges, p.Steps, p.MovesInFlight, bytes)
+	fmt.Fprintf(a.out, "moves: %s and %s in %s (%d in flight now); bytes to copy: %s\n\n",
+		plural(p.Copies, "copy", "copies"), plural(p.PrimaryChanges, "primary change", "primary changes"),
+		plural(p.Steps, "round of handoffs", "rounds of handoffs"), p.MovesInFlight, bytes)
 	if len(p.Moves) > 0 {
-		t := newTable(a.out, "P", "KIND", "FROM", "TO", "COPY FROM", "RULE", "BYTES")
+		t := newTable(a.out, "P", "KIND", "FROM", "TO", "COPY FROM", "REASON", "RULE", "BYTES")
 		for _, m := range p.Moves {
 			size := ""
 			if m.Bytes != nil {
 				size = bytesText(*m.Bytes)
 			}
-			t.row(strconv.Itoa(m.Partition), m.Kind, roleText(m.From, m.FromRole), roleText(m.To, m.ToRole), m.CopySource, m.Rule, size)
+			t.row(strconv.Itoa(m.Partition), m.Kind, roleText(m.From, m.FromRole), roleText(m.To, m.ToRole), m.CopySource, m.Reason, m.Rule, size)
 		}
 		if err := t.flush(); err != nil {
 			return err

@@ -75,9 +75,10 @@ func (s *State) record(i int, before []string, c change) {
 	p.History = append(slices.Clip(slices.Clone(h)), e)
 }
 
-// dropReason says why an owner is dropped without replacement: its node
-// is draining or dead, or placement wants fewer owners there.
-func (s *State) dropReason(m Move) string {
+// DropReason says why an owner is dropped without replacement: m.Reason
+// when set, else its node is draining or dead, or placement wants fewer
+// owners there.
+func (s *State) DropReason(m Move) string {
 	if m.Reason != "" {
 		return m.Reason
 	}

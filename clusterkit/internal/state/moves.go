@@ -196,7 +196,7 @@ func (s *State) applyDropOwners(moves []Move, at int64) (bool, error) {
 		if j == 0 {
 			p.Epoch++
 		}
-		s.record(m.Partition, before, change{reason: s.dropReason(m), at: at})
+		s.record(m.Partition, before, change{reason: s.DropReason(m), at: at})
 	}
 	return len(moves) > 0, nil
 }
