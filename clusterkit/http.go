@@ -41,6 +41,8 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.GET("/health", ck.handleHealth)
 	e.GET("/health/detailed", ck.handleHealthDetailed)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})))
+	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	e.GET("/ui/*", uiHandler())
 	return e
 }
 
