@@ -31,17 +31,19 @@ ends a drain.`,
 			node := argv[0]
 			ctx, cancel := a.ctx(cmd.Context())
 			defer cancel()
-			ad := a.admin()
-			if err := ad.Drain(ctx, node, !cancelDrain); err != nil {
-				return err
-			}
-			if cancelDrain {
+			switch {
+			case cancelDrain:
+				if err := a.admin().Drain(ctx, node, false); err != nil {
+					return err
+				}
 				return report(a, node, "drain cancelled", -1)
-			}
-			if !wait {
+			case !wait:
+				if err := a.admin().Drain(ctx, node, true); err != nil {
+					return err
+				}
 				return report(a, node, "draining", -1)
 			}
-			if err := waitEmpty(ctx, a, ad, node); err != nil {
+			if err := drainEmpty(ctx, a, a.admin(), node); err != nil {
 				return err
 			}
 			return report(a, node, "drained: it owns no partition and can be stopped", 0)
@@ -65,10 +67,7 @@ still runs asks to join again.`,
 			ctx, cancel := a.ctx(cmd.Context())
 			defer cancel()
 			ad := a.admin()
-			if err := ad.Drain(ctx, node, true); err != nil {
-				return err
-			}
-			if err := waitEmpty(ctx, a, ad, node); err != nil {
+			if err := drainEmpty(ctx, a, ad, node); err != nil {
 				return err
 			}
 			if err := ad.Leave(ctx, node); err != nil {
@@ -95,9 +94,13 @@ func report(a *app, node, what string, holds int) error {
 	return err
 }
 
-// waitEmpty follows the map until node owns and joins no partition; with
-// a table output it prints how many are left at each change.
-func waitEmpty(ctx context.Context, a *app, ad *client.Admin, node string) error {
+// drainEmpty drains node and follows the map until it owns and joins no
+// partition; with a table output it prints how many are left at each
+// change.
+func drainEmpty(ctx context.Context, a *app, ad *client.Admin, node string) error {
+	if err := ad.Drain(ctx, node, true); err != nil {
+		return err
+	}
 	info, err := ad.Cluster(ctx)
 	if err != nil {
 		return err

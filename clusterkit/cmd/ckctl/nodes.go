@@ -23,13 +23,7 @@ func nodesCmd(a *app) *cobra.Command {
 		Use:   "nodes",
 		Short: "Every node: state, zone, weight, role counts, address",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := a.ctx(cmd.Context())
-			defer cancel()
-			info, err := a.admin().Cluster(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: a.withMap(func(info *clusterkit.ClusterInfo) error {
 			rows := nodeRows(info)
 			if a.json() {
 				return writeJSON(a.out, rows)
@@ -40,7 +34,7 @@ func nodesCmd(a *app) *cobra.Command {
 					strconv.Itoa(r.Replicas), strconv.Itoa(r.Joining), r.flags(), r.IP)
 			}
 			return t.flush()
-		},
+		}),
 	}
 }
 

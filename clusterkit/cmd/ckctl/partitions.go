@@ -21,13 +21,7 @@ func partitionsCmd(a *app) *cobra.Command {
 		Use:   "partitions",
 		Short: "The partition table: primary, replicas, joining owners, epoch (filters: --node, --primary, --moving, --under-replicated)",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := a.ctx(cmd.Context())
-			defer cancel()
-			info, err := a.admin().Cluster(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: a.withMap(func(info *clusterkit.ClusterInfo) error {
 			parts := f.apply(info)
 			if a.json() {
 				return writeJSON(a.out, parts)
@@ -37,7 +31,7 @@ func partitionsCmd(a *app) *cobra.Command {
 				t.row(strconv.Itoa(p.Index), p.PrimaryNode, list(p.ReplicaNodes), list(p.JoiningNodes), strconv.FormatUint(p.Epoch, 10))
 			}
 			return t.flush()
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.node, "node", "", "only partitions this node owns or is joining")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/client"
 )
 
@@ -37,6 +38,20 @@ func (a *app) ctx(parent context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (a *app) json() bool { return a.output == "json" }
+
+// withMap returns a command body that fetches the node's map, bounded by
+// --timeout, and hands it to show.
+func (a *app) withMap(show func(info *clusterkit.ClusterInfo) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx, cancel := a.ctx(cmd.Context())
+		defer cancel()
+		info, err := a.admin().Cluster(ctx)
+		if err != nil {
+			return err
+		}
+		return show(info)
+	}
+}
 
 // run executes ckctl with args and returns its exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
