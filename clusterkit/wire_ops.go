@@ -7,8 +7,10 @@ import "clusterkit.dev/clusterkit/placement"
 
 // PlanInfo is the body of GET /cluster/plan: what the leader would do for
 // a change. The leader runs its own controller, placement included, on a
-// copy of the cluster state with the change applied, as if every copy
-// finished at once, and commits nothing.
+// copy of the cluster state with the change applied, as if the copies of
+// each round of handoffs finished together, and commits nothing. A change
+// of more than one round may, once made, send some later-round copies to
+// other nodes of the same balance (see DESIGN.md).
 type PlanInfo struct {
 	// Version is the map version the plan starts from and LeaderID the
 	// node that computed it.
