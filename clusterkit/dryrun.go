@@ -27,7 +27,9 @@ func (ck *ClusterKit) handlePlan(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(sources) > 0 {
+	// Every node runs the same application: a leader that reports no
+	// sizes asks no one.
+	if len(sources) > 0 && ck.sizes.Load() != nil {
 		ck.addSizes(c, &info, sources)
 	}
 	return c.JSON(http.StatusOK, info)

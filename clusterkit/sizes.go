@@ -16,7 +16,8 @@ type PartitionSizeFunc func(partition int) (bytes int64, ok bool)
 // SetPartitionSizes tells the node how to learn the size of the
 // partitions its application holds. GET /partitions/sizes answers with it
 // for the partitions the node owns, and GET /cluster/plan uses the answers
-// of the copy sources to say how many bytes a change would copy. fn is
+// of the copy sources to say how many bytes a change would copy; set it on
+// every node (a leader without one asks no node for sizes). fn is
 // called from HTTP handlers, concurrently, and must be fast and safe for
 // concurrent use. A nil fn stops the reports. It may be called at any
 // time, before or after Start.

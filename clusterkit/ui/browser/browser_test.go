@@ -145,15 +145,21 @@ func TestClusterPageInBrowser(t *testing.T) {
 	// A drain whose copies the application holds back: the page must show
 	// the draining node and the joining owners by itself.
 	stall.Store(true)
-	drainAt := time.Now()
-	resp, err := http.Post(m.URL("/cluster/drain"), "application/json", strings.NewReader(`{"id":"node-10"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("drain: %s", resp.Status)
-	}
+	var drainAt time.Time
+	// A 503 (no leader for a moment, on a loaded machine) is retried, as
+	// an operator would.
+	c.Eventually("the drain to be accepted", func() error {
+		drainAt = time.Now()
+		resp, err := http.Post(m.URL("/cluster/drain"), "application/json", strings.NewReader(`{"id":"node-10"}`))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("drain: %s", resp.Status)
+		}
+		return nil
+	})
 	waitDOM("the drain and its moves", 5*time.Second, func(v domView) error {
 		i := slices.IndexFunc(v.Nodes, func(n domNode) bool { return n.ID == "node-10" })
 		if i < 0 || v.Nodes[i].Draining != "true" {
