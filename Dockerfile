@@ -18,11 +18,13 @@ RUN case "$SERVICE" in \
       loadtest) dir=loadtest ;; \
       *) echo "SERVICE must be kv-sync, kv-async, kv-server-side or loadtest, not '$SERVICE'" >&2; exit 1 ;; \
     esac && \
-    cd "$dir" && CGO_ENABLED=0 GOWORK=off go build -trimpath -o "/out/$SERVICE" .
+    cd "$dir" && CGO_ENABLED=0 GOWORK=off go build -trimpath -o "/out/$SERVICE" . && \
+    cd /src/clusterkit && CGO_ENABLED=0 GOWORK=off go build -trimpath -o /out/ckctl ./cmd/ckctl
 
 FROM scratch
 ARG SERVICE
 COPY --from=build /out/${SERVICE} /${SERVICE}
+COPY --from=build /out/ckctl /ckctl
 ENV HTTP_ADDR=0.0.0.0:8080 \
     RAFT_ADDR=0.0.0.0:9080 \
     DATA_DIR=/data

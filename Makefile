@@ -101,10 +101,11 @@ certs: ## a development CA and a certificate per compose node in certs/ (CERT_NO
 	@cd clusterkit && GOWORK=off $(GO) run ./cmd/ckcerts -dir $(CURDIR)/certs -nodes '$(CERT_NODES)'
 
 .PHONY: bins
-bins: ## build static binaries of the services and the load generator into bin/
+bins: ## build static binaries of the services, the load generator and ckctl into bin/
 	@mkdir -p bin
 	@for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../../bin/$$s .); done
 	@cd loadtest && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/loadtest .
+	@cd clusterkit && CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -o ../bin/ckctl ./cmd/ckctl
 
 .PHONY: loadtest
 loadtest: bins ## compare the strategies: on the running stack if any, else on local 3-node clusters (LOADTEST_FLAGS='-rounds 5')

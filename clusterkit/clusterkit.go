@@ -53,6 +53,8 @@ type ClusterKit struct {
 	ready readyBatch
 	// lease keeps LeaderContact honest across gaps in contact.
 	lease lease
+	// sizes is the application's PartitionSizeFunc, if it set one.
+	sizes atomic.Pointer[PartitionSizeFunc]
 	// planMu makes the leader's plan steps and handoff completions read
 	// and change the state one at a time, so that neither commits a
 	// decision made from a state the other has just changed.

@@ -145,7 +145,7 @@ func (ck *ClusterKit) initialTable(st *state.State, target placement.Table) erro
 		owners[i] = p.Owners
 	}
 	_, err := ck.apply(state.Command{Op: state.OpSetTable, BaseVersion: st.Version, Owners: owners,
-		Reason: string(ReasonInitial)})
+		Reason: string(ReasonInitial), At: time.Now().UnixMilli()})
 	return err
 }
 
@@ -180,6 +180,7 @@ type targetCache struct {
 	version uint64
 	nodes   []placement.Node
 	table   placement.Table
+	trace   *placement.Trace
 }
 
 // planner returns a planner for st, computing placement's target for it.
@@ -190,11 +191,23 @@ func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) 
 	ck.target.mu.Lock()
 	defer ck.target.mu.Unlock()
 	if ck.target.table != nil && ck.target.version == st.Version && slices.Equal(ck.target.nodes, nodes) {
-		pl.target = ck.target.table
+		pl.target, pl.trace = ck.target.table, ck.target.trace
 		return pl, nil
 	}
-	// Placement starts from the table as it will be once the handoffs in
-	// flight complete, so that it confirms them instead of re-planning.
+	target, trace, err := placement.ComputeTrace(settledTable(st), nodes, placement.Config{
+		Partitions: st.PartitionCount, ReplicationFactor: st.ReplicationFactor})
+	if err != nil {
+		return nil, err
+	}
+	ck.target.version, ck.target.nodes, ck.target.table, ck.target.trace = st.Version, nodes, target, trace
+	pl.target, pl.trace = target, trace
+	return pl, nil
+}
+
+// settledTable is st's table as it will be once the handoffs in flight
+// complete: placement starts from it, so that it confirms them instead of
+// re-planning.
+func settledTable(st *state.State) placement.Table {
 	prev := make(placement.Table, len(st.Partitions))
 	for i, p := range st.Partitions {
 		owners := slices.DeleteFunc(slices.Clone(p.Owners), func(id string) bool {
@@ -205,14 +218,7 @@ func (ck *ClusterKit) planner(st *state.State, now time.Time) (*planner, error) 
 		}
 		prev[i] = placement.Partition{Owners: owners}
 	}
-	target, err := placement.Compute(prev, nodes, placement.Config{
-		Partitions: st.PartitionCount, ReplicationFactor: st.ReplicationFactor})
-	if err != nil {
-		return nil, err
-	}
-	ck.target.version, ck.target.nodes, ck.target.table = st.Version, nodes, target
-	pl.target = target
-	return pl, nil
+	return prev
 }
 
 // eligibleNodes are the nodes placement may give partitions: not draining,

@@ -115,6 +115,9 @@ type dispatcher struct {
 	// last is the view the handlers have been told about. Only run
 	// touches it.
 	last *view
+	// delivered is, per partition, the map version of the last event
+	// handed to the handlers (under mu): deliveries must never go back.
+	delivered map[int]uint64
 }
 
 // partQueue holds the pending events of one partition.
@@ -138,7 +141,8 @@ const (
 )
 
 func newDispatcher(self string, log *slog.Logger, m *metrics) *dispatcher {
-	return &dispatcher{self: self, log: log, metrics: m, wake: make(chan struct{}, 1), parts: map[int]*partQueue{}}
+	return &dispatcher{self: self, log: log, metrics: m, wake: make(chan struct{}, 1), parts: map[int]*partQueue{},
+		delivered: map[int]uint64{}}
 }
 
 // addHandler registers h for every change not yet delivered.
@@ -266,6 +270,7 @@ func (d *dispatcher) work(ctx context.Context, partition int, pq *partQueue) {
 // failed handlers and then reports this node ready, until that succeeds or
 // the node is no longer joining the partition.
 func (d *dispatcher) handle(ctx context.Context, q queued) {
+	d.checkOrder(q.ev)
 	if q.ev.NewRole != RoleJoining {
 		for _, h := range q.handlers {
 			d.call(ctx, h, q.ev)
@@ -299,6 +304,24 @@ func (d *dispatcher) handle(ctx context.Context, q queued) {
 		if !pause() {
 			return
 		}
+	}
+}
+
+// checkOrder records the delivery of ev and counts it in
+// clusterkit_hook_deliveries_out_of_order_total if its partition already
+// had an event of a newer map version delivered: the order the handlers
+// are promised, checked where it is kept, so that tests from outside (the
+// fault suite) can see it held.
+func (d *dispatcher) checkOrder(ev PartitionEvent) {
+	d.mu.Lock()
+	last := d.delivered[ev.Partition]
+	if ev.Version > last {
+		d.delivered[ev.Partition] = ev.Version
+	}
+	d.mu.Unlock()
+	if ev.Version < last {
+		d.metrics.hookOutOfOrder.Inc()
+		d.log.Error("partition event delivered out of order", "partition", ev.PartitionID, "version", ev.Version, "after", last)
 	}
 }
 

@@ -125,7 +125,7 @@ func (ck *ClusterKit) runReady(ctx context.Context) {
 			ck.wakeReady()
 			continue
 		}
-		_, err := ck.apply(state.Command{Op: state.OpCompleteMoves, Moves: moves})
+		_, err := ck.apply(state.Command{Op: state.OpCompleteMoves, Moves: moves, At: now.UnixMilli()})
 		ck.planMu.Unlock()
 		if err == nil {
 			ck.metrics.handoffs.WithLabelValues("completed").Add(float64(len(moves)))

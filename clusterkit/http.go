@@ -24,7 +24,7 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	// serving its own routes on the same echo sets its own limits.
 	limit := middleware.BodyLimit("1M") // larger bodies get 413
 	// Changes need the cluster token when there is one; reads only with
-	// TokenForReads. /health stays open for probes.
+	// TokenForReads. /health and the page's static files stay open.
 	change, read := ck.RequireToken(), ck.readAuth()
 	change, read = chain(writeDeadline, change), chain(writeDeadline, read)
 	e.GET("/cluster", ck.handleCluster, read)
@@ -36,12 +36,18 @@ func (ck *ClusterKit) newEcho() *echo.Echo {
 	e.GET("/partitions", ck.handlePartitions, read)
 	e.GET("/partitions/stats", ck.handlePartitionStats, read)
 	e.GET("/partitions/key", ck.handlePartitionKey, read)
+	e.GET("/partitions/history", ck.handlePartitionHistory, read)
+	e.GET("/partitions/explain", ck.leaderOnly(ck.handleExplain), read)
+	e.GET("/partitions/sizes", ck.handlePartitionSizes, read)
+	e.GET("/cluster/plan", ck.leaderOnly(ck.handlePlan), read)
 	e.POST("/partitions/ready", ck.handleReady, change, limit)
 	e.GET("/consensus/leader", ck.handleLeader, read)
 	e.GET("/consensus/stats", ck.handleConsensusStats, read)
 	e.GET("/health", ck.handleHealth, writeDeadline)
 	e.GET("/health/detailed", ck.handleHealthDetailed, read)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(ck.metrics.registry, promhttp.HandlerOpts{})), read)
+	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") }, writeDeadline)
+	e.GET("/ui/*", uiHandler(), writeDeadline)
 	return e
 }
 

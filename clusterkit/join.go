@@ -191,7 +191,7 @@ func (ck *ClusterKit) removeMember(id string) error {
 	if id == ck.opts.NodeID {
 		return fmt.Errorf("%w: the leader cannot remove itself; transfer leadership first", ErrConflict)
 	}
-	res, err := ck.apply(state.Command{Op: state.OpRemove, NodeID: id})
+	res, err := ck.apply(state.Command{Op: state.OpRemove, NodeID: id, At: time.Now().UnixMilli()})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type metrics struct {
 	hookDuration    prometheus.Histogram
 	applyDuration   prometheus.Histogram
 	unauthorized    *prometheus.CounterVec
+	hookOutOfOrder  prometheus.Counter
 }
 
 func newMetrics(ck *ClusterKit) *metrics {
@@ -75,6 +76,10 @@ func newMetrics(ck *ClusterKit) *metrics {
 			Help:    "Time to commit a command proposed by this node.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		hookOutOfOrder: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clusterkit_hook_deliveries_out_of_order_total",
+			Help: "Partition events delivered to the handlers after an event of the same partition with a newer map version: always 0 unless the library is broken.",
+		}),
 		unauthorized: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clusterkit_unauthorized_requests_total",
 			Help: "Requests refused for a missing or wrong cluster token, by route (raft for raft connection handshakes).",
@@ -86,7 +91,7 @@ func newMetrics(ck *ClusterKit) *metrics {
 	for _, r := range []string{"completed", "timeout", "replanned"} {
 		m.handoffs.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.unauthorized, m.joins, m.leaves, m.hookCalls, m.hookDuration, m.applyDuration,
+	m.registry.MustRegister(m.unauthorized, m.hookOutOfOrder, m.joins, m.leaves, m.hookCalls, m.hookDuration, m.applyDuration,
 		m.deaths, m.failovers, m.failoverSeconds, m.handoffs, m.handoffSeconds,
 		&stateCollector{ck: ck},
 		collectors.NewGoCollector(),

@@ -15,8 +15,10 @@ import (
 type planner struct {
 	st     *state.State
 	target placement.Table
-	now    time.Time
-	cfg    *Config
+	// trace says which placement rule chose each target owner.
+	trace *placement.Trace
+	now   time.Time
+	cfg   *Config
 	// eligible is the number of nodes placement could use.
 	eligible int
 }
@@ -167,7 +169,11 @@ func (pl *planner) handovers(promoted map[int]bool) []state.Move {
 		if pl.inTarget(i, cp) && !healthy {
 			continue
 		}
-		moves = append(moves, state.Move{Partition: i, Node: tp})
+		m := state.Move{Partition: i, Node: tp}
+		if pl.node(cp).Draining {
+			m.Reason = string(ReasonDrain)
+		}
+		moves = append(moves, m)
 	}
 	return moves
 }
@@ -227,7 +233,8 @@ func (pl *planner) begins(aborted int) []state.Move {
 			if p.IsOwner(id) || p.JoiningIndex(id) >= 0 || !pl.alive(id) {
 				continue
 			}
-			m := state.Move{Partition: i, Node: id, From: source, Reason: string(pl.moveReason(p, id))}
+			m := state.Move{Partition: i, Node: id, From: source, Reason: string(pl.moveReason(p, id)),
+				Rule: pl.trace.OwnerRule(i, id).String()}
 			if len(extras) > 0 {
 				m.Replaces, extras = extras[0], extras[1:]
 			}

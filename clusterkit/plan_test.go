@@ -108,7 +108,7 @@ func TestPlanNoBalanceHandoverWhileDegraded(t *testing.T) {
 	st.Nodes["a"].Draining = true
 	pl.target = table([]string{"b", "c"}, []string{"c", "b"})
 	cmds := pl.plan()
-	if len(cmds) == 0 || cmds[0].Op != state.OpPromote || cmds[0].Moves[0] != (state.Move{Partition: 0, Node: "b"}) {
+	if len(cmds) == 0 || cmds[0].Op != state.OpPromote || cmds[0].Moves[0] != (state.Move{Partition: 0, Node: "b", Reason: "drain"}) {
 		t.Fatalf("plan %+v: want the draining primary handed over to b", cmds)
 	}
 }

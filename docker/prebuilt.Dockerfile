@@ -8,6 +8,7 @@
 FROM scratch
 ARG SERVICE
 COPY ${SERVICE} /${SERVICE}
+COPY ckctl /ckctl
 ENV HTTP_ADDR=0.0.0.0:8080 \
     RAFT_ADDR=0.0.0.0:9080 \
     DATA_DIR=/data

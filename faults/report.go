@@ -24,7 +24,7 @@ func WriteTable(w io.Writer, reports []*Report) error {
 		}
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "strategy\tseed\tfaults\tops\tok\tfailed\tmaybe\tacked writes lost\tlinearizable\tmap converged\towners converged\tlongest without live primary")
+	fmt.Fprintln(tw, "strategy\tseed\tfaults\tops\tok\tfailed\tmaybe\tacked writes lost\tlinearizable\tmap converged\towners converged\tlongest without live primary\thooks out of order")
 	for _, r := range reports {
 		lin := r.Linearizable
 		if lin == "" {
@@ -40,8 +40,8 @@ func WriteTable(w io.Writer, reports []*Report) error {
 				faults++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", r.Strategy, r.Seed, faults, r.Total.Ops, r.Total.OK,
-			r.Total.Failed, r.Total.Maybe, len(r.Lost), lin, secs(r.Converge), owners, secs(r.NoPrimary))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%v\n", r.Strategy, r.Seed, faults, r.Total.Ops, r.Total.OK,
+			r.Total.Failed, r.Total.Maybe, len(r.Lost), lin, secs(r.Converge), owners, secs(r.NoPrimary), r.HooksOutOfOrder)
 	}
 	return tw.Flush()
 }

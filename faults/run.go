@@ -66,7 +66,12 @@ type Report struct {
 	NoPrimary          time.Duration
 	NoPrimaryPartition int
 	Errors             []string // what went wrong around the run (exited nodes, ...)
-	History            *History
+	// HooksOutOfOrder counts partition events the running nodes delivered
+	// after a newer one of the same partition (ClusterKit's
+	// clusterkit_hook_deliveries_out_of_order_total; a node's count starts
+	// again when it restarts).
+	HooksOutOfOrder float64
+	History         *History
 }
 
 // Schedule draws n faults from kinds with seed, each kind at most once
@@ -220,6 +225,17 @@ func Run(ctx context.Context, cfg RunConfig) (res *Report, err error) {
 			}
 			_ = sleep(100 * time.Millisecond)
 		}
+	}
+
+	for _, n := range c.Nodes() {
+		if !n.Running() {
+			continue
+		}
+		v, err := c.Counter(ctx, n, "clusterkit_hook_deliveries_out_of_order_total")
+		if err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		res.HooksOutOfOrder += v
 	}
 
 	ops := rec.Ops()

@@ -188,6 +188,9 @@ func checkReport(t *testing.T, st Strategy, r *Report) bool {
 			}
 		}
 	}
+	if r.HooksOutOfOrder > 0 {
+		t.Errorf("%v partition events delivered after a newer one of the same partition", r.HooksOutOfOrder)
+	}
 	if len(r.TwoPrimaries) > 0 {
 		t.Errorf("two primaries with one epoch: %v", r.TwoPrimaries)
 	}

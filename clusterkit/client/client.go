@@ -336,11 +336,15 @@ func (c *Client) addresses() []string {
 
 // baseURL turns "host:port" into "http://host:port", or "https://..."
 // with WithTLS.
-func (c *Client) baseURL(addr string) string {
+func (c *Client) baseURL(addr string) string { return baseURL(addr, c.opts.tls != nil) }
+
+// baseURL turns "host:port" into "http://host:port", or "https://..." when
+// secure; a URL is kept.
+func baseURL(addr string, secure bool) string {
 	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
 		return strings.TrimRight(addr, "/")
 	}
-	if c.opts.tls != nil {
+	if secure {
 		return "https://" + addr
 	}
 	return "http://" + addr

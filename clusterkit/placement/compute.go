@@ -31,13 +31,26 @@ func Compute(prev Table, nodes []Node, cfg Config) (Table, error) {
 	if len(nodes) == 0 {
 		return make(Table, cfg.Partitions), nil
 	}
+	return compute(prev, nodes, cfg, nil).table(), nil
+}
+
+// compute runs the steps of Compute on validated input, recording them in
+// tr when it is not nil.
+func compute(prev Table, nodes []Node, cfg Config, tr *tracer) *state {
 	s := newState(nodes, cfg)
+	if tr != nil {
+		tr.start(s)
+	}
+	s.tr = tr
+	s.tr.phase(RuleKept)
 	s.keep(prev)
 	s.setTargets()
+	s.tr.phase(RuleFill)
 	s.fill()
+	s.tr.phase(RuleRebalance)
 	s.rebalance()
 	s.choosePrimaries()
-	return s.table(), nil
+	return s
 }
 
 // keep copies prev's owners into s, dropping owners that are not eligible,
@@ -68,6 +81,7 @@ func (s *state) keep(prev Table) {
 			s.prim[p] = x
 			s.prevPrim[p] = x
 			s.pcount[x]++
+			s.tr.primary(p, RuleKept)
 		}
 	}
 }

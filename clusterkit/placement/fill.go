@@ -50,7 +50,9 @@ func (s *state) fill() {
 		}
 	}
 	for _, p := range stuck {
+		s.tr.phase(RuleZoneSwap)
 		if !s.swapInto(int(p)) {
+			s.tr.phase(RuleOverfill)
 			s.overfill(int(p))
 		}
 	}
@@ -120,9 +122,11 @@ func (s *state) pickGreedy(p int) int32 {
 				case s.primaryNeed(best) > ownerNeed:
 					s.prim[p] = best
 					s.pcount[best]++
+					s.tr.primary(p, RuleFill)
 				case ownerNeed > 0:
 					s.prim[p] = owner
 					s.pcount[owner]++
+					s.tr.primary(p, RuleFill)
 				}
 			}
 			return best

@@ -25,6 +25,7 @@ func (s *state) choosePrimaries() {
 		}
 		s.prim[p] = best
 		s.pcount[best]++
+		s.tr.primary(p, RuleFewestPrimaries)
 	}
 
 	// Index each node's primaries for the searches.
@@ -79,6 +80,7 @@ func (bl *balancer) set(p int, b int32) {
 	s.prim[p] = b
 	s.pcount[a]--
 	s.pcount[b]++
+	s.tr.primary(p, RulePrimaryBalance)
 }
 
 // push moves one primary away from x to a node below its upper bound, by a

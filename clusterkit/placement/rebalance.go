@@ -242,6 +242,7 @@ func (s *state) move(q, j int, y int32, takePrimary bool) {
 		}
 		s.prim[q] = y
 		s.pcount[y]++
+		s.tr.primary(q, RuleRebalance)
 	case pr == x:
 		s.prim[q] = -1
 		s.pcount[x]--

@@ -37,6 +37,10 @@ type state struct {
 	pcount   []int   // partitions whose primary each node is
 	plo, phi []int   // bounds on each node's primary count
 
+	// tr records which step placed each owner and primary; nil unless
+	// the caller asked for a trace (ComputeTrace).
+	tr *tracer
+
 	undecided int     // partitions without a primary, kept during rebalance
 	relay     []int32 // see relayDistances; nil when not in use
 
@@ -195,6 +199,7 @@ func (s *state) add(p int, x int32) {
 	s.list[x] = append(s.list[x], int32(p))
 	s.size[p]++
 	s.counted(x, 1)
+	s.tr.placed(slot)
 }
 
 // replace makes y the owner in slot j of p instead of its current occupant.
@@ -208,6 +213,7 @@ func (s *state) replace(p, j int, y int32) {
 	s.at[slot] = int32(len(s.list[y]))
 	s.list[y] = append(s.list[y], int32(p))
 	s.counted(y, 1)
+	s.tr.placed(slot)
 }
 
 // put places x in slot j of p: a new slot when j == size[p], otherwise

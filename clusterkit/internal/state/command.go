@@ -61,6 +61,9 @@ type Move struct {
 	// replace ("" for an added owner); for OpCompleteMoves, the owner
 	// released as the joiner becomes an owner ("" for none).
 	Replaces string `json:"replaces,omitempty"`
+	// Rule is, for OpBeginMoves, the placement rule that chose Node; it is
+	// kept with the joiner and recorded in the partition's history.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Command is one change to the state.
@@ -81,7 +84,9 @@ type Command struct {
 	Draining bool       `json:"draining,omitempty"`
 
 	// At is the proposer's clock (Unix milliseconds) for commands that
-	// record a time, so that every node stores the same value.
+	// record a time (statuses, moves, and every owner change in a
+	// partition's history), so that every node stores the same value.
+	// Commands logged before it was set on every op carry 0: unknown.
 	At int64 `json:"at,omitempty"`
 
 	// OpBeginMoves, OpCompleteMoves, OpAbortMoves, OpPromote (Node
@@ -129,9 +134,9 @@ func (s *State) Apply(c Command) (bool, error) {
 	case OpJoin:
 		changed, err = s.applyJoin(c.Node)
 	case OpRemove:
-		changed, err = s.applyRemove(c.NodeID)
+		changed, err = s.applyRemove(c.NodeID, c.At)
 	case OpSetTable:
-		changed, err = s.applySetTable(c.BaseVersion, c.Owners)
+		changed, err = s.applySetTable(c.BaseVersion, c.Owners, c.Reason, c.At)
 	case OpSetStatus:
 		changed, err = s.applySetStatus(c.NodeID, c.Status, c.At)
 	case OpSetDraining:
@@ -139,13 +144,13 @@ func (s *State) Apply(c Command) (bool, error) {
 	case OpBeginMoves:
 		changed, err = s.applyBeginMoves(c.Moves, c.Reason, c.At)
 	case OpCompleteMoves:
-		changed, err = s.applyCompleteMoves(c.Moves)
+		changed, err = s.applyCompleteMoves(c.Moves, c.At)
 	case OpAbortMoves:
 		changed, err = s.applyAbortMoves(c.Moves)
 	case OpPromote:
-		changed, err = s.applyPromote(c.Moves)
+		changed, err = s.applyPromote(c.Moves, c.Reason, c.At)
 	case OpDropOwners:
-		changed, err = s.applyDropOwners(c.Moves)
+		changed, err = s.applyDropOwners(c.Moves, c.At)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}
@@ -213,7 +218,7 @@ func (s *State) applyJoin(n *Node) (bool, error) {
 	return true, nil
 }
 
-func (s *State) applyRemove(id string) (bool, error) {
+func (s *State) applyRemove(id string, at int64) (bool, error) {
 	if _, ok := s.Nodes[id]; !ok {
 		return false, nil
 	}
@@ -227,10 +232,12 @@ func (s *State) applyRemove(id string) (bool, error) {
 		if j < 0 {
 			continue
 		}
+		before := p.Owners
 		p.Owners = slices.Delete(slices.Clone(p.Owners), j, j+1)
 		if j == 0 {
 			p.Epoch++
 		}
+		s.record(i, before, change{reason: "leave", at: at})
 	}
 	return true, nil
 }
@@ -253,7 +260,7 @@ func (s *State) applySetStatus(id string, st NodeStatus, at int64) (bool, error)
 	return true, nil
 }
 
-func (s *State) applySetTable(base uint64, owners [][]string) (bool, error) {
+func (s *State) applySetTable(base uint64, owners [][]string, reason string, at int64) (bool, error) {
 	if base != s.Version {
 		return false, fmt.Errorf("%w: table computed at version %d, state is at %d", ErrStaleVersion, base, s.Version)
 	}
@@ -279,12 +286,17 @@ func (s *State) applySetTable(base uint64, owners [][]string) (bool, error) {
 	if !changed {
 		return false, nil
 	}
+	if reason == "" {
+		reason = "rebalance"
+	}
 	for i, o := range owners {
 		p := &s.Partitions[i]
 		if p.Primary() != primaryOf(o) {
 			p.Epoch++
 		}
+		before := p.Owners
 		p.Owners = slices.Clone(o)
+		s.record(i, before, change{reason: reason, at: at})
 		p.Joining = slices.DeleteFunc(slices.Clone(p.Joining), func(j Joining) bool { return slices.Contains(o, j.Node) })
 	}
 	return true, nil

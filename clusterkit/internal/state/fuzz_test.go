@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -157,10 +158,21 @@ func checkInvariants(t *testing.T, before, s *State) {
 		t.Fatalf("initialised with replication factor %d", s.ReplicationFactor)
 	}
 	for i, p := range s.Partitions {
+		if len(p.History) > MaxHistory {
+			t.Fatalf("partition %d keeps %d changes, at most %d", i, len(p.History), MaxHistory)
+		}
 		if i >= len(before.Partitions) {
 			continue
 		}
 		old := before.Partitions[i]
+		if !slices.Equal(p.Owners, old.Owners) {
+			h := p.History
+			if len(h) == 0 || h[len(h)-1].Version != s.Version || !slices.Equal(h[len(h)-1].Owners, p.Owners) || h[len(h)-1].Epoch != p.Epoch {
+				t.Fatalf("partition %d owners %v -> %v at version %d, history %+v", i, old.Owners, p.Owners, s.Version, h)
+			}
+		} else if !slices.EqualFunc(p.History, old.History, func(a, b Change) bool { return a.Version == b.Version }) {
+			t.Fatalf("partition %d owners unchanged but history %+v -> %+v", i, old.History, p.History)
+		}
 		if p.Epoch < old.Epoch {
 			t.Fatalf("partition %d epoch went from %d to %d", i, old.Epoch, p.Epoch)
 		}

@@ -65,7 +65,7 @@ func (s *State) applyBeginMoves(moves []Move, reason string, at int64) (bool, er
 		if r == "" {
 			r = reason
 		}
-		p.Joining = append(slices.Clone(p.Joining), Joining{Node: m.Node, From: m.From, Since: at, Reason: r, Replaces: m.Replaces})
+		p.Joining = append(slices.Clone(p.Joining), Joining{Node: m.Node, From: m.From, Since: at, Reason: r, Replaces: m.Replaces, Rule: m.Rule})
 	}
 	return true, nil
 }
@@ -75,7 +75,7 @@ func (s *State) applyBeginMoves(moves []Move, reason string, at int64) (bool, er
 // owner becomes primary only if the partition had none. A move whose node
 // is no longer joining (its handoff was aborted) is skipped: the outcome is
 // the same on every node.
-func (s *State) applyCompleteMoves(moves []Move) (bool, error) {
+func (s *State) applyCompleteMoves(moves []Move, at int64) (bool, error) {
 	for _, m := range moves {
 		if _, err := s.partition(m.Partition); err != nil {
 			return false, err
@@ -91,6 +91,7 @@ func (s *State) applyCompleteMoves(moves []Move) (bool, error) {
 		if k < 0 {
 			continue
 		}
+		joiner := p.Joining[k]
 		p.Joining = slices.Delete(slices.Clone(p.Joining), k, k+1)
 		owners := slices.Clone(p.Owners)
 		if j := slices.Index(owners, m.Replaces); m.Replaces != "" && j >= 0 {
@@ -102,7 +103,13 @@ func (s *State) applyCompleteMoves(moves []Move) (bool, error) {
 		if len(owners) == 0 {
 			p.Epoch++
 		}
+		before := p.Owners
 		p.Owners = append(owners, m.Node)
+		reason := joiner.Reason
+		if reason == "" {
+			reason = "rebalance"
+		}
+		s.record(m.Partition, before, change{reason: reason, at: at, from: joiner.From, rule: joiner.Rule})
 		changed = true
 	}
 	return changed, nil
@@ -129,7 +136,7 @@ func (s *State) applyAbortMoves(moves []Move) (bool, error) {
 // applyPromote makes each move's node, a ready owner, the primary of its
 // partition; the old primary stays a replica. Each change of primary
 // increases the partition's epoch.
-func (s *State) applyPromote(moves []Move) (bool, error) {
+func (s *State) applyPromote(moves []Move, reason string, at int64) (bool, error) {
 	for _, m := range moves {
 		p, err := s.partition(m.Partition)
 		if err != nil {
@@ -150,8 +157,17 @@ func (s *State) applyPromote(moves []Move) (bool, error) {
 		owners = append(owners, m.Node)
 		owners = append(owners, p.Owners[:j]...)
 		owners = append(owners, p.Owners[j+1:]...)
+		before := p.Owners
 		p.Owners = owners
 		p.Epoch++
+		r := reason
+		if m.Reason != "" {
+			r = m.Reason
+		}
+		if r == "" {
+			r = "rebalance"
+		}
+		s.record(m.Partition, before, change{reason: r, at: at})
 		changed = true
 	}
 	return changed, nil
@@ -159,7 +175,7 @@ func (s *State) applyPromote(moves []Move) (bool, error) {
 
 // applyDropOwners removes ready owners. Dropping a primary promotes the
 // next owner and increases the epoch.
-func (s *State) applyDropOwners(moves []Move) (bool, error) {
+func (s *State) applyDropOwners(moves []Move, at int64) (bool, error) {
 	for _, m := range moves {
 		p, err := s.partition(m.Partition)
 		if err != nil {
@@ -175,10 +191,12 @@ func (s *State) applyDropOwners(moves []Move) (bool, error) {
 		if j < 0 { // listed twice
 			continue
 		}
+		before := p.Owners
 		p.Owners = slices.Delete(slices.Clone(p.Owners), j, j+1)
 		if j == 0 {
 			p.Epoch++
 		}
+		s.record(m.Partition, before, change{reason: s.DropReason(m), at: at})
 	}
 	return len(moves) > 0, nil
 }

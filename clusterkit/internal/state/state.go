@@ -74,6 +74,10 @@ type Partition struct {
 	// Epoch increases by one whenever the primary changes, so that a
 	// service can fence writes from a deposed primary.
 	Epoch uint64 `json:"epoch"`
+	// History holds the partition's last MaxHistory owner changes, oldest
+	// first. Apply never modifies a History slice in place (it builds a
+	// new one), so clones may share them.
+	History []Change `json:"history,omitempty"`
 }
 
 // Joining is an owner being added to a partition.
@@ -88,6 +92,8 @@ type Joining struct {
 	// Replaces is the owner this node is meant to replace, "" when it adds
 	// an owner.
 	Replaces string `json:"replaces,omitempty"`
+	// Rule is the placement rule that chose this node, if known.
+	Rule string `json:"rule,omitempty"`
 }
 
 // IsOwner reports whether id is a ready owner.
@@ -99,7 +105,7 @@ func (p Partition) JoiningIndex(id string) int {
 }
 
 func (p Partition) clone() Partition {
-	return Partition{Owners: slices.Clone(p.Owners), Joining: slices.Clone(p.Joining), Epoch: p.Epoch}
+	return Partition{Owners: slices.Clone(p.Owners), Joining: slices.Clone(p.Joining), Epoch: p.Epoch, History: p.History}
 }
 
 // Primary returns the primary's ID or "".
@@ -165,6 +171,13 @@ func Unmarshal(b []byte) (*State, error) {
 	}
 	if err := s.checkStructure(); err != nil {
 		return nil, err
+	}
+	for i := range s.Partitions {
+		// A snapshot written before history existed has none; one with
+		// more than MaxHistory entries keeps its newest ones.
+		if h := s.Partitions[i].History; len(h) > MaxHistory {
+			s.Partitions[i].History = h[len(h)-MaxHistory:]
+		}
 	}
 	return s, nil
 }
