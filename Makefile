@@ -27,8 +27,12 @@ export STRATEGIES
 up: ## build the images, start the 10-node clusters, Prometheus and Grafana, wait until healthy (STRATEGIES=sync for one)
 	@bash scripts/stack.sh up
 
+.PHONY: up-secure
+up-secure: ## the kv-sync cluster secured (cluster token, mutual TLS; compose.secure.yaml) with Prometheus scraping it over HTTPS; makes the certificates and token in CERTS_DIR if missing
+	@SECURE=1 STRATEGIES=sync bash scripts/stack.sh up
+
 .PHONY: down
-down: ## remove the compose stack: containers, network and volumes
+down: ## remove the compose stack, secured or not: containers, network and volumes
 	@bash scripts/stack.sh down
 
 .PHONY: status
@@ -95,10 +99,14 @@ LOADTEST_FLAGS ?=
 # The nodes `make certs` issues certificates for: every node of the
 # compose stack.
 CERT_NODES ?= $(shell for s in kv-sync kv-async kv-server-side; do for i in 1 2 3 4 5 6 7 8 9 10; do printf '%s-%s,' $$s $$i; done; done)
+# Where `make certs` writes, and where the secured stack (make up-secure)
+# takes its certificates and its token file (cluster-token).
+CERTS_DIR ?= $(CURDIR)/certs
+export CERTS_DIR
 
 .PHONY: certs
-certs: ## a development CA and a certificate per compose node in certs/ (CERT_NODES=a,b to choose; the CA is kept)
-	@cd clusterkit && GOWORK=off $(GO) run ./cmd/ckcerts -dir $(CURDIR)/certs -nodes '$(CERT_NODES)'
+certs: ## a development CA and a certificate per compose node in CERTS_DIR, certs/ by default (CERT_NODES=a,b to choose; the CA is kept)
+	@dir=$(abspath $(CERTS_DIR)); cd clusterkit && GOWORK=off $(GO) run ./cmd/ckcerts -dir "$$dir" -nodes '$(CERT_NODES)'
 
 .PHONY: bins
 bins: ## build static binaries of the services, the load generator and ckctl into bin/

@@ -17,14 +17,20 @@ import (
 	"clusterkit.dev/clusterkit"
 )
 
-// KV speaks a cluster's KV API over plain HTTP from the host, through the
-// published ports, as a user with curl would: kv-sync and kv-server-side
+// KV speaks a cluster's KV API over HTTP (or HTTPS) from the host, through
+// the published ports, as a user with curl would: kv-sync and kv-server-side
 // take a request on any node, kv-async on the key's primary, which KV finds
 // in the cluster's map (the nodes advertise names that resolve only inside
 // the compose network, so the services' Go clients cannot be used here).
 type KV struct {
 	S  Strategy
 	HC *http.Client
+	// Scheme is "http" (the default when empty) or "https"; with https, HC
+	// verifies the nodes (the cluster's CA in its TLS configuration).
+	Scheme string
+	// Token, when set, is sent as the cluster token (Authorization:
+	// Bearer) with every request.
+	Token string
 
 	mu   sync.Mutex
 	down map[int]bool // nodes not to send requests to
@@ -171,9 +177,16 @@ func (c *KV) do(ctx context.Context, k int, method, path string, body []byte, ou
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.S.HostAddr(k)+path, rd)
+	scheme := c.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+c.S.HostAddr(k)+path, rd)
 	if err != nil {
 		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -35,14 +35,7 @@ var testPortPrefix = map[string]string{"sync": "281", "async": "282", "server-si
 // removes the project, even when the test fails.
 func TestComposeStack(t *testing.T) {
 	ctx := context.Background()
-	if err := e2e.DockerAvailable(ctx); err != nil {
-		t.Skipf("skipped: no Docker engine answers (%v)", err)
-	}
-	root, err := e2e.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	promImage := buildImages(t, root)
+	root, promImage := prepare(t)
 
 	// series[expr] is true once the expression returned series in some
 	// strategy's run: a service's expressions return series only where
@@ -80,6 +73,20 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
+// prepare skips the test where no Docker engine answers; else it builds
+// the images and returns the repository's root and the Prometheus image.
+func prepare(t *testing.T) (root, promImage string) {
+	t.Helper()
+	if err := e2e.DockerAvailable(context.Background()); err != nil {
+		t.Skipf("skipped: no Docker engine answers (%v)", err)
+	}
+	root, err := e2e.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, buildImages(t, root)
+}
+
 // buildImages builds the node and load generator images the way make up
 // does, and returns the Prometheus image to run.
 func buildImages(t *testing.T, root string) string {
@@ -105,27 +112,8 @@ func buildImages(t *testing.T, root string) string {
 func testCluster(t *testing.T, p *e2e.Project, s e2e.Strategy, series map[string]bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cleanup := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := p.Down(ctx); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	}
-	cleanup() // what an interrupted earlier run left
-	t.Cleanup(func() {
-		if t.Failed() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			t.Logf("logs:\n%s", p.Logs(ctx, 30))
-			cancel()
-		}
-		cleanup()
-	})
-
 	start := time.Now()
-	if _, err := p.Run(ctx, "up", "-d", "--no-build"); err != nil {
-		t.Fatal(err)
-	}
+	up(t, ctx, p)
 	kv := e2e.NewKV(s)
 	waitHealthy(t, ctx, p, s)
 	version := waitSameMap(t, ctx, kv, nil)
@@ -186,6 +174,32 @@ func testCluster(t *testing.T, p *e2e.Project, s e2e.Strategy, series map[string
 	checkAll(t, ctx, kv, values, "after the restart")
 
 	checkPrometheus(t, ctx, s, series)
+}
+
+// up starts project p detached, after removing what an interrupted earlier
+// run left, and removes it again (down -v) when the test ends, with the
+// containers' last log lines if it failed.
+func up(t *testing.T, ctx context.Context, p *e2e.Project) {
+	t.Helper()
+	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := p.Down(ctx); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	}
+	cleanup()
+	t.Cleanup(func() {
+		if t.Failed() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			t.Logf("logs:\n%s", p.Logs(ctx, 30))
+			cancel()
+		}
+		cleanup()
+	})
+	if _, err := p.Run(ctx, "up", "-d", "--no-build"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type clusterInfo = struct {
@@ -388,23 +402,7 @@ func waitReplicated(t *testing.T, ctx context.Context, kv *e2e.KV) {
 func checkPrometheus(t *testing.T, ctx context.Context, s e2e.Strategy, series map[string]bool) {
 	t.Helper()
 	prom := &e2e.Prometheus{Addr: "127.0.0.1:" + testPromPort, HC: &http.Client{Timeout: 5 * time.Second}}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		up, err := prom.Up(ctx, s.Service)
-		n := 0
-		for _, v := range up {
-			if v == "1" {
-				n++
-			}
-		}
-		if err == nil && n == e2e.Nodes {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus: up == 1 for %d of %d %s nodes after 1m (%v, %v)", n, e2e.Nodes, s.Service, up, err)
-		}
-		time.Sleep(time.Second)
-	}
+	waitScraped(t, ctx, prom, s)
 	var libraryEmpty []string
 	for _, e := range dashboards.Expressions() {
 		r, err := prom.Query(ctx, dashboards.ForPrometheus(e.Expr))
@@ -421,5 +419,27 @@ func checkPrometheus(t *testing.T, ctx context.Context, s e2e.Strategy, series m
 	t.Logf("Prometheus scrapes all %d %s nodes; %d dashboard expressions run", e2e.Nodes, s.Service, len(dashboards.Expressions()))
 	if len(libraryEmpty) > 0 {
 		t.Logf("library expressions without series in this run:\n%s", strings.Join(libraryEmpty, "\n"))
+	}
+}
+
+// waitScraped waits until Prometheus has up == 1 for all ten nodes of s.
+func waitScraped(t *testing.T, ctx context.Context, prom *e2e.Prometheus, s e2e.Strategy) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		up, err := prom.Up(ctx, s.Service)
+		n := 0
+		for _, v := range up {
+			if v == "1" {
+				n++
+			}
+		}
+		if err == nil && n == e2e.Nodes {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus: up == 1 for %d of %d %s nodes after 1m (%v, %v)", n, e2e.Nodes, s.Service, up, err)
+		}
+		time.Sleep(time.Second)
 	}
 }

@@ -32,7 +32,8 @@ var binaries = map[string]string{"sync": "kv-sync", "async": "kv-async", "server
 
 // startCluster starts n nodes of bin, all given the same join list, the
 // first founding the cluster, and waits until they have converged.
-func startCluster(ctx context.Context, bin string, n int, env []string, log io.Writer) (*localCluster, error) {
+// sec gives the token and TLS files, which env must hold too.
+func startCluster(ctx context.Context, bin string, n int, env []string, sec security, log io.Writer) (*localCluster, error) {
 	dir, err := os.MkdirTemp("", "loadtest-*")
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func startCluster(ctx context.Context, bin string, n int, env []string, log io.W
 		}
 	}
 	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("node-%d", i+1)
+		id := localNodeID(i + 1)
 		logf, err := os.Create(filepath.Join(dir, id+".log"))
 		if err != nil {
 			c.stop()
@@ -69,7 +70,7 @@ func startCluster(ctx context.Context, bin string, n int, env []string, log io.W
 		logf.Close()
 		c.procs = append(c.procs, cmd)
 	}
-	if err := c.waitConverged(ctx, 60*time.Second); err != nil {
+	if err := c.waitConverged(ctx, sec, 60*time.Second); err != nil {
 		fmt.Fprintf(log, "cluster logs in %s\n", dir)
 		c.procs, c.dir = c.kill(), ""
 		return nil, err
@@ -79,13 +80,13 @@ func startCluster(ctx context.Context, bin string, n int, env []string, log io.W
 
 // waitConverged waits until every node is healthy and the first node's map
 // lists every node as an owner with no handoff in flight.
-func (c *localCluster) waitConverged(ctx context.Context, timeout time.Duration) error {
+func (c *localCluster) waitConverged(ctx context.Context, sec security, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := sec.client(2 * time.Second)
 	var last error
 	for {
-		if last = c.converged(ctx, hc); last == nil {
+		if last = c.converged(ctx, hc, sec.scheme()); last == nil {
 			return nil
 		}
 		select {
@@ -96,14 +97,14 @@ func (c *localCluster) waitConverged(ctx context.Context, timeout time.Duration)
 	}
 }
 
-func (c *localCluster) converged(ctx context.Context, hc *http.Client) error {
+func (c *localCluster) converged(ctx context.Context, hc *http.Client, scheme string) error {
 	for _, a := range c.addrs {
-		if err := getJSON(ctx, hc, "http://"+a+"/health", nil); err != nil {
+		if err := getJSON(ctx, hc, scheme+"://"+a+"/health", nil); err != nil {
 			return fmt.Errorf("%s: %w", a, err)
 		}
 	}
 	var info clusterkit.ClusterInfo
-	if err := getJSON(ctx, hc, "http://"+c.addrs[0]+"/cluster", &info); err != nil {
+	if err := getJSON(ctx, hc, scheme+"://"+c.addrs[0]+"/cluster", &info); err != nil {
 		return err
 	}
 	owners := map[string]bool{}
@@ -123,18 +124,18 @@ func (c *localCluster) converged(ctx context.Context, hc *http.Client) error {
 }
 
 // waitHealthy waits until every node in addrs answers GET /health with
-// 200, for at most timeout; its error names the nodes that did not, with
-// the last error of each.
-func waitHealthy(ctx context.Context, addrs []string, timeout time.Duration, log io.Writer) error {
+// 200 (over HTTPS with sec's TLS), for at most timeout; its error names
+// the nodes that did not, with the last error of each.
+func waitHealthy(ctx context.Context, addrs []string, sec security, timeout time.Duration, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := sec.client(2 * time.Second)
 	failed := map[string]error{}
 	pending := addrs
 	for first := true; ; first = false {
 		var next []string
 		for _, a := range pending {
-			err := getJSON(ctx, hc, "http://"+a+"/health", nil)
+			err := getJSON(ctx, hc, sec.scheme()+"://"+a+"/health", nil)
 			if err == nil {
 				delete(failed, a)
 				continue

@@ -177,12 +177,7 @@ func TestMeasureWritesThenVerifiesEveryRead(t *testing.T) {
 // The tool end to end: a real kv-async cluster of three processes on
 // 127.0.0.1, a short run, every read verified.
 func TestLocalClusterRun(t *testing.T) {
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kv-async"), ".")
-	build.Dir = "../services/kv-async"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build kv-async: %v\n%s", err, out)
-	}
+	bin := buildService(t, "kv-async")
 	cfg := config{strategies: []string{"async"}, binDir: bin, nodes: 3, clients: 4, valueSize: 128,
 		duration: 500 * time.Millisecond, ack: "all"}
 	r, err := measureStrategy(context.Background(), cfg, "async", nil, io.Discard)
@@ -397,11 +392,24 @@ func TestWaitHealthyNamesTheNode(t *testing.T) {
 	}))
 	defer sick.Close()
 	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
-	if err := waitHealthy(context.Background(), []string{addr(ok)}, time.Second, io.Discard); err != nil {
+	if err := waitHealthy(context.Background(), []string{addr(ok)}, security{}, time.Second, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	err := waitHealthy(context.Background(), []string{addr(ok), addr(sick)}, 700*time.Millisecond, io.Discard)
+	err := waitHealthy(context.Background(), []string{addr(ok), addr(sick)}, security{}, 700*time.Millisecond, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), addr(sick)+" (GET http://"+addr(sick)+"/health: 503)") || strings.Contains(err.Error(), addr(ok)) {
 		t.Fatalf("err %v, want one naming %s only", err, addr(sick))
 	}
+}
+
+// buildService builds a service's binary into a directory of the test and
+// returns the directory.
+func buildService(t *testing.T, service string) string {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, service), ".")
+	build.Dir = filepath.Join("..", "services", service)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", service, err, out)
+	}
+	return bin
 }

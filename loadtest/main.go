@@ -99,6 +99,7 @@ type config struct {
 	ack      string
 	rounds   int      // times the ceiling and every strategy are measured
 	nodeEnv  []string // KEY=VALUE added to every node's environment
+	sec      security // the cluster token and TLS (-token, -tls-dir)
 	jsonPath string   // where to write every figure of every round; "" for nowhere
 	// healthTimeout bounds the wait for the nodes of a running cluster,
 	// and a running echo server, to answer GET /health.
@@ -137,6 +138,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary (for a running cluster: the mode its nodes run with, for the table)")
 	fs.StringVar(&nodeEnv, "node-env", "", "comma-separated KEY=VALUE settings added to every local node's environment, for example FSYNC=false")
+	fs.StringVar(&c.sec.token, "token", "", "the cluster `TOKEN`: local nodes are started with it (CLUSTER_TOKEN) and the clients send it (kv-sync only)")
+	fs.StringVar(&c.sec.tlsDir, "tls-dir", "", "TLS files as make certs writes them, in `DIR`: the clients speak HTTPS and verify the nodes with DIR/ca.pem; local nodes are started with TLS_DIR=DIR, so it must hold node-1.pem, node-1-key.pem ... (kv-sync only)")
 	fs.IntVar(&c.rounds, "rounds", 3, "times the ceiling and every strategy are measured, in turn; the table gives the round with the median ratio")
 	fs.StringVar(&c.jsonPath, "json", "", "write every figure of every round, and the configuration, to `FILE` as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -248,6 +251,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 			return c, fmt.Errorf("-json: %s: no such directory", filepath.Dir(c.jsonPath))
 		}
 	}
+	if err := c.sec.check(c.strategies, !c.running(), c.nodes); err != nil {
+		return c, err
+	}
 	if c.nodeProcs == -1 {
 		c.nodeProcs = max(1, runtime.NumCPU()/c.nodes)
 	}
@@ -332,6 +338,9 @@ func (c config) describe(procs bool) string {
 		} else if procs {
 			b.WriteString(" (Go's default GOMAXPROCS)")
 		}
+	}
+	if sec := c.sec.describe(); sec != "" {
+		fmt.Fprintf(&b, ", with the %s", sec)
 	}
 	if c.echoAddr != "" {
 		fmt.Fprintf(&b, ", ceiling from %s", c.echoAddr)

@@ -20,11 +20,13 @@ func run(ctx context.Context, cfg config, log io.Writer) ([][]result, error) {
 	for _, s := range cfg.strategies {
 		given = append(given, cfg.clusters[s]...)
 	}
-	if cfg.echoAddr != "" {
-		given = append(given, cfg.echoAddr)
-	}
-	if err := waitHealthy(ctx, given, cfg.healthTimeout, log); err != nil {
+	if err := waitHealthy(ctx, given, cfg.sec, cfg.healthTimeout, log); err != nil {
 		return nil, err
+	}
+	if cfg.echoAddr != "" {
+		if err := waitHealthy(ctx, []string{cfg.echoAddr}, security{}, cfg.healthTimeout, log); err != nil {
+			return nil, fmt.Errorf("-echo: %w", err)
+		}
 	}
 	prog := newProgress(log, cfg.rounds)
 	var rounds [][]result
@@ -77,7 +79,7 @@ func measureCeiling(ctx context.Context, cfg config, prog *progress, log io.Writ
 			_ = echo.Wait()
 		}()
 		addr, cpu = a, cpuMeter{pids: []int{echo.Process.Pid}}
-	} else if err := waitHealthy(ctx, []string{addr}, cfg.healthTimeout, log); err != nil {
+	} else if err := waitHealthy(ctx, []string{addr}, security{}, cfg.healthTimeout, log); err != nil {
 		return result{}, fmt.Errorf("-echo: %w", err)
 	}
 	fmt.Fprintf(log, "measuring the echo ceiling at %s\n", addr)
@@ -97,7 +99,7 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, prog *pro
 	seeds := cfg.clusters[strategy]
 	var cpu cpuMeter // the nodes' CPU time is unknown unless they are local
 	if cfg.running() {
-		if err := waitHealthy(ctx, seeds, cfg.healthTimeout, log); err != nil {
+		if err := waitHealthy(ctx, seeds, cfg.sec, cfg.healthTimeout, log); err != nil {
 			return result{}, err
 		}
 	} else {
@@ -109,9 +111,9 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, prog *pro
 		if strategy == "server-side" {
 			env = append(env, "ACK="+cfg.ack)
 		}
-		env = append(env, cfg.nodeEnv...)
+		env = append(append(env, cfg.sec.nodeEnv()...), cfg.nodeEnv...)
 		fmt.Fprintf(log, "starting %d nodes of %s\n", cfg.nodes, bin)
-		c, err := startCluster(ctx, bin, cfg.nodes, env, log)
+		c, err := startCluster(ctx, bin, cfg.nodes, env, cfg.sec, log)
 		if err != nil {
 			return result{}, err
 		}
@@ -120,7 +122,7 @@ func measureStrategy(ctx context.Context, cfg config, strategy string, prog *pro
 		cpu = c.cpuMeter()
 	}
 	fmt.Fprintf(log, "measuring %s through %v\n", strategy, seeds)
-	t, err := newTarget(ctx, strategy, seeds, cfg.clients)
+	t, err := newTarget(ctx, strategy, seeds, cfg.clients, cfg.sec)
 	if err != nil {
 		return result{}, err
 	}

@@ -97,15 +97,17 @@ func (p *plainTarget) Close() error {
 	return nil
 }
 
-// newTarget connects to a cluster of the given strategy through seeds.
-func newTarget(ctx context.Context, strategy string, seeds []string, clients int) (target, error) {
+// newTarget connects to a cluster of the given strategy through seeds,
+// with sec's token and TLS (kv-sync's client only: parseFlags refuses
+// them for the others).
+func newTarget(ctx context.Context, strategy string, seeds []string, clients int, sec security) (target, error) {
 	switch strategy {
 	case "server-side", "echo":
 		return newPlainTarget(seeds, clients), nil
 	case "async":
 		return asyncclient.New(ctx, seeds)
 	case "sync":
-		c, err := syncclient.New(ctx, seeds)
+		c, err := syncclient.New(ctx, seeds, sec.syncOptions()...)
 		if err != nil {
 			return nil, err
 		}

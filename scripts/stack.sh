@@ -4,11 +4,16 @@
 #
 #   DOCKER_COMPOSE   the compose command: "docker compose" (v2) or docker-compose (1.29)
 #   STRATEGIES       clusters to start: any of sync async server-side (default: all three)
+#   SECURE           1: the secured variant (compose.secure.yaml on top of
+#                    compose.yaml), for the clusters it secures (sync)
+#   CERTS_DIR        the secured variant's certificates and token file
+#                    (cluster-token); default ./certs
 #
 #   stack.sh images               static binaries, then the FROM scratch images
 #   stack.sh prometheus-image     print the Prometheus image to run, building one
 #                                 from Debian's package when the official one is absent
 #   stack.sh up                   start the stack, wait until every node is healthy, say where it is
+#                                 (SECURE=1: certificates and a token made first if missing)
 #   stack.sh wait                 wait until every node of the running clusters is healthy
 #   stack.sh status               where everything is
 #   stack.sh running              print the strategies whose clusters are running
@@ -30,6 +35,14 @@ read -r -a compose <<<"$DOCKER_COMPOSE"
 
 ALL_STRATEGIES="sync async server-side"
 STRATEGIES=${STRATEGIES:-$ALL_STRATEGIES}
+# The clusters compose.secure.yaml secures.
+SECURE_STRATEGIES="sync"
+CERTS_DIR=${CERTS_DIR:-./certs}
+export CERTS_DIR
+TOKEN_FILE=$CERTS_DIR/cluster-token
+if [ "${SECURE:-}" = 1 ]; then
+  compose+=(-f compose.yaml -f compose.secure.yaml)
+fi
 LOCAL_PROMETHEUS_IMAGE=clusterkit/prometheus:2.42-debian
 NODES=10
 
@@ -48,7 +61,29 @@ port_prefix() {
 check_strategies() {
   for s in $STRATEGIES; do
     case " $ALL_STRATEGIES " in *" $s "*) ;; *) say "STRATEGIES: unknown strategy '$s' (want any of: $ALL_STRATEGIES)"; exit 2 ;; esac
+    if [ "${SECURE:-}" = 1 ]; then
+      case " $SECURE_STRATEGIES " in *" $s "*) ;; *) say "STRATEGIES: the secured variant secures $SECURE_STRATEGIES only, not '$s'"; exit 2 ;; esac
+    fi
   done
+}
+
+# secrets makes what the secured variant mounts, where it is missing: the
+# development CA and the nodes' certificates (make certs) and a random
+# token, readable by its owner only.
+secrets() {
+  local s i missing=""
+  for s in $STRATEGIES; do
+    for i in $(seq 1 $NODES); do
+      [ -f "$CERTS_DIR/$(service "$s")-$i-key.pem" ] || missing=1
+    done
+  done
+  if [ -n "$missing" ] || [ ! -f "$CERTS_DIR/ca.pem" ]; then
+    make -s certs
+  fi
+  if [ ! -s "$TOKEN_FILE" ]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE")
+    say "new cluster token in $TOKEN_FILE"
+  fi
 }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -92,6 +127,7 @@ all_profiles() { echo "sync,async,server-side,grafana,loadtest"; }
 
 up() {
   check_strategies
+  [ "${SECURE:-}" != 1 ] || secrets
   images
   PROMETHEUS_IMAGE=$(prometheus_image)
   export PROMETHEUS_IMAGE
@@ -165,10 +201,25 @@ wait_healthy() {
   done
 }
 
-# leader asks a node for its cluster's leader.
+# leader asks a node for its cluster's leader: over HTTP, or over HTTPS with
+# the CA and the token of the secured variant.
 leader() {
-  curl -fsS --max-time 2 "http://127.0.0.1:$1/consensus/leader" 2>/dev/null |
-    sed -n 's/.*"leader_id":"\([^"]*\)".*/\1/p'
+  {
+    curl -fsS --max-time 2 "http://127.0.0.1:$1/consensus/leader" 2>/dev/null ||
+      { [ -f "$CERTS_DIR/ca.pem" ] && [ -f "$TOKEN_FILE" ] &&
+        curl -fsS --max-time 2 --cacert "$CERTS_DIR/ca.pem" -H "Authorization: Bearer $(head -n1 "$TOKEN_FILE")" \
+          "https://127.0.0.1:$1/consensus/leader" 2>/dev/null; }
+  } | sed -n 's/.*"leader_id":"\([^"]*\)".*/\1/p'
+}
+
+# scheme is https for a cluster of the running secured variant, else http.
+scheme() {
+  if [ "$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service=$(service "$1")-1" --filter volume=/tls/ca.pem 2>/dev/null)" ]; then
+    echo https
+  else
+    echo http
+  fi
 }
 
 status() {
@@ -180,10 +231,15 @@ status() {
     healthy=0
     for i in $(seq 1 $NODES); do [ "$(health "$(service "$s")-$i" "$all")" = healthy ] && healthy=$((healthy + 1)); done
     l=$(leader "${prefix}01")
-    printf '%-16s %-9s %-38s %s\n' "$(service "$s")" "$healthy/$NODES" "http://127.0.0.1:${prefix}01/cluster" "${l:-none}" >&2
+    printf '%-16s %-9s %-38s %s\n' "$(service "$s")" "$healthy/$NODES" "$(scheme "$s")://127.0.0.1:${prefix}01/cluster" "${l:-none}" >&2
   done
   say ""
   say "nodes:      127.0.0.1 ports ${KV_SYNC_PORT_PREFIX}01-${KV_SYNC_PORT_PREFIX}10 (kv-sync-1..10), ${KV_ASYNC_PORT_PREFIX}01-${KV_ASYNC_PORT_PREFIX}10 (kv-async), ${KV_SERVER_SIDE_PORT_PREFIX}01-${KV_SERVER_SIDE_PORT_PREFIX}10 (kv-server-side)"
+  for s in $(running); do
+    if [ "$(scheme "$s")" = https ]; then
+      say "secured:    $(service "$s") speaks HTTPS and wants the token: curl --cacert $CERTS_DIR/ca.pem -H \"Authorization: Bearer \$(cat $TOKEN_FILE)\" https://127.0.0.1:$(port_prefix "$s")01/cluster"
+    fi
+  done
   say "Prometheus: http://127.0.0.1:$PROMETHEUS_PORT"
   if [ "$(health grafana "$all")" = running ]; then
     say "Grafana:    http://127.0.0.1:$GRAFANA_PORT (dashboards: ClusterKit / Cluster, Strategies)"
