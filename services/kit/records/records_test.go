@@ -16,7 +16,7 @@ import (
 // ver is a version as the services have: two numbers, ordered.
 type ver struct{ hi, lo uint64 }
 
-func (v ver) Less(o ver) bool        { return v.hi < o.hi || v.hi == o.hi && v.lo < o.lo }
+func (v ver) Less(o ver) bool       { return v.hi < o.hi || v.hi == o.hi && v.lo < o.lo }
 func (v ver) Pair() (hi, lo uint64) { return v.hi, v.lo }
 func fromPair(hi, lo uint64) ver    { return ver{hi, lo} }
 
