@@ -77,8 +77,11 @@ func boundsFor(strategy string) Bounds {
 		// primary times out (1 s) and it fetches a new map.
 		led = 7 * time.Second
 		// Its log has no preallocated room: a full disk stops writes at
-		// once (kv-sync and kv-server-side write into segments filled
-		// with zeros ahead, 4 MiB at a time).
+		// once.
+		b.FullDiskRefuses, b.RecoverAfter = true, 3*time.Second
+	case "server-side":
+		// The shared store refuses writes while its disk is nearly
+		// full, and the primary is the one node that takes them.
 		b.FullDiskRefuses, b.RecoverAfter = true, 3*time.Second
 	}
 	for _, k := range Kinds {

@@ -308,3 +308,22 @@ func TestMaxLoSurvivesARestart(t *testing.T) {
 		t.Fatalf("MaxLo after a restart = %d, want 95", s.MaxLo())
 	}
 }
+
+func TestCheckOrder(t *testing.T) {
+	if err := records.CheckOrder([]ver{{}, {0, 1}, {1, 0}, {1, 1}, {2, 0}}); err != nil {
+		t.Errorf("an ordered list: %v", err)
+	}
+	if err := records.CheckOrder([]ver{{1, 0}, {0, 1}}); err == nil {
+		t.Error("a list out of order passed")
+	}
+	if err := records.CheckOrder([]swapped{{0, 1}, {1, 0}}); err == nil {
+		t.Error("a version whose pair is not in its order passed")
+	}
+}
+
+// swapped orders by lo first but gives its pair as (hi, lo): records
+// could not keep it.
+type swapped struct{ hi, lo uint64 }
+
+func (v swapped) Less(o swapped) bool   { return v.lo < o.lo || v.lo == o.lo && v.hi < o.hi }
+func (v swapped) Pair() (hi, lo uint64) { return v.hi, v.lo }

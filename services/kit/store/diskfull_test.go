@@ -78,22 +78,29 @@ func TestAFailedFlushRefusesWritesUntilThereIsRoom(t *testing.T) {
 	s := openAt(t, errorfs.Wrap(mem, enospc), "db", Options{MemTableSize: 1 << 20})
 	value := make([]byte, 1000)
 	full.Store(true)
+	// Write until a flush has tried to write a table (the first memtable
+	// is full), then no more: the memtables that wait for a flush would
+	// otherwise stall writes.
 	acked := 0
-	var refused error
-	for i := 0; refused == nil; i++ {
+	for i := 0; injected.Load() == 0; i++ {
 		if i > 100_000 {
-			t.Fatalf("%d writes, %d failed table writes, no write refused", i, injected.Load())
+			t.Fatalf("%d writes and no flush", i)
 		}
-		refused = s.Update(func(tx *Tx) error { return tx.Set(0, fmt.Append(nil, i), value) })
-		if refused == nil {
-			acked++
+		if err := s.Update(func(tx *Tx) error { return tx.Set(0, fmt.Append(nil, i), value) }); err != nil {
+			t.Fatalf("write %d before any flush failed: %v", i, err)
 		}
+		acked++
 	}
+	// Pebble reports the failed flush, and retries it until it succeeds.
+	for i := 0; s.disk.flushFull.Load() == nil; i++ {
+		if i > 10_000 {
+			t.Fatal("the failed flush was not reported")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	refused := s.Update(func(tx *Tx) error { return tx.Set(0, []byte("refused"), value) })
 	if !errors.Is(refused, ErrDiskFull) || !errors.Is(refused, syscall.ENOSPC) {
 		t.Fatalf("write while flushes fail = %v, want ErrDiskFull", refused)
-	}
-	if injected.Load() == 0 {
-		t.Fatal("a write was refused before any flush failed")
 	}
 	// Reads work meanwhile, and deletes are accepted.
 	wantValue(t, s, 0, fmt.Sprint(acked-1), string(value), true)

@@ -20,6 +20,13 @@ func cut(fs *vfs.MemFS, unsyncedPercent int, seed int64) *vfs.MemFS {
 	})
 }
 
+// cutAt is a file system as a power cut left it, and the writes
+// acknowledged before the cut.
+type cutAt struct {
+	fs    *vfs.MemFS
+	acked map[string]string
+}
+
 func TestAPowerCutKeepsEverySyncedWrite(t *testing.T) {
 	for _, unsynced := range []int{0, 50, 100} {
 		t.Run(fmt.Sprintf("unsynced-%d%%", unsynced), func(t *testing.T) {
@@ -31,7 +38,7 @@ func TestAPowerCutKeepsEverySyncedWrite(t *testing.T) {
 				mu    sync.Mutex
 				acked = map[string]string{}
 				wg    sync.WaitGroup
-				cuts  = make(chan *vfs.MemFS, 1)
+				cuts  = make(chan cutAt, 1)
 			)
 			for w := range 6 {
 				wg.Go(func() {
@@ -44,28 +51,30 @@ func TestAPowerCutKeepsEverySyncedWrite(t *testing.T) {
 						mu.Lock()
 						acked[k] = v
 						n := len(acked)
-						mu.Unlock()
 						if n == 3000 {
 							// Enough writes to have flushed memtables to
-							// tables: the cut is taken now, under load.
-							cuts <- cut(fs, unsynced, int64(unsynced))
+							// tables: the power goes now, under load,
+							// with exactly the writes recorded so far
+							// acknowledged (the others wait for mu).
+							crashed := cut(fs, unsynced, int64(unsynced))
+							before := make(map[string]string, len(acked))
+							for k, v := range acked {
+								before[k] = v
+							}
+							cuts <- cutAt{crashed, before}
 						}
+						mu.Unlock()
 						if n >= 3000 {
 							return
 						}
 					}
 				})
 			}
-			crashed := <-cuts
-			mu.Lock()
-			before := make(map[string]string, len(acked))
-			for k, v := range acked {
-				before[k] = v
-			}
-			mu.Unlock()
+			c := <-cuts
 			wg.Wait()
+			before := c.acked
 
-			after := openAt(t, crashed, "db", Options{})
+			after := openAt(t, c.fs, "db", Options{})
 			for k, v := range before {
 				var w, i int
 				if _, err := fmt.Sscanf(k, "w%d-%d", &w, &i); err != nil {
