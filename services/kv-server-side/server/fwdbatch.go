@@ -451,16 +451,18 @@ func readField(br *bufio.Reader, limit uint64) ([]byte, error) {
 	return b, nil
 }
 
-// send sends one request to node, marked as forwarded by this node.
+// send sends one request to node, marked as forwarded by this node and
+// with the cluster token.
 func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+node.IP+uri, rd)
+	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, rd)
 	if err != nil {
 		return nil, err
 	}
+	s.ck.AuthorizeRequest(req)
 	req.Header.Set(headerForwardedBy, s.self)
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)

@@ -24,6 +24,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,13 +250,13 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		store:  st,
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
-		client: newClient(),
-		nodes:  newNodeClient(),
+		client: newClient(ck.TLSClientConfig()),
 		parts:  newPartitions(),
 		gained: map[int]bool{},
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	s.nodes = newNodeClient(ck.TLSClientConfig(), s.authHeader())
 	s.repl = newReplicator(s)
 	s.unc = newUncommitted()
 	s.fwd = newForwarder(s)
@@ -284,14 +285,25 @@ func (s *Server) Close() error {
 // intercept serves the KV API ahead of the library's router. The KV API
 // applies its own body limits: the library caps its own request bodies at
 // 1 MiB, less than a 1 MiB value in its JSON envelope.
+//
+// Node-to-node requests (see nodeToNode) go through the library's
+// RequireToken first: without the cluster token they are answered 401.
 func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
+	serve := func(c echo.Context) error {
+		s.ServeHTTP(c.Response().Writer, c.Request())
+		return nil
+	}
+	guarded := s.ck.RequireToken()(serve)
 	return func(c echo.Context) error {
 		r := c.Request()
 		if !strings.HasPrefix(r.URL.Path, "/kv/") {
 			return next(c)
 		}
-		s.ServeHTTP(c.Response().Writer, r)
-		return nil
+		if nodeToNode(r) {
+			c.SetPath(r.URL.Path) // the metric's label
+			return guarded(c)
+		}
+		return serve(c)
 	}
 }
 
@@ -385,9 +397,11 @@ func opOf(path string) string {
 
 // newClient returns the client of node-to-node requests: keep-alive
 // connections pooled per node, a short dial timeout so that a dead node is
-// noticed at once, and per-request deadlines from contexts.
-func newClient() *http.Client {
+// noticed at once, and per-request deadlines from contexts; tlsConf (nil
+// without TLS) is the node's client TLS configuration.
+func newClient(tlsConf *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     tlsConf,
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        512,
 		MaxIdleConnsPerHost: 128,
