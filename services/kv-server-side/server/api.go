@@ -344,6 +344,16 @@ func readBody(r *http.Request) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// bodyError is the answer to a request body a decoder refused: 413 when
+// it exceeded its cap, 400 otherwise.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge(fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
+	}
+	return errBadRequest(err.Error())
+}
+
 // decodeWrite decodes and checks the JSON body of a set (withValue) or a
 // delete.
 func decodeWrite(body []byte, withValue bool) (key, value string, err error) {

@@ -315,7 +315,7 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	ops, err := readFwdOps(r.Body)
 	if err != nil {
-		s.writeError(w, errBadRequest(err.Error()))
+		s.writeError(w, bodyError(err))
 		return
 	}
 	replies := make([]reply, len(ops))
@@ -444,8 +444,8 @@ func readField(br *bufio.Reader, limit uint64) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("field of %d bytes exceeds %d", n, limit)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(br, b); err != nil {
+	b, err := readN(br, n)
+	if err != nil {
 		return nil, truncated(err)
 	}
 	return b, nil
