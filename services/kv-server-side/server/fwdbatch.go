@@ -33,6 +33,9 @@ const (
 	fwdWritesInflight = 2
 	fwdMaxBatch       = 256
 	fwdMaxOps         = 4096
+	// fwdMaxBatchBytes bounds the keys and values of a batch, but for its
+	// last op: a batch stays within the receiver's maxBatchBody.
+	fwdMaxBatchBytes = 4 << 20
 )
 
 // A primary that stops answering (paused, cut off) must not hold every
@@ -259,7 +262,11 @@ func (q *fwdQueue) run() {
 			q.mu.Unlock()
 			return
 		}
-		n := min(len(q.queue), fwdMaxBatch)
+		n, size := 0, 0
+		for n < len(q.queue) && n < fwdMaxBatch && (n == 0 || size < fwdMaxBatchBytes) {
+			size += len(q.queue[n].op.key) + len(q.queue[n].op.value)
+			n++
+		}
 		calls := make([]*fwdCall, n)
 		copy(calls, q.queue)
 		rest := copy(q.queue, q.queue[n:])

@@ -109,6 +109,13 @@ type Config struct {
 	// its source: a source that stops sending fails the copy, which is
 	// then retried (or taken from the other owners). Default 5s.
 	CopyIdleTimeout time.Duration
+	// WriteTimeout bounds the writing of an answer, beyond the time the
+	// request may wait for (ForwardTimeout and ReadyTimeout), so that a
+	// client that stops reading holds its connection that long only; a
+	// partition stream gets it anew for each streamChunk (1 MiB) it
+	// writes, so a long copy that makes progress is never cut.
+	// Default 30s.
+	WriteTimeout time.Duration
 	// DropAfter is how long the node keeps the data of a partition it lost
 	// before deleting it, in case another node is still copying from it.
 	// Default 10m; negative keeps lost partitions for ever.
@@ -139,6 +146,7 @@ func (c Config) Validate() error {
 		{"PrimaryLease", c.PrimaryLease},
 		{"CopyTimeout", c.CopyTimeout},
 		{"CopyIdleTimeout", c.CopyIdleTimeout},
+		{"WriteTimeout", c.WriteTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("server: %s must not be negative, got %v", d.name, d.v)
@@ -182,6 +190,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.CopyIdleTimeout == 0 {
 		c.CopyIdleTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
 	}
 	if c.DropAfter == 0 {
 		c.DropAfter = 10 * time.Minute
@@ -336,6 +347,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	limit := bodyLimit(r.URL.Path)
+	if r.ContentLength > limit {
+		s.writeError(w, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit of %s is %d", r.ContentLength, r.URL.Path, limit)))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if r.URL.Path != "/kv/stream" { // the stream extends its own, per chunk
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.answerWriteTimeout()))
+	}
 	if r.URL.Path != "/kv/stream" {
 		if why := s.notReady(); why != "" {
 			start := time.Now()
@@ -347,6 +367,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	handle(w, r)
+}
+
+// Bounds of the KV API's request bodies (a body over its route's bound is
+// refused with 413, read no further) and of the time to write an answer.
+const (
+	// maxBatchBody bounds a node-to-node batch (/kv/replicate,
+	// /kv/forward): the largest a sender builds is maxBatchBytes of keys
+	// and values, plus one more key and value, plus each record's framing.
+	maxBatchBody = 8 << 20
+	// maxNoBody bounds the body of a route that takes none (reads,
+	// DELETE /kv/key, streams): it is not read.
+	maxNoBody = 4 << 10
+)
+
+// bodyLimit returns the bound of path's request body.
+func bodyLimit(path string) int64 {
+	switch path {
+	case "/kv/set", "/kv/delete":
+		return maxBody
+	case "/kv/replicate", "/kv/forward":
+		return maxBatchBody
+	}
+	return maxNoBody
+}
+
+// answerWriteTimeout bounds the time from the start of a request's handler
+// to the end of its answer's writing: a client that stops reading holds
+// its own connection for that long only.
+func (s *Server) answerWriteTimeout() time.Duration {
+	return s.cfg.ForwardTimeout + s.cfg.ReadyTimeout + s.cfg.WriteTimeout
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
