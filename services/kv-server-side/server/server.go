@@ -6,8 +6,9 @@
 // (AckPrimary). Reads are answered by the primary, so a read that follows an
 // acknowledged write returns it.
 //
-// Records live in a bbolt file in the node's data directory, one bucket per
-// partition, each with a version (partition epoch, sequence). When the node
+// Records live in the shared Pebble store (kit/records) in the node's data
+// directory, one key range per partition, each with a version (partition
+// epoch, sequence). When the node
 // gains a partition it streams it from the previous owner and merges it by
 // version, so writes that arrive during the copy are kept.
 //
@@ -20,6 +21,8 @@
 //	POST   /kv/forward                             (node to node: client requests for the primary)
 //	GET    /kv/stream?partition=N                  (node to node: a partition's records)
 //	POST   /kv/replicate                           (node to node: writes from a primary)
+//
+// With a cluster token, node-to-node requests need it (see auth.go).
 package server
 
 import (
