@@ -107,7 +107,8 @@ func TestNodeToNodeEndpointsNeedTheToken(t *testing.T) {
 
 // A 3-node cluster with TLS and the token serves writes and reads through
 // every node: forwarded batches and replication run over TLS with the
-// token, and every owner holds every write.
+// token, and every owner holds every write. A fourth node copies its
+// partitions (streams over HTTPS with the token) and serves them.
 func TestTLSClusterWithToken(t *testing.T) {
 	tc := newSecureTestCluster(t, 3, true)
 	if got := tc.server(0).ck.Scheme(); got != "https" {
@@ -121,6 +122,12 @@ func TestTLSClusterWithToken(t *testing.T) {
 	tc.checkOwners(want)
 	if got := metricValue(t, tc, 0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
 		t.Error("no write was forwarded: the test did not cross nodes")
+	}
+	added := tc.add()
+	tc.waitSettled()
+	tc.checkOwners(want)
+	if got := metricValue(t, tc, added, `kvss_migrated_records_total`); got == 0 {
+		t.Error("the added node copied no record")
 	}
 	// Plain HTTP to a TLS node is not served.
 	plain := &http.Client{Timeout: 5 * time.Second}
