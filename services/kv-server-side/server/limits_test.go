@@ -173,7 +173,7 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 // A partition stream longer than WriteTimeout is not cut while it makes
 // progress: each chunk gets the bound anew.
 func TestSlowStreamIsNotCut(t *testing.T) {
-	wt := 500 * time.Millisecond
+	wt := time.Second
 	tc := newTestCluster(t, 3, Config{WriteTimeout: wt, NoSync: true, ReplicationTimeout: 5 * time.Second, ReplicaLagTimeout: 4 * time.Second})
 	ck := tc.c.Member(0).CK
 	p, _ := ck.GetPartition("stream-0")
@@ -201,10 +201,10 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream: %s", resp.Status)
 	}
-	// 512 KiB every 50 ms: a 1 MiB chunk in 100 ms, within the bound,
-	// and the whole 12 MiB (more than the sockets buffer) in over a
-	// second, twice the bound and more.
-	slow := &pacedReader{r: resp.Body, per: 512 << 10, every: 50 * time.Millisecond}
+	// 256 KiB every 50 ms: a 1 MiB chunk in 200 ms, well within the
+	// bound, and the whole 12 MiB (the sockets buffer some 4 MiB of it)
+	// in over 2 s, twice the bound and more.
+	slow := &pacedReader{r: resp.Body, per: 256 << 10, every: 50 * time.Millisecond}
 	start := time.Now()
 	recs, err := readAll(mustRead(t, slow))
 	if err != nil {
