@@ -17,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 		c.ForwardTimeout != 5*time.Second || c.PartitionCount != 0 || c.ReplicationFactor != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
-	sc := c.serverConfig(c.logger())
+	sc := c.serverConfig(c.Logger())
 	if sc.Ack != server.AckAll || sc.NoSync || sc.DataDir != "data/node-1" {
 		t.Fatalf("server config: %+v", sc)
 	}
@@ -36,14 +36,14 @@ func TestConfigReadsTheReferenceVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := c.newClusterKit(c.logger())
+	ck, err := c.NewClusterKit(c.Logger())
 	if err != nil {
 		t.Fatalf("cluster options: %v", err)
 	}
 	if ck.GetMyNodeID() != "node-2" {
 		t.Fatalf("node ID %q", ck.GetMyNodeID())
 	}
-	sc := c.serverConfig(c.logger())
+	sc := c.serverConfig(c.Logger())
 	if sc.Ack != server.AckPrimary || !sc.NoSync || sc.ForwardTimeout != 2*time.Second ||
 		sc.ReplicationTimeout != 500*time.Millisecond || sc.DropAfter >= 0 || sc.DataDir != "/data" {
 		t.Fatalf("server config: %+v", sc)
@@ -89,7 +89,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	} {
 		cfg, err := loadConfig(c.env)
 		if err == nil {
-			_, err = cfg.newClusterKit(cfg.logger())
+			_, err = cfg.NewClusterKit(cfg.Logger())
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)

@@ -326,22 +326,35 @@ func owner(p *clusterkit.Partition, id string) bool {
 	return false
 }
 
-// readBody reads a request body of at most maxBody bytes.
+// readBody reads a request body of at most maxBody bytes. The buffer
+// grows as the body arrives, from at most readChunk: a Content-Length the
+// body does not deliver costs nothing.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBody {
 		return nil, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, maxBody))
 	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1)
-	}
+	buf.Grow(int(min(max(r.ContentLength, 0), readChunk)) + 1)
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
+		if e := bodyError(err); e.status == http.StatusRequestEntityTooLarge {
+			return nil, e
+		}
 		return nil, errBadRequest("read request body: " + err.Error())
 	}
 	if buf.Len() > maxBody {
 		return nil, errTooLarge(fmt.Sprintf("request body exceeds %d bytes", maxBody))
 	}
 	return buf.Bytes(), nil
+}
+
+// bodyError is the answer to a request body a decoder refused: 413 when
+// it exceeded its cap, 400 otherwise.
+func bodyError(err error) *apiError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge(fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
+	}
+	return errBadRequest(err.Error())
 }
 
 // decodeWrite decodes and checks the JSON body of a set (withValue) or a

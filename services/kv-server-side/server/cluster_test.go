@@ -32,6 +32,8 @@ type testCluster struct {
 	t      testing.TB
 	c      *cktest.Cluster
 	client *http.Client
+	// token is the cluster token do sends, "" for none.
+	token string
 
 	mu      sync.Mutex
 	servers map[int]*Server
@@ -195,6 +197,12 @@ type versionJSON struct {
 
 func (tc *testCluster) do(i int, method, path string, body []byte, header http.Header) answer {
 	tc.t.Helper()
+	return tc.doAs(tc.token, i, method, path, body, header)
+}
+
+// doAs is do with token as the cluster token ("" sends none).
+func (tc *testCluster) doAs(token string, i int, method, path string, body []byte, header http.Header) answer {
+	tc.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -206,6 +214,9 @@ func (tc *testCluster) do(i int, method, path string, body []byte, header http.H
 	maps := req.Header
 	for k, v := range header {
 		maps[k] = v
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := tc.client.Do(req)
 	if err != nil {

@@ -33,6 +33,9 @@ const (
 	fwdWritesInflight = 2
 	fwdMaxBatch       = 256
 	fwdMaxOps         = 4096
+	// fwdMaxBatchBytes bounds the keys and values of a batch, but for its
+	// last op: a batch stays within the receiver's maxBatchBody.
+	fwdMaxBatchBytes = 4 << 20
 )
 
 // A primary that stops answering (paused, cut off) must not hold every
@@ -259,7 +262,11 @@ func (q *fwdQueue) run() {
 			q.mu.Unlock()
 			return
 		}
-		n := min(len(q.queue), fwdMaxBatch)
+		n, size := 0, 0
+		for n < len(q.queue) && n < fwdMaxBatch && (n == 0 || size < fwdMaxBatchBytes) {
+			size += len(q.queue[n].op.key) + len(q.queue[n].op.value)
+			n++
+		}
 		calls := make([]*fwdCall, n)
 		copy(calls, q.queue)
 		rest := copy(q.queue, q.queue[n:])
@@ -315,7 +322,7 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	ops, err := readFwdOps(r.Body)
 	if err != nil {
-		s.writeError(w, errBadRequest(err.Error()))
+		s.writeError(w, bodyError(err))
 		return
 	}
 	replies := make([]reply, len(ops))
@@ -444,23 +451,25 @@ func readField(br *bufio.Reader, limit uint64) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("field of %d bytes exceeds %d", n, limit)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(br, b); err != nil {
+	b, err := readN(br, n)
+	if err != nil {
 		return nil, truncated(err)
 	}
 	return b, nil
 }
 
-// send sends one request to node, marked as forwarded by this node.
+// send sends one request to node, marked as forwarded by this node and
+// with the cluster token.
 func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+node.IP+uri, rd)
+	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, rd)
 	if err != nil {
 		return nil, err
 	}
+	s.ck.AuthorizeRequest(req)
 	req.Header.Set(headerForwardedBy, s.self)
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)

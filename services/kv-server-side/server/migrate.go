@@ -24,9 +24,12 @@ import (
 // missed while down. The handler returns once the data is in: with
 // make-before-break moves that is what tells the cluster the node is ready.
 const (
-	copyAttempts   = 3
-	copyBackoff    = 200 * time.Millisecond
-	streamPage     = 512
+	copyAttempts = 3
+	copyBackoff  = 200 * time.Millisecond
+	streamPage   = 512
+	// streamChunk is how many bytes of keys and values a stream writes
+	// per extension of its write deadline.
+	streamChunk    = 1 << 20
 	mergeBatch     = 1024
 	mergeBatchSize = 1 << 20
 	kindCopy       = "copy"
@@ -402,6 +405,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	s.drops.streaming(p, 1)
 	defer s.drops.streaming(p, -1)
 
+	// The answer may take long as a whole; each streamChunk of it gets
+	// WriteTimeout to go out, so a copier that stops reading holds the
+	// stream that long only.
+	rc := http.NewResponseController(w)
+	extended := 0 // size when the deadline was last extended
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)) }
+	extend()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
@@ -420,6 +430,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		for i := range recs {
+			if size-extended >= streamChunk {
+				extend()
+				extended = size
+			}
 			buf = appendRecordFrame(buf[:0], &recs[i])
 			if _, err := bw.Write(buf); err != nil {
 				return
@@ -432,6 +446,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	extend()
 	_, _ = bw.Write(appendEndFrame(buf[:0], sent))
 	_ = bw.Flush()
 }

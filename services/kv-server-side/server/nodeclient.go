@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,13 @@ import (
 type nodeClient struct {
 	dialer  net.Dialer
 	maxIdle int // idle connections kept per address
+	// tls, when not nil, makes every connection TLS (the node's client
+	// configuration: the cluster's CA and its certificate); the server
+	// name is the address's host.
+	tls *tls.Config
+	// auth is the Authorization header sent with every request (the
+	// cluster token), "" for none.
+	auth string
 
 	mu     sync.Mutex
 	idle   map[string][]*nodeConn
@@ -46,10 +54,15 @@ type nodeAnswer struct {
 	body       []byte
 }
 
-func newNodeClient() *nodeClient {
+// newNodeClient returns a client that dials TLS with tlsConf unless it is
+// nil, and sends auth as every request's Authorization header unless it
+// is "".
+func newNodeClient(tlsConf *tls.Config, auth string) *nodeClient {
 	return &nodeClient{
 		dialer:  net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second},
 		maxIdle: 64,
+		tls:     tlsConf,
+		auth:    auth,
 		idle:    map[string][]*nodeConn{},
 	}
 }
@@ -58,7 +71,8 @@ func newNodeClient() *nodeClient {
 // most fwdMaxBatch values.
 const maxAnswer = fwdMaxBatch*(MaxValueSize*6+4096) + 1<<20
 
-// post sends body to http://addr+path with the node-to-node headers and
+// post sends body to addr+path (over TLS when the client has a TLS
+// configuration) with the node-to-node headers and
 // returns the answer, read in full. ctx bounds the exchange. A request
 // that fails on a reused connection before any answer arrived (the other
 // node closed it while it was idle, for instance after a restart) is sent
@@ -70,7 +84,7 @@ func (nc *nodeClient) post(ctx context.Context, addr, path string, from string, 
 		if err != nil {
 			return nodeAnswer{}, err
 		}
-		a, keep, answered, err := conn.exchange(ctx, addr, path, from, mapVersion, body)
+		a, keep, answered, err := conn.exchange(ctx, addr, path, from, nc.auth, mapVersion, body)
 		if err == nil {
 			if keep {
 				nc.put(addr, conn)
@@ -105,6 +119,11 @@ func (nc *nodeClient) get(ctx context.Context, addr string) (*nodeConn, bool, er
 	if err != nil {
 		return nil, false, err
 	}
+	if nc.tls != nil {
+		if c, err = handshake(ctx, c, nc.tls, addr); err != nil {
+			return nil, false, err
+		}
+	}
 	return &nodeConn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}, false, nil
 }
 
@@ -138,7 +157,7 @@ func (nc *nodeClient) close() {
 // exchange writes one request and reads its answer. keep reports whether
 // the connection may carry another request, answered whether any byte of
 // the answer arrived.
-func (conn *nodeConn) exchange(ctx context.Context, addr, path, from string, mapVersion uint64, body []byte) (a nodeAnswer, keep, answered bool, err error) {
+func (conn *nodeConn) exchange(ctx context.Context, addr, path, from, auth string, mapVersion uint64, body []byte) (a nodeAnswer, keep, answered bool, err error) {
 	deadline, _ := ctx.Deadline() // zero: none
 	if err := conn.c.SetDeadline(deadline); err != nil {
 		return a, false, false, err
@@ -158,6 +177,10 @@ func (conn *nodeConn) exchange(ctx context.Context, addr, path, from string, map
 	w.WriteString(from)
 	w.WriteString("\r\n" + clusterkit.HeaderMapVersion + ": ")
 	w.WriteString(strconv.FormatUint(mapVersion, 10))
+	if auth != "" {
+		w.WriteString("\r\nAuthorization: ")
+		w.WriteString(auth)
+	}
 	w.WriteString("\r\n\r\n")
 	w.Write(body)
 	if err := w.Flush(); err != nil {
@@ -180,6 +203,25 @@ func (conn *nodeConn) exchange(ctx context.Context, addr, path, from string, map
 		return a, false, true, fmt.Errorf("%s answered more than %d bytes", addr, maxAnswer)
 	}
 	return a, !resp.Close, true, nil
+}
+
+// handshake runs the TLS client handshake on c, a connection to addr,
+// verifying the peer's certificate for addr's host; it closes c on
+// failure.
+func handshake(ctx context.Context, c net.Conn, conf *tls.Config, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	conf = conf.Clone()
+	conf.ServerName = host
+	tc := tls.Client(c, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 // ctxErr prefers ctx's error to the deadline error it caused: the

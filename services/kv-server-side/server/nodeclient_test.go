@@ -42,7 +42,7 @@ func TestNodeClientReusesConnections(t *testing.T) {
 	var conns atomic.Int32
 	srv := echoNode(t, &conns)
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	nc := newNodeClient()
+	nc := newNodeClient(nil, "")
 	defer nc.close()
 	for i := range 20 {
 		a, err := nc.post(context.Background(), addr, "/kv/replicate", "node-1", uint64(i), []byte("batch"))
@@ -76,7 +76,7 @@ func TestNodeClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 	var conns atomic.Int32
 	srv := echoNode(t, &conns)
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	nc := newNodeClient()
+	nc := newNodeClient(nil, "")
 	defer nc.close()
 	if _, err := nc.post(context.Background(), addr, "/kv/forward", "n", 1, []byte("a")); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestNodeClientStopsWithItsContext(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	nc := newNodeClient()
+	nc := newNodeClient(nil, "")
 	defer nc.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

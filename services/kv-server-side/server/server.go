@@ -6,8 +6,9 @@
 // (AckPrimary). Reads are answered by the primary, so a read that follows an
 // acknowledged write returns it.
 //
-// Records live in a bbolt file in the node's data directory, one bucket per
-// partition, each with a version (partition epoch, sequence). When the node
+// Records live in the shared Pebble store (kit/records) in the node's data
+// directory, one key range per partition, each with a version (partition
+// epoch, sequence). When the node
 // gains a partition it streams it from the previous owner and merges it by
 // version, so writes that arrive during the copy are kept.
 //
@@ -20,10 +21,13 @@
 //	POST   /kv/forward                             (node to node: client requests for the primary)
 //	GET    /kv/stream?partition=N                  (node to node: a partition's records)
 //	POST   /kv/replicate                           (node to node: writes from a primary)
+//
+// With a cluster token, node-to-node requests need it (see auth.go).
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,6 +112,13 @@ type Config struct {
 	// its source: a source that stops sending fails the copy, which is
 	// then retried (or taken from the other owners). Default 5s.
 	CopyIdleTimeout time.Duration
+	// WriteTimeout bounds the writing of an answer, beyond the time the
+	// request may wait for (ForwardTimeout and ReadyTimeout), so that a
+	// client that stops reading holds its connection that long only; a
+	// partition stream gets it anew for each streamChunk (1 MiB) it
+	// writes, so a long copy that makes progress is never cut.
+	// Default 30s.
+	WriteTimeout time.Duration
 	// DropAfter is how long the node keeps the data of a partition it lost
 	// before deleting it, in case another node is still copying from it.
 	// Default 10m; negative keeps lost partitions for ever.
@@ -138,6 +149,7 @@ func (c Config) Validate() error {
 		{"PrimaryLease", c.PrimaryLease},
 		{"CopyTimeout", c.CopyTimeout},
 		{"CopyIdleTimeout", c.CopyIdleTimeout},
+		{"WriteTimeout", c.WriteTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("server: %s must not be negative, got %v", d.name, d.v)
@@ -181,6 +193,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.CopyIdleTimeout == 0 {
 		c.CopyIdleTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
 	}
 	if c.DropAfter == 0 {
 		c.DropAfter = 10 * time.Minute
@@ -249,13 +264,13 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		store:  st,
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
-		client: newClient(),
-		nodes:  newNodeClient(),
+		client: newClient(ck.TLSClientConfig()),
 		parts:  newPartitions(),
 		gained: map[int]bool{},
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	s.nodes = newNodeClient(ck.TLSClientConfig(), s.authHeader())
 	s.repl = newReplicator(s)
 	s.unc = newUncommitted()
 	s.fwd = newForwarder(s)
@@ -284,14 +299,25 @@ func (s *Server) Close() error {
 // intercept serves the KV API ahead of the library's router. The KV API
 // applies its own body limits: the library caps its own request bodies at
 // 1 MiB, less than a 1 MiB value in its JSON envelope.
+//
+// Node-to-node requests (see nodeToNode) go through the library's
+// RequireToken first: without the cluster token they are answered 401.
 func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
+	serve := func(c echo.Context) error {
+		s.ServeHTTP(c.Response().Writer, c.Request())
+		return nil
+	}
+	guarded := s.ck.RequireToken()(serve)
 	return func(c echo.Context) error {
 		r := c.Request()
 		if !strings.HasPrefix(r.URL.Path, "/kv/") {
 			return next(c)
 		}
-		s.ServeHTTP(c.Response().Writer, r)
-		return nil
+		if nodeToNode(r) {
+			c.SetPath(r.URL.Path) // the metric's label
+			return guarded(c)
+		}
+		return serve(c)
 	}
 }
 
@@ -324,6 +350,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
 		return
 	}
+	limit := bodyLimit(r.URL.Path)
+	if r.ContentLength > limit {
+		s.writeError(w, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit of %s is %d", r.ContentLength, r.URL.Path, limit)))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if r.URL.Path != "/kv/stream" { // the stream extends its own, per chunk
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.answerWriteTimeout()))
+	}
 	if r.URL.Path != "/kv/stream" {
 		if why := s.notReady(); why != "" {
 			start := time.Now()
@@ -335,6 +370,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	handle(w, r)
+}
+
+// Bounds of the KV API's request bodies (a body over its route's bound is
+// refused with 413, read no further) and of the time to write an answer.
+const (
+	// maxBatchBody bounds a node-to-node batch (/kv/replicate,
+	// /kv/forward): the largest a sender builds is maxBatchBytes of keys
+	// and values, plus one more key and value, plus each record's framing.
+	maxBatchBody = 8 << 20
+	// maxNoBody bounds the body of a route that takes none (reads,
+	// DELETE /kv/key, streams): it is not read.
+	maxNoBody = 4 << 10
+)
+
+// bodyLimit returns the bound of path's request body.
+func bodyLimit(path string) int64 {
+	switch path {
+	case "/kv/set", "/kv/delete":
+		return maxBody
+	case "/kv/replicate", "/kv/forward":
+		return maxBatchBody
+	}
+	return maxNoBody
+}
+
+// answerWriteTimeout bounds the time from the start of a request's handler
+// to the end of its answer's writing: a client that stops reading holds
+// its own connection for that long only.
+func (s *Server) answerWriteTimeout() time.Duration {
+	return s.cfg.ForwardTimeout + s.cfg.ReadyTimeout + s.cfg.WriteTimeout
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
@@ -385,9 +450,11 @@ func opOf(path string) string {
 
 // newClient returns the client of node-to-node requests: keep-alive
 // connections pooled per node, a short dial timeout so that a dead node is
-// noticed at once, and per-request deadlines from contexts.
-func newClient() *http.Client {
+// noticed at once, and per-request deadlines from contexts; tlsConf (nil
+// without TLS) is the node's client TLS configuration.
+func newClient(tlsConf *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     tlsConf,
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        512,
 		MaxIdleConnsPerHost: 128,

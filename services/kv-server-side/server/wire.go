@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,10 +22,18 @@ const (
 	frameRecord = 'R'
 	frameEnd    = 'E'
 
-	// maxWireKey and maxWireValue bound what a decoder allocates for one
-	// frame; they are well above the API limits.
-	maxWireKey   = 64 << 10
+	// maxWireValue bounds a forwarded batch's reply body.
 	maxWireValue = 8 << 20
+	// MaxVersionNumber bounds a version's epoch and sequence number: a
+	// decoder refuses a record whose either number is at or above it, so
+	// that no version stored is one that cannot be exceeded. Sequence
+	// numbers are wall-clock milliseconds shifted left by 16 bits (see
+	// clock), about 2^57 today, and reach 2^62 in the year 4200.
+	MaxVersionNumber = 1 << 62
+	// readChunk is what a decoder allocates ahead of a field's bytes: a
+	// longer field grows as its bytes arrive, never from the length the
+	// sender announced.
+	readChunk = 64 << 10
 )
 
 // errTruncated is returned by a decoder when the input ends before the end
@@ -63,7 +72,10 @@ func newFrameReader(r io.Reader) *frameReader {
 }
 
 // next returns the next record, or io.EOF after a valid end frame. Any
-// other error means the sequence is incomplete or malformed.
+// other error means the sequence is incomplete or malformed: a record's key
+// must be 1 to MaxKeySize bytes, its value at most MaxValueSize, and its
+// epoch and sequence number below MaxVersionNumber, as for any write the
+// API accepts.
 func (f *frameReader) next() (store.Record, error) {
 	kind, err := f.r.ReadByte()
 	if err != nil {
@@ -84,9 +96,12 @@ func (f *frameReader) next() (store.Record, error) {
 		return store.Record{}, fmt.Errorf("record stream: unknown frame %q", kind)
 	}
 	var r store.Record
-	key, err := f.bytes(maxWireKey)
+	key, err := f.bytes(MaxKeySize)
 	if err != nil {
 		return r, err
+	}
+	if len(key) == 0 {
+		return r, errors.New("record stream: empty key")
 	}
 	r.Key = string(key)
 	if r.Version.Epoch, err = binary.ReadUvarint(f.r); err != nil {
@@ -95,12 +110,15 @@ func (f *frameReader) next() (store.Record, error) {
 	if r.Version.Seq, err = binary.ReadUvarint(f.r); err != nil {
 		return r, truncated(err)
 	}
+	if r.Version.Epoch >= MaxVersionNumber || r.Version.Seq >= MaxVersionNumber {
+		return r, fmt.Errorf("record stream: version %v of %q: epoch and seq must be below 2^62", r.Version, r.Key)
+	}
 	flags, err := f.r.ReadByte()
 	if err != nil {
 		return r, truncated(err)
 	}
 	r.Deleted = flags&1 != 0
-	if r.Value, err = f.bytes(maxWireValue); err != nil {
+	if r.Value, err = f.bytes(MaxValueSize); err != nil {
 		return r, err
 	}
 	if r.Deleted {
@@ -119,11 +137,28 @@ func (f *frameReader) bytes(limit uint64) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("record stream: field of %d bytes exceeds %d", n, limit)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(f.r, b); err != nil {
+	b, err := readN(f.r, n)
+	if err != nil {
 		return nil, truncated(err)
 	}
 	return b, nil
+}
+
+// readN reads n bytes from r. It allocates at most readChunk ahead of the
+// bytes that arrived, so a sender that announces a long field and sends
+// little costs little.
+func readN(r io.Reader, n uint64) ([]byte, error) {
+	if n <= readChunk {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(readChunk)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func truncated(err error) error {

@@ -19,7 +19,7 @@ func genRecord() *rapid.Generator[store.Record] {
 	return rapid.Custom(func(t *rapid.T) store.Record {
 		r := store.Record{
 			Key:     rapid.StringN(1, 40, -1).Draw(t, "key"),
-			Version: store.Version{Epoch: rapid.Uint64().Draw(t, "epoch"), Seq: rapid.Uint64().Draw(t, "seq")},
+			Version: store.Version{Epoch: rapid.Uint64Max(MaxVersionNumber-1).Draw(t, "epoch"), Seq: rapid.Uint64Max(MaxVersionNumber-1).Draw(t, "seq")},
 			Deleted: rapid.Bool().Draw(t, "deleted"),
 		}
 		if !r.Deleted {
