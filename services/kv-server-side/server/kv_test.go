@@ -455,3 +455,28 @@ func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 	t.Fatalf("no metric %s on node %d", series, i)
 	return 0
 }
+
+// Every node reports the size of each partition it owns, for the leader's
+// dry runs (GET /cluster/plan).
+func TestNodesReportPartitionSizes(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{})
+	for _, m := range tc.c.Members() {
+		a := tc.do(m.Index, http.MethodGet, "/partitions/sizes", nil, nil)
+		var got clusterkit.PartitionSizes
+		if a.status != http.StatusOK || json.Unmarshal(a.body, &got) != nil {
+			t.Fatalf("%s: GET /partitions/sizes: %d %s", m.ID, a.status, a.body)
+		}
+		owned := 0
+		for _, p := range m.CK.Partitions() {
+			if owner(&p, m.ID) {
+				owned++
+				if _, ok := got.Sizes[p.Index]; !ok {
+					t.Errorf("%s: no size for its partition %d: %s", m.ID, p.Index, a.body)
+				}
+			}
+		}
+		if owned == 0 {
+			t.Fatalf("%s owns nothing", m.ID)
+		}
+	}
+}

@@ -277,6 +277,11 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	s.drops = newDropper(s)
 	ck.Echo().Pre(s.intercept)
 	ck.OnPartitionEvent(s.handleEvent)
+	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
+	ck.SetPartitionSizes(func(p int) (int64, bool) {
+		n, err := st.Size(p)
+		return n, err == nil
+	})
 	return s, nil
 }
 

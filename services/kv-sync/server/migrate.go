@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/fanout"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
@@ -162,40 +163,17 @@ func (s *Server) copyFrom(ctx context.Context, p int, node *clusterkit.Node) err
 // cancelling the others. A failed source is logged: catching up is best
 // effort.
 func (s *Server) catchUp(ctx context.Context, p int, skip string, enough int) int {
-	ids := s.catchUpSources(p, skip)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan bool, len(ids))
-	for _, id := range ids {
-		go func() {
-			node := s.ck.Node(id)
-			if node == nil {
-				done <- false
-				return
-			}
-			if err := s.copyOnce(ctx, p, node, kindCatchUp); err != nil {
-				if ctx.Err() == nil {
-					s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
-				}
-				done <- false
-				return
-			}
-			done <- true
-		}()
-	}
-	ok, got := 0, 0
-	for ; got < len(ids) && (enough == 0 || ok < enough); got++ {
-		if <-done {
-			ok++
+	return fanout.FirstN(ctx, s.catchUpSources(p, skip), enough, func(ctx context.Context, id string) error {
+		node := s.ck.Node(id)
+		if node == nil {
+			return fmt.Errorf("%s is no member", id)
 		}
-	}
-	// The copies still running see the cancelled context and return at
-	// once.
-	cancel()
-	for ; got < len(ids); got++ {
-		<-done
-	}
-	return ok
+		err := s.copyOnce(ctx, p, node, kindCatchUp)
+		if err != nil && ctx.Err() == nil {
+			s.log.Info("catch-up source failed", "partition", p, "from", id, "err", err)
+		}
+		return err
+	})
 }
 
 // catchUpEnough merges partition p from as many of its other owners as
