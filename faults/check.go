@@ -216,6 +216,30 @@ func Count(ops []Op, from, to int64) Counts {
 	return c
 }
 
+// Unpromised counts the operations that failed or may have on a partition
+// while a fault held a majority of its owners (FaultRecord.NoQuorum): no
+// strategy promises them, so the failed share leaves them out.
+func Unpromised(h *History) int {
+	n := 0
+	for _, op := range h.Ops {
+		if op.Result == OK {
+			continue
+		}
+		p := clusterkit.PartitionIndex(op.Key, h.Partitions)
+		for _, f := range h.Faults {
+			heal := f.Heal
+			if heal == 0 {
+				heal = h.End
+			}
+			if op.Call >= f.Start && op.Call < heal && slices.Contains(f.NoQuorum, p) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
 // FirstViolation returns the shortest prefix (by call time) of key's
 // operations that is not linearizable, or nil when all of them are: its
 // last operation is where the history first goes wrong, and the ones

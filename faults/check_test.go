@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"clusterkit.dev/clusterkit"
 )
 
 const ms = int64(time.Millisecond)
@@ -110,5 +112,19 @@ func TestFirstViolation(t *testing.T) {
 	}
 	if FirstViolation(ops, "j", 10*time.Second) != nil {
 		t.Fatal("a linearizable key has a violation")
+	}
+}
+
+func TestUnpromisedCountsFailuresWithoutAMajority(t *testing.T) {
+	key := "k00"
+	p := clusterkit.PartitionIndex(key, 16)
+	h := &History{Partitions: 16, End: 100 * ms, Faults: []FaultRecord{{Start: 10 * ms, Heal: 20 * ms, NoQuorum: []int{p}}}, Ops: []Op{
+		{Key: key, Call: 12 * ms, Result: Failed}, // during, no quorum: unpromised
+		{Key: key, Call: 13 * ms, Result: Maybe},  // the same
+		{Key: key, Call: 14 * ms, Result: OK},     // succeeded: not counted
+		{Key: key, Call: 25 * ms, Result: Failed}, // after the heal: promised
+	}}
+	if got := Unpromised(h); got != 2 {
+		t.Fatalf("Unpromised = %d, want 2", got)
 	}
 }
