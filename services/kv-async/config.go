@@ -26,6 +26,7 @@ type config struct {
 	CopyTimeout           time.Duration `env:"COPY_TIMEOUT" envDefault:"5m"`
 	StreamIdleTimeout     time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"5s"`
 	SyncWindow            time.Duration `env:"SYNC_WINDOW" envDefault:"20ms"`
+	WriteTimeout          time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s"`
 }
 
 // loadConfig reads the configuration from environ (os.Environ's format)
@@ -61,6 +62,9 @@ func (c *config) check() error {
 	nonNegative("COPY_TIMEOUT", c.CopyTimeout)
 	nonNegative("STREAM_IDLE_TIMEOUT", c.StreamIdleTimeout)
 	nonNegative("SYNC_WINDOW", c.SyncWindow)
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("WRITE_TIMEOUT: %v must be positive", c.WriteTimeout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -78,6 +82,7 @@ func (c *config) serverConfig(log *slog.Logger) server.Config {
 		CopyTimeout:           c.CopyTimeout,
 		StreamIdleTimeout:     c.StreamIdleTimeout,
 		SyncWindow:            c.SyncWindow,
+		WriteTimeout:          c.WriteTimeout,
 		Logger:                log,
 	}
 }

@@ -18,7 +18,8 @@ func TestLoadConfig(t *testing.T) {
 		c.SyncWindow != 20*time.Millisecond || c.ReplicationInterval != 10*time.Millisecond || c.PprofAddr != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if sc := c.serverConfig(nil); sc.SyncWindow != c.SyncWindow || sc.ReplicationInterval != c.ReplicationInterval || sc.DataDir != "/data/kv" {
+	if sc := c.serverConfig(nil); sc.SyncWindow != c.SyncWindow || sc.ReplicationInterval != c.ReplicationInterval || sc.DataDir != "/data/kv" ||
+		sc.WriteTimeout != 30*time.Second {
 		t.Fatalf("server config %+v from %+v", sc, c)
 	}
 	if o := c.Options(nil); o.DataDir != "/data" || o.Config.PartitionCount != 0 || o.Config.ReplicationFactor != 0 {
@@ -58,6 +59,7 @@ func TestLoadConfig(t *testing.T) {
 		{with("LOG_LEVEL=loud"), "LOG_LEVEL"},
 		{with("SYNC_WINDOW=-1ms"), "SYNC_WINDOW"},
 		{with("SYNC_WINDOW=soon"), "SYNC_WINDOW"},
+		{with("WRITE_TIMEOUT=0s"), "WRITE_TIMEOUT"},
 		{with("CLUSTER_TOKEN=a", "CLUSTER_TOKEN_FILE=/x"), "CLUSTER_TOKEN_FILE"},
 	} {
 		_, err := loadConfig(tt.env)
