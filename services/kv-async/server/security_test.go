@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -308,4 +309,79 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 	if n >= requests*MaxValueBytes {
 		t.Fatalf("read %d bytes, every answer: the node waited for the stalled reader", n)
 	}
+}
+
+// A partition stream longer than WriteTimeout is not cut while it makes
+// progress: each frame gets the bound anew.
+func TestSlowStreamIsNotCut(t *testing.T) {
+	const wt = 500 * time.Millisecond
+	tc := newCluster(t, 1, Config{WriteTimeout: wt})
+	c := tc.client()
+	ck := tc.Member(0).CK
+	p0, err := ck.GetPartition("stream-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := string(bytes.Repeat([]byte("p"), MaxValueBytes))
+	want := 0
+	for i := 0; want < 12; i++ { // 12 MiB, a frame each
+		k := "stream-" + strconv.Itoa(i)
+		if p, _ := ck.GetPartition(k); p.Index == p0.Index {
+			if err := c.Set(context.Background(), k, value); err != nil {
+				t.Fatalf("set %s: %v", k, err)
+			}
+			want++
+		}
+	}
+	conn, err := net.Dial("tcp", tc.Member(0).HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", pathStream, p0.Index)
+	// 512 KiB every 50 ms: a 1 MiB frame in 100 ms, within the bound, and
+	// the whole stream in over a second, twice the bound and more.
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&pacedReader{r: conn, per: 512 << 10, every: 50 * time.Millisecond}, 4<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %s", resp.Status)
+	}
+	start := time.Now()
+	dec := gob.NewDecoder(resp.Body)
+	got := 0
+	for {
+		var f streamFrame
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("stream cut after %v and %d records: %v", time.Since(start), got, err)
+		}
+		got += len(f.Records)
+		if f.End != nil {
+			break
+		}
+	}
+	if got != want {
+		t.Fatalf("streamed %d records, want %d", got, want)
+	}
+	t.Logf("the stream took %v (write timeout %v)", time.Since(start), wt)
+}
+
+// pacedReader reads at most per bytes every interval.
+type pacedReader struct {
+	r     io.Reader
+	per   int
+	every time.Duration
+	left  int
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		time.Sleep(p.every)
+		p.left = p.per
+	}
+	n, err := p.r.Read(b[:min(len(b), p.left)])
+	p.left -= n
+	return n, err
 }
