@@ -283,6 +283,9 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		if err := checkRecords(f.Records); err != nil {
 			return total, err
 		}
+		if err := checkFrame(&f); err != nil {
+			return total, fmt.Errorf("%s: %w", src.ID, err)
+		}
 		bytes := 0
 		for _, r := range f.Records {
 			bytes += len(r.Key) + len(r.Value)

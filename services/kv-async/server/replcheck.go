@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -88,6 +89,30 @@ func (s *Server) checkBatch(req *batchRequest) error {
 				return errorf(http.StatusBadRequest, "section %d, record %d: version %s is newer than the section (epoch %d, up to %d)",
 					i, j, v, sec.Epoch, sec.To)
 			}
+		}
+	}
+	return nil
+}
+
+// checkFrame refuses a partition stream's frame that carries a version,
+// an index position or a cursor at or beyond maxWireSeq: one a primary
+// could never exceed, which would hide its later writes of the key, or
+// make it skip the node when it ships.
+func checkFrame(f *streamFrame) error {
+	for i := range f.Records {
+		if v := f.Records[i].Version; v.Epoch >= maxWireSeq || v.Seq >= maxWireSeq {
+			return fmt.Errorf("stream record %q: version %s out of bounds", f.Records[i].Key, v)
+		}
+	}
+	if f.End == nil {
+		return nil
+	}
+	if f.End.Head >= maxWireSeq {
+		return fmt.Errorf("stream end: head %d out of bounds", f.End.Head)
+	}
+	for _, c := range f.End.Cursors {
+		if c.Seq >= maxWireSeq {
+			return fmt.Errorf("stream end: cursor of %s at %d out of bounds", c.Node, c.Seq)
 		}
 	}
 	return nil

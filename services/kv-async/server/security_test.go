@@ -11,7 +11,9 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -384,4 +386,35 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b[:min(len(b), p.left)])
 	p.left -= n
 	return n, err
+}
+
+// A copy source whose stream carries a version or a cursor that could
+// never be exceeded fails the copy, and the record is not stored.
+func TestCopyRefusesUnboundedVersions(t *testing.T) {
+	tc := newCluster(t, 1, Config{})
+	s := tc.server(0)
+	for _, tt := range []struct {
+		name   string
+		frames []streamFrame
+	}{
+		{"version", []streamFrame{{Records: []Record{{Key: "unbounded", Value: []byte("v"), Version: Version{Epoch: 1, Seq: math.MaxUint64}}}}}},
+		{"cursor", []streamFrame{{End: &streamEnd{Node: "src", Inc: 1, Head: 1, Cursors: []Cursor{{Node: "other", Inc: 1, Seq: math.MaxUint64}}}}}},
+	} {
+		src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", contentTypeGob)
+			enc := gob.NewEncoder(w)
+			for _, f := range tt.frames {
+				_ = enc.Encode(f)
+			}
+		}))
+		node := &clusterkit.Node{ID: "forged-source", IP: strings.TrimPrefix(src.URL, "http://")}
+		_, err := s.copyFrom(context.Background(), 0, node)
+		src.Close()
+		if err == nil || !strings.Contains(err.Error(), "out of bounds") {
+			t.Errorf("%s: copy error %v, want out of bounds", tt.name, err)
+		}
+	}
+	if _, found, err := s.store.Get(0, "unbounded"); err != nil || found {
+		t.Fatalf("the unbounded record: found %v, %v", found, err)
+	}
 }
