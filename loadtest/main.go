@@ -138,8 +138,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each phase")
 	fs.StringVar(&c.ack, "ack", "all", "kv-server-side ACK mode: all or primary (for a running cluster: the mode its nodes run with, for the table)")
 	fs.StringVar(&nodeEnv, "node-env", "", "comma-separated KEY=VALUE settings added to every local node's environment, for example FSYNC=false")
-	fs.StringVar(&c.sec.token, "token", "", "the cluster `TOKEN`: local nodes are started with it (CLUSTER_TOKEN) and the clients send it (kv-sync only)")
-	fs.StringVar(&c.sec.tlsDir, "tls-dir", "", "TLS files as make certs writes them, in `DIR`: the clients speak HTTPS and verify the nodes with DIR/ca.pem; local nodes are started with TLS_DIR=DIR, so it must hold node-1.pem, node-1-key.pem ... (kv-sync only)")
+	fs.StringVar(&c.sec.token, "token", "", "the cluster `TOKEN`: local nodes are started with it (CLUSTER_TOKEN) and the clients send it (kv-sync and kv-async)")
+	fs.StringVar(&c.sec.tlsDir, "tls-dir", "", "TLS files as make certs writes them, in `DIR`: the clients speak HTTPS and verify the nodes with DIR/ca.pem; local nodes are started with TLS_DIR=DIR, so it must hold node-1.pem, node-1-key.pem ... (kv-sync and kv-async)")
 	fs.IntVar(&c.rounds, "rounds", 3, "times the ceiling and every strategy are measured, in turn; the table gives the round with the median ratio")
 	fs.StringVar(&c.jsonPath, "json", "", "write every figure of every round, and the configuration, to `FILE` as JSON")
 	if err := fs.Parse(args); err != nil {

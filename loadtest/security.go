@@ -10,12 +10,13 @@ import (
 	"slices"
 	"time"
 
+	asyncclient "clusterkit.dev/services/kv-async/client"
 	syncclient "clusterkit.dev/services/kv-sync/client"
 )
 
 // securedStrategies are the strategies whose client takes the cluster
 // token and TLS: a run with -token or -tls-dir measures only these.
-var securedStrategies = []string{"sync"}
+var securedStrategies = []string{"sync", "async"}
 
 // security is how the load generator reaches a secured cluster: the
 // cluster token (-token) and the TLS files (-tls-dir). The zero value is a
@@ -108,6 +109,18 @@ func (s security) syncOptions() []syncclient.Option {
 	}
 	if s.tls != nil {
 		opts = append(opts, syncclient.WithTLS(s.tls))
+	}
+	return opts
+}
+
+// asyncOptions are the kv-async client's options for the cluster.
+func (s security) asyncOptions() []asyncclient.Option {
+	var opts []asyncclient.Option
+	if s.token != "" {
+		opts = append(opts, asyncclient.WithToken(s.token))
+	}
+	if s.tls != nil {
+		opts = append(opts, asyncclient.WithTLS(s.tls))
 	}
 	return opts
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestSecurityFlags(t *testing.T) {
 		args []string
 		flag string
 	}{
-		{[]string{"-token", "secret", "-strategies", "async"}, "-token"},
+		{[]string{"-token", "secret", "-strategies", "server-side"}, "-token"},
 		{[]string{"-token", "secret"}, "-token"}, // every strategy by default
 		{[]string{"-tls-dir", dir, "-strategies", "server-side"}, "-tls-dir"},
 		{[]string{"-tls-dir", filepath.Join(dir, "none"), "-strategies", "sync"}, "-tls-dir"},
@@ -45,6 +46,9 @@ func TestSecurityFlags(t *testing.T) {
 	if env := strings.Join(c.sec.nodeEnv(), " "); env != "CLUSTER_TOKEN=secret TLS_DIR="+dir {
 		t.Errorf("node environment %q", env)
 	}
+	if _, err := parseFlags([]string{"-tls-dir", dir, "-token", "secret", "-strategies", "sync,async", "-nodes", "2"}, io.Discard); err != nil {
+		t.Errorf("kv-sync and kv-async with the token and TLS: %v", err)
+	}
 	// A running cluster needs only the CA.
 	c, err = parseFlags([]string{"-tls-dir", dir, "-cluster", "sync=kv-sync-1:8080,kv-sync-2:8080,kv-sync-3:8080"}, io.Discard)
 	if err != nil || c.sec.tls == nil {
@@ -52,11 +56,16 @@ func TestSecurityFlags(t *testing.T) {
 	}
 }
 
-// The tool end to end against a secured kv-sync cluster of three
+// The tool end to end against secured kv-sync and kv-async clusters of three
 // processes: the nodes refuse plain HTTP and a join without the token,
 // and the measured run, over HTTPS with the token, has no error.
 func TestLocalSecuredClusterRun(t *testing.T) {
 	bin := buildService(t, "kv-sync")
+	async := exec.Command("go", "build", "-o", filepath.Join(bin, "kv-async"), ".")
+	async.Dir = filepath.Join("..", "services", "kv-async")
+	if out, err := async.CombinedOutput(); err != nil {
+		t.Fatalf("build kv-async: %v\n%s", err, out)
+	}
 	dir := t.TempDir()
 	ca, err := certs.NewCA("loadtest test CA", time.Hour)
 	if err != nil {
@@ -65,7 +74,7 @@ func TestLocalSecuredClusterRun(t *testing.T) {
 	if _, err := ca.WriteFiles(dir, []string{"node-1", "node-2", "node-3"}, nil, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseFlags([]string{"-bin", bin, "-strategies", "sync", "-token", "loadtest-token-0123456789", "-tls-dir", dir,
+	cfg, err := parseFlags([]string{"-bin", bin, "-strategies", "sync,async", "-token", "loadtest-token-0123456789", "-tls-dir", dir,
 		"-clients", "4", "-duration", "500ms", "-warmup", "0s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +104,13 @@ func TestLocalSecuredClusterRun(t *testing.T) {
 	}
 	c.stop()
 
-	r, err := measureStrategy(ctx, cfg, "sync", nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Write.Ops == 0 || r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors != 0 {
-		t.Fatalf("result %+v (first errors %v, %v)", r, r.Write.FirstErr, r.Read.FirstErr)
+	for _, strategy := range []string{"sync", "async"} {
+		r, err := measureStrategy(ctx, cfg, strategy, nil, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Write.Ops == 0 || r.Read.Ops == 0 || r.Write.Errors+r.Read.Errors != 0 {
+			t.Fatalf("%s: result %+v (first errors %v, %v)", strategy, r, r.Write.FirstErr, r.Read.FirstErr)
+		}
 	}
 }

@@ -105,7 +105,7 @@ func newTarget(ctx context.Context, strategy string, seeds []string, clients int
 	case "server-side", "echo":
 		return newPlainTarget(seeds, clients), nil
 	case "async":
-		return asyncclient.New(ctx, seeds)
+		return asyncclient.New(ctx, seeds, sec.asyncOptions()...)
 	case "sync":
 		c, err := syncclient.New(ctx, seeds, sec.syncOptions()...)
 		if err != nil {

@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	clusterkit.dev/clusterkit v0.0.0
-	github.com/caarlos0/env/v11 v11.4.2
+	clusterkit.dev/services/kit v0.0.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/prometheus/client_golang v1.25.0
 	go.etcd.io/bbolt v1.5.0
@@ -15,6 +15,7 @@ require (
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
+	github.com/caarlos0/env/v11 v11.4.2 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/hashicorp/go-hclog v1.6.2 // indirect
@@ -42,3 +43,5 @@ require (
 )
 
 replace clusterkit.dev/clusterkit => ../../clusterkit
+
+replace clusterkit.dev/services/kit => ../kit

@@ -177,7 +177,7 @@ func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byt
 	buf = opbatch.AppendRequest(buf[:0], ops)
 	ctx, cancel := context.WithTimeout(q.c.bg, q.c.callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+q.addr+"/kv/batch", bytes.NewReader(buf))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.c.scheme+"://"+q.addr+"/kv/batch", bytes.NewReader(buf))
 	if err != nil {
 		return buf, nil, 0, err
 	}

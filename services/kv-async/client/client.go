@@ -13,6 +13,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Client struct {
 	transport   *http.Transport
 	hc          *http.Client // requests to the nodes, bounded by callTimeout each
 	callTimeout time.Duration
+	scheme      string // of the nodes' addresses: "http", or "https" WithTLS
 	// bg is the context of the batches in flight; Close cancels it.
 	bg     context.Context
 	cancel context.CancelFunc
@@ -55,6 +57,8 @@ type options struct {
 	sdkOpts     []ckclient.Option
 	callTimeout time.Duration
 	dialTimeout time.Duration
+	token       string
+	tls         *tls.Config
 }
 
 // Defaults of the options.
@@ -88,6 +92,16 @@ func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callT
 // 500ms, or the call timeout if that is shorter.
 func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 
+// WithToken sends the cluster token with the client's reads of the
+// partition map, which a cluster with TOKEN_FOR_READS refuses without it.
+// The KV API itself (/kv/set, /kv/get, /kv/delete, /kv/batch) is the
+// application's and needs no token.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS makes the client speak HTTPS to the nodes, verifying them with
+// cfg (the cluster's CA in RootCAs), for a cluster run with TLS.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
 // New connects to the cluster through any of seeds ("host:port") and
 // fetches the partition map before it returns. Close the client when done.
 func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
@@ -105,8 +119,16 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("kv-async: call timeout (%v) and dial timeout (%v) must be positive", o.callTimeout, o.dialTimeout)
 	}
 	tr := newTransport(o.dialTimeout)
-	sdkOpts := append([]ckclient.Option{ckclient.WithHTTPClient(
-		&http.Client{Transport: tr, Timeout: o.callTimeout})}, o.sdkOpts...)
+	scheme := "http"
+	sdkOpts := []ckclient.Option{ckclient.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.callTimeout})}
+	if o.tls != nil {
+		tr.TLSClientConfig, scheme = o.tls, "https"
+		sdkOpts = append(sdkOpts, ckclient.WithTLS(o.tls))
+	}
+	if o.token != "" {
+		sdkOpts = append(sdkOpts, ckclient.WithToken(o.token))
+	}
+	sdkOpts = append(sdkOpts, o.sdkOpts...)
 	sdk, err := ckclient.New(ctx, seeds, sdkOpts...)
 	if err != nil {
 		tr.CloseIdleConnections()
@@ -114,7 +136,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	return &Client{sdk: sdk, transport: tr, hc: &http.Client{Transport: tr}, callTimeout: o.callTimeout,
-		bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
+		scheme: scheme, bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
 }
 
 // newTransport returns the client's pool of keep-alive connections, sized
@@ -264,7 +286,7 @@ func decodeValue(n *clusterkit.Node, b []byte) (string, error) {
 func (c *Client) getBody(ctx context.Context, r ckclient.Route, n *clusterkit.Node, target string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.IP+target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme+"://"+n.IP+target, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,9 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 	batch := func(secs ...section) batchRequest {
 		return batchRequest{Sender: a.ID, Inc: 42, MapVersion: b.CK.Version(), Sections: secs}
 	}
-	newer := epoch + 5 // as if sent by a primary elected later
+	// The map's epoch: a replica refuses a newer one than its map allows,
+	// and the older one below is then that of a deposed primary.
+	newer, epoch := epoch, epoch-1
 
 	res := sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, Probe: true}))
 	if res[0].Status != statusCursor || res[0].Cursor != 0 {

@@ -68,6 +68,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 		return err
 	}
 	defer sn.Close()
+	// The answer may take long as a whole; each frame gets WriteTimeout to
+	// go out, so a copier that stops reading holds the stream that long.
+	rc := http.NewResponseController(w)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)) }
+	extend()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := gob.NewEncoder(bw)
 	w.Header().Set("Content-Type", contentTypeGob)
@@ -80,6 +85,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 		size += len(r.rec.Key) + len(r.rec.Value)
 		end.Records++
 		if len(frame) >= frameRecords || size >= frameBytes {
+			extend()
 			encErr = enc.Encode(streamFrame{Records: frame})
 			frame, size = frame[:0], 0
 		}
@@ -88,6 +94,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 	if err = errors.Join(err, encErr); err != nil {
 		return err
 	}
+	extend()
 	if len(frame) > 0 {
 		if err := enc.Encode(streamFrame{Records: frame}); err != nil {
 			return err
@@ -244,11 +251,12 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+src.IP+pathStream+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.scheme+"://"+src.IP+pathStream+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
+	s.ck.AuthorizeRequest(req)
 	// A stream may run longer than the peers client's timeout.
 	hc := *s.peers
 	hc.Timeout = 0
@@ -274,6 +282,9 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		}
 		if err := checkRecords(f.Records); err != nil {
 			return total, err
+		}
+		if err := checkFrame(&f); err != nil {
+			return total, fmt.Errorf("%s: %w", src.ID, err)
 		}
 		bytes := 0
 		for _, r := range f.Records {

@@ -321,7 +321,7 @@ func (sh *shipper) round(ctx context.Context) (sent, full bool, retryAt time.Tim
 		return false, false, retryAt, err
 	}
 	s.metrics.batches.WithLabelValues(sh.peer, outcomeOK).Inc()
-	sh.apply(&req, resp)
+	sh.apply(&req, resp, upto)
 	return true, records <= 0 || bytesLeft <= 0, retryAt, nil
 }
 
@@ -355,8 +355,14 @@ func (sh *shipper) sync(targets []target) []target {
 	return append(targets[start:len(targets):len(targets)], targets[:start]...)
 }
 
-// apply records the peer's answer.
-func (sh *shipper) apply(req *batchRequest, resp *batchResponse) {
+// apply records the peer's answer. upto is this node's index head when the
+// batch was made: a cursor beyond it is one this node never shipped (a
+// forged batch moved it on the peer), and is not believed, so that the
+// peer is not skipped from then on. The records of an applied section
+// reached the peer, whose cursor is then at least the section's To; a
+// probe answered beyond the head starts over from the beginning (the peer
+// skips what it has).
+func (sh *shipper) apply(req *batchRequest, resp *batchResponse, upto uint64) {
 	s := sh.r.s
 	sent := map[int]*section{}
 	for i := range req.Sections {
@@ -370,12 +376,21 @@ func (sh *shipper) apply(req *batchRequest, resp *batchResponse) {
 		if st == nil || sec == nil {
 			continue
 		}
+		cursor := res.Cursor
+		if cursor > upto {
+			s.log.Warn("peer's cursor is beyond this node's index: not believed", "peer", sh.peer,
+				"partition", res.Partition, "cursor", cursor, "head", upto)
+			cursor = 0
+			if res.Status == statusApplied {
+				cursor = sec.To
+			}
+		}
 		switch res.Status {
 		case statusApplied:
-			st.known, st.cursor = true, res.Cursor
+			st.known, st.cursor = true, cursor
 			s.metrics.shipped.WithLabelValues(sh.peer).Add(float64(len(sec.Records)))
 		case statusCursor, statusGap:
-			st.known, st.cursor = true, res.Cursor
+			st.known, st.cursor = true, cursor
 		case statusNotReady:
 			st.retryAt = now.Add(notReadyPause)
 		case statusStale:
@@ -401,11 +416,12 @@ func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse,
 	sh.buf = appendBatchRequest(sh.buf[:0], req)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReplicationTimeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.IP+pathReplicate, bytes.NewReader(sh.buf))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.scheme+"://"+node.IP+pathReplicate, bytes.NewReader(sh.buf))
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Content-Type", contentTypeBatch)
+	s.ck.AuthorizeRequest(hreq)
 	hreq.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(req.MapVersion, 10))
 	hresp, err := s.peers.Do(hreq)
 	if err != nil {

@@ -79,6 +79,12 @@ type Config struct {
 	// retried, from another source if there is one, instead of waiting for
 	// CopyTimeout. Default 5s.
 	StreamIdleTimeout time.Duration
+	// WriteTimeout bounds the writing of an answer, beyond the time a
+	// request may wait (for this node's map, for a partition being copied),
+	// so that a client that stops reading holds its connection that long
+	// only; a partition stream gets it anew for each frame it writes, so a
+	// long copy that makes progress is never cut. Default 30s.
+	WriteTimeout time.Duration
 	// Logger receives the server's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -113,6 +119,9 @@ func (c *Config) fillDefaults() {
 	if c.MaxReplicationLag == 0 {
 		c.MaxReplicationLag = time.Second
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -139,6 +148,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kv-async: ReplicationTimeout %v is negative", c.ReplicationTimeout)
 	case c.StreamIdleTimeout < 0:
 		return fmt.Errorf("kv-async: StreamIdleTimeout %v is negative", c.StreamIdleTimeout)
+	case c.WriteTimeout < 0:
+		return fmt.Errorf("kv-async: WriteTimeout %v is negative", c.WriteTimeout)
 	}
 	return nil
 }
@@ -153,8 +164,10 @@ type Server struct {
 	metrics *metrics
 	repl    *replicator
 	routes  map[string]route
-	// peers is the keep-alive client for node-to-node requests.
-	peers *http.Client
+	// peers is the keep-alive client for node-to-node requests; they go
+	// to scheme://<member's HTTP address> with the cluster token.
+	peers  *http.Client
+	scheme string
 	// mapVersion caches the map version header value.
 	mapVersion atomic.Pointer[mapVersionValue]
 
@@ -183,14 +196,16 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	tr.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 64
 	tr.DisableCompression = true
+	tr.TLSClientConfig = ck.TLSClientConfig() // nil without TLS
 	s := &Server{
-		cfg:   cfg,
-		ck:    ck,
-		self:  ck.GetMyNodeID(),
-		log:   cfg.Logger.With("service", "kv-async"),
-		peers: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		gates: map[int]chan struct{}{},
-		drops: map[int]*time.Timer{},
+		cfg:    cfg,
+		ck:     ck,
+		self:   ck.GetMyNodeID(),
+		log:    cfg.Logger.With("service", "kv-async"),
+		peers:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		scheme: ck.Scheme(),
+		gates:  map[int]chan struct{}{},
+		drops:  map[int]*time.Timer{},
 	}
 	var err error
 	if s.metrics, err = newMetrics(s, ck.Registry()); err != nil {
@@ -362,22 +377,39 @@ func (s *Server) ready(p int) <-chan struct{} {
 	return nil
 }
 
+// Bounds of a request: maxNoBody is the most a request to a route that
+// takes no body (GET) may announce (it is not read); maxRequestWait is the
+// longest a handler waits before it answers (awaitMap, then awaitReady),
+// to which WriteTimeout is added for the writing of the answer.
+const (
+	maxNoBody      = 4 << 10
+	maxRequestWait = 2*time.Second + readyWait
+)
+
 // route is one endpoint of the KV API.
 type route struct {
 	method string
 	op     string
 	h      func(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error
+	// internal marks the node-to-node endpoints: with a cluster token set
+	// they answer 401 to a request without it.
+	internal bool
 }
 
 func (s *Server) newRoutes() map[string]route {
 	return map[string]route{
-		"/kv/set":         {http.MethodPost, opSet, s.handleSet},
-		"/kv/get":         {http.MethodGet, opGet, s.handleGet},
-		"/kv/delete":      {http.MethodPost, opDelete, s.handleDelete},
-		"/kv/batch":       {http.MethodPost, opBatch, s.handleBatch},
-		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus},
-		pathReplicate:     {http.MethodPost, opReplicate, s.handleReplicate},
-		pathStream:        {http.MethodGet, opStream, s.handleStream},
+		// The application's API: open, as clients use it (POST /kv/batch
+		// is the client's batch of sets and deletes, judged op by op as
+		// /kv/set and /kv/delete are).
+		"/kv/set":         {http.MethodPost, opSet, s.handleSet, false},
+		"/kv/get":         {http.MethodGet, opGet, s.handleGet, false},
+		"/kv/delete":      {http.MethodPost, opDelete, s.handleDelete, false},
+		"/kv/batch":       {http.MethodPost, opBatch, s.handleBatch, false},
+		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus, false},
+		// Node to node: a primary's replication batches, and the partition
+		// stream a new owner copies from.
+		pathReplicate: {http.MethodPost, opReplicate, s.handleCheckedReplicate, true},
+		pathStream:    {http.MethodGet, opStream, s.handleStream, true},
 	}
 }
 
@@ -417,6 +449,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)
 		err = errorf(http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, rt.method)
+		writeError(w, err)
+		return
+	}
+	if rt.method == http.MethodGet && r.ContentLength > maxNoBody {
+		err = errorf(http.StatusRequestEntityTooLarge, "%s takes no body; got %d bytes", r.URL.Path, r.ContentLength)
+		writeError(w, err)
+		return
+	}
+	if rt.op != opStream { // the stream extends its own, per frame
+		_ = http.NewResponseController(w).SetWriteDeadline(start.Add(maxRequestWait + s.cfg.WriteTimeout))
+	}
+	if rt.internal && !s.ck.CheckToken(r, r.URL.Path) {
+		err = errorf(http.StatusUnauthorized, "%v", clusterkit.ErrUnauthorized)
 		writeError(w, err)
 		return
 	}
