@@ -156,8 +156,30 @@ func (p *nodeProc) kill() {
 // signal sends sig to node i's process.
 func (pc *procCluster) signal(i int, sig syscall.Signal) {
 	pc.t.Helper()
-	if err := pc.nodes[i].cmd.Process.Signal(sig); err != nil {
+	p := pc.nodes[i].cmd.Process
+	if err := p.Signal(sig); err != nil {
 		pc.t.Fatalf("%v to %s: %v", sig, pc.nodes[i].id, err)
+	}
+	if sig != syscall.SIGSTOP {
+		return
+	}
+	// The signal is delivered asynchronously: wait until the kernel shows
+	// the process stopped, so that what the test does next meets a node
+	// that cannot answer.
+	stat := fmt.Sprintf("/proc/%d/stat", p.Pid)
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			pc.t.Fatalf("%s: %v", stat, err)
+		}
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			pc.t.Fatalf("%s did not stop within 2s of SIGSTOP", pc.nodes[i].id)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
