@@ -78,8 +78,9 @@ func startCluster(ctx context.Context, bin string, n int, env []string, sec secu
 	return c, nil
 }
 
-// waitConverged waits until every node is healthy and the first node's map
-// lists every node as an owner with no handoff in flight.
+// waitConverged waits until every node is healthy with a map known to be
+// current, and the first node's map lists every node as an owner with no
+// handoff in flight.
 func (c *localCluster) waitConverged(ctx context.Context, sec security, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -99,8 +100,14 @@ func (c *localCluster) waitConverged(ctx context.Context, sec security, timeout 
 
 func (c *localCluster) converged(ctx context.Context, hc *http.Client, scheme string) error {
 	for _, a := range c.addrs {
-		if err := getJSON(ctx, hc, scheme+"://"+a+"/health", nil); err != nil {
+		// Healthy, and its map known to be current: until then a node
+		// refuses the KV API (MapLease) even with a leader known.
+		var h clusterkit.Health
+		if err := getJSON(ctx, hc, scheme+"://"+a+"/health/detailed", &h); err != nil {
 			return fmt.Errorf("%s: %w", a, err)
+		}
+		if h.MapCurrent != nil && !*h.MapCurrent {
+			return fmt.Errorf("%s: map not known to be current yet", a)
 		}
 	}
 	var info clusterkit.ClusterInfo
