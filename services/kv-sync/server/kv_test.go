@@ -16,6 +16,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -446,22 +447,6 @@ func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 func TestNodesReportPartitionSizes(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	for _, m := range tc.c.Members() {
-		a := tc.do(m.Index, http.MethodGet, "/partitions/sizes", nil, nil)
-		var got clusterkit.PartitionSizes
-		if a.status != http.StatusOK || json.Unmarshal(a.body, &got) != nil {
-			t.Fatalf("%s: GET /partitions/sizes: %d %s", m.ID, a.status, a.body)
-		}
-		owned := 0
-		for _, p := range m.CK.Partitions() {
-			if owner(&p, m.ID) {
-				owned++
-				if _, ok := got.Sizes[p.Index]; !ok {
-					t.Errorf("%s: no size for its partition %d: %s", m.ID, p.Index, a.body)
-				}
-			}
-		}
-		if owned == 0 {
-			t.Fatalf("%s owns nothing", m.ID)
-		}
+		kittest.CheckPartitionSizes(t, m.URL(""), m.CK)
 	}
 }
