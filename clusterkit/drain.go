@@ -10,13 +10,6 @@ import (
 	"clusterkit.dev/clusterkit/internal/state"
 )
 
-// DrainRequest is the body of POST /cluster/drain. Draining defaults to
-// true; false cancels a drain.
-type DrainRequest struct {
-	ID       string `json:"id"`
-	Draining *bool  `json:"draining,omitempty"`
-}
-
 // Drain moves every partition this node owns to other nodes with
 // make-before-break handoffs, and returns once the node owns nothing: it can
 // then be stopped without leaving any partition under-replicated. The node
@@ -83,7 +76,7 @@ func (ck *ClusterKit) handleDrain(c echo.Context) error {
 // holds reports whether id owns or is joining any partition.
 func (v *view) holds(id string) bool {
 	for i := range v.partitions {
-		if v.partitions[i].role(id) != RoleNone {
+		if roleOf(&v.partitions[i], id) != RoleNone {
 			return true
 		}
 	}
@@ -101,15 +94,15 @@ func (v *view) safeToStop(id string) bool {
 	}
 	want := max(min(v.replicationFactor, live), 1)
 	for i := range v.partitions {
-		p := &v.partitions[i]
-		if p.role(id) == RoleNone {
+		p, o := &v.partitions[i], &v.owners[i]
+		if roleOf(p, id) == RoleNone {
 			continue
 		}
 		others := 0
-		if p.primary != nil && p.PrimaryNode != id && p.primary.State == NodeAlive {
+		if o.primary != nil && p.PrimaryNode != id && o.primary.State == NodeAlive {
 			others++
 		}
-		for _, r := range p.replicas {
+		for _, r := range o.replicas {
 			if r.ID != id && r.State == NodeAlive {
 				others++
 			}

@@ -13,13 +13,6 @@ import (
 	"clusterkit.dev/clusterkit/internal/state"
 )
 
-// ReadyRequest is the body of POST /partitions/ready: node has copied
-// partition and is ready to own it.
-type ReadyRequest struct {
-	Partition int    `json:"partition"`
-	Node      string `json:"node"`
-}
-
 // joiningNow reports whether this node is joining partition in the current
 // map.
 func (ck *ClusterKit) joiningNow(partition int) bool {

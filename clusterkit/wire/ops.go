@@ -1,4 +1,4 @@
-package clusterkit
+package wire
 
 import "clusterkit.dev/clusterkit/placement"
 
