@@ -3,9 +3,6 @@ package clusterkit
 import (
 	"context"
 	"fmt"
-	"net/http"
-
-	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit/internal/state"
 )
@@ -48,29 +45,6 @@ func (ck *ClusterKit) setDraining(ctx context.Context, id string, draining bool)
 		return ErrNoLeader
 	}
 	return ck.post(ctx, leader.IP, "/cluster/drain", DrainRequest{ID: id, Draining: &draining}, nil)
-}
-
-// handleDrain serves POST /cluster/drain, forwarded to the leader.
-func (ck *ClusterKit) handleDrain(c echo.Context) error {
-	var req DrainRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.ID == "" {
-		return badRequest("id", "required")
-	}
-	draining := req.Draining == nil || *req.Draining
-	req.Draining = &draining
-	if !ck.IsLeader() {
-		if err := ck.forward(c, "/cluster/drain", req, nil); err != nil {
-			return err
-		}
-	} else if ck.Node(req.ID) == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownNode, req.ID)
-	} else if _, err := ck.apply(state.Command{Op: state.OpSetDraining, NodeID: req.ID, Draining: draining}); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"id": req.ID, "draining": draining})
 }
 
 // holds reports whether id owns or is joining any partition.

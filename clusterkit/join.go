@@ -214,16 +214,6 @@ func raftErr(err error) error {
 	return err
 }
 
-// HTTPError is an error answer from a node's HTTP API.
-type HTTPError struct {
-	Code    int
-	Message string
-}
-
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("http %d: %s", e.Code, e.Message)
-}
-
 // post sends body as JSON to http://addr+path and decodes a 2xx answer
 // into out. A non-2xx answer is an *HTTPError.
 func (ck *ClusterKit) post(ctx context.Context, addr, path string, body, out any) error {
