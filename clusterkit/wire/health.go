@@ -36,8 +36,9 @@ type Health struct {
 	Term               uint64   `json:"term,omitempty"`
 	LastContactSeconds *float64 `json:"last_contact_seconds,omitempty"`
 	// MapCurrent is true while this node's map is known to be current:
-	// it heard from the leader within half DeadTimeout, and its map caught
-	// up with the leader's after any longer gap (see LeaderContact).
+	// it heard from the leader within half the cluster's DeadTimeout, and
+	// its map caught up with the leader's after any longer gap (see
+	// clusterkit.ClusterKit.LeaderContact).
 	MapCurrent        *bool          `json:"map_current,omitempty"`
 	PrimaryPartitions *int           `json:"primary_partitions,omitempty"`
 	ReplicaPartitions *int           `json:"replica_partitions,omitempty"`

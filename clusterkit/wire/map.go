@@ -29,7 +29,7 @@ type Node struct {
 	Zone string `json:"zone,omitempty"`
 	// Weight scales the node's share of partitions.
 	Weight int `json:"weight"`
-	// Meta is the metadata the node started with (Options.Meta).
+	// Meta is the metadata the node started with (clusterkit.Options.Meta).
 	Meta map[string]string `json:"meta,omitempty"`
 	// State is the node's liveness.
 	State NodeState `json:"state"`
@@ -50,8 +50,8 @@ const (
 	// RoleReplica: the node is a replica owner.
 	RoleReplica Role = "replica"
 	// RoleJoining: the node is being added as an owner and must copy the
-	// partition from the event's CopyFrom; it becomes a replica once its
-	// handlers return nil.
+	// partition from the event's CopyFrom (clusterkit.PartitionEvent); it
+	// becomes a replica once its handlers return nil.
 	RoleJoining Role = "joining"
 )
 

@@ -56,8 +56,9 @@ type FormationStatus struct {
 	RaftAddr string `json:"raft_addr"`
 	// State is waiting, founding, joining or member.
 	State string `json:"state"`
-	// Expect is the node's BootstrapExpect (0: off) and Nodes the number
-	// of distinct nodes of its join list, itself included.
+	// Expect is the node's clusterkit.Options.BootstrapExpect (0: off)
+	// and Nodes the number of distinct nodes of its join list, itself
+	// included.
 	Expect int `json:"expect"`
 	Nodes  int `json:"nodes"`
 	// Seen lists the waiting nodes of the node's last probe, itself
