@@ -25,33 +25,33 @@ func (ck *ClusterKit) GetPartition(key string) (*Partition, error) {
 // from the current map, which may be newer than partition. The returned
 // value is shared and must not be modified; it does not allocate.
 func (ck *ClusterKit) GetPrimary(partition *Partition) *Node {
-	p := ck.current(partition)
-	if p == nil {
+	o := ck.currentOwners(partition)
+	if o == nil {
 		return nil
 	}
-	return p.primary
+	return o.primary
 }
 
 // GetReplicas returns the current replicas of partition (its owners other
 // than the primary), as a new slice.
 func (ck *ClusterKit) GetReplicas(partition *Partition) []Node {
-	p := ck.current(partition)
-	if p == nil {
+	o := ck.currentOwners(partition)
+	if o == nil {
 		return nil
 	}
-	return slices.Clone(p.replicas)
+	return slices.Clone(o.replicas)
 }
 
 // GetNodes returns every current owner of partition, primary first, as a
 // new slice.
 func (ck *ClusterKit) GetNodes(partition *Partition) []Node {
-	p := ck.current(partition)
-	if p == nil || p.primary == nil {
+	o := ck.currentOwners(partition)
+	if o == nil || o.primary == nil {
 		return nil
 	}
-	nodes := make([]Node, 0, 1+len(p.replicas))
-	nodes = append(nodes, *p.primary)
-	return append(nodes, p.replicas...)
+	nodes := make([]Node, 0, 1+len(o.replicas))
+	nodes = append(nodes, *o.primary)
+	return append(nodes, o.replicas...)
 }
 
 // IsPrimary reports whether this node is partition's current primary. It
@@ -107,6 +107,14 @@ func (ck *ClusterKit) current(partition *Partition) *Partition {
 		return nil
 	}
 	return ck.view.Load().partition(partition.Index)
+}
+
+// currentOwners returns the owners of partition in the current map.
+func (ck *ClusterKit) currentOwners(partition *Partition) *partitionOwners {
+	if partition == nil {
+		return nil
+	}
+	return ck.view.Load().partitionOwners(partition.Index)
 }
 
 // Version returns the version of the map this node has applied; it

@@ -3,19 +3,9 @@ package clusterkit
 import (
 	"context"
 	"fmt"
-	"net/http"
-
-	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit/internal/state"
 )
-
-// DrainRequest is the body of POST /cluster/drain. Draining defaults to
-// true; false cancels a drain.
-type DrainRequest struct {
-	ID       string `json:"id"`
-	Draining *bool  `json:"draining,omitempty"`
-}
 
 // Drain moves every partition this node owns to other nodes with
 // make-before-break handoffs, and returns once the node owns nothing: it can
@@ -57,33 +47,10 @@ func (ck *ClusterKit) setDraining(ctx context.Context, id string, draining bool)
 	return ck.post(ctx, leader.IP, "/cluster/drain", DrainRequest{ID: id, Draining: &draining}, nil)
 }
 
-// handleDrain serves POST /cluster/drain, forwarded to the leader.
-func (ck *ClusterKit) handleDrain(c echo.Context) error {
-	var req DrainRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.ID == "" {
-		return badRequest("id", "required")
-	}
-	draining := req.Draining == nil || *req.Draining
-	req.Draining = &draining
-	if !ck.IsLeader() {
-		if err := ck.forward(c, "/cluster/drain", req, nil); err != nil {
-			return err
-		}
-	} else if ck.Node(req.ID) == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownNode, req.ID)
-	} else if _, err := ck.apply(state.Command{Op: state.OpSetDraining, NodeID: req.ID, Draining: draining}); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"id": req.ID, "draining": draining})
-}
-
 // holds reports whether id owns or is joining any partition.
 func (v *view) holds(id string) bool {
 	for i := range v.partitions {
-		if v.partitions[i].role(id) != RoleNone {
+		if roleOf(&v.partitions[i], id) != RoleNone {
 			return true
 		}
 	}
@@ -101,15 +68,15 @@ func (v *view) safeToStop(id string) bool {
 	}
 	want := max(min(v.replicationFactor, live), 1)
 	for i := range v.partitions {
-		p := &v.partitions[i]
-		if p.role(id) == RoleNone {
+		p, o := &v.partitions[i], &v.owners[i]
+		if roleOf(p, id) == RoleNone {
 			continue
 		}
 		others := 0
-		if p.primary != nil && p.PrimaryNode != id && p.primary.State == NodeAlive {
+		if o.primary != nil && p.PrimaryNode != id && o.primary.State == NodeAlive {
 			others++
 		}
-		for _, r := range p.replicas {
+		for _, r := range o.replicas {
 			if r.ID != id && r.State == NodeAlive {
 				others++
 			}

@@ -45,3 +45,13 @@ type FieldError struct {
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("clusterkit: invalid %s: %s", e.Field, e.Reason)
 }
+
+// HTTPError is an error answer from a node's HTTP API.
+type HTTPError struct {
+	Code    int
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("http %d: %s", e.Code, e.Message)
+}

@@ -9,23 +9,6 @@ import (
 	"time"
 )
 
-// Role is a node's role for one partition.
-type Role string
-
-// Roles.
-const (
-	// RoleNone: the node does not own the partition.
-	RoleNone Role = "none"
-	// RolePrimary: the node is the partition's primary owner.
-	RolePrimary Role = "primary"
-	// RoleReplica: the node is a replica owner.
-	RoleReplica Role = "replica"
-	// RoleJoining: the node is being added as an owner and must copy the
-	// partition from the event's CopyFrom; it becomes a replica once its
-	// handlers return nil.
-	RoleJoining Role = "joining"
-)
-
 // Reason says why a partition moved.
 type Reason string
 
@@ -337,7 +320,7 @@ func (d *dispatcher) diff(v *view) []PartitionEvent {
 	for i := range v.partitions {
 		p := &v.partitions[i]
 		old := prev.partition(i)
-		oldRole, newRole := old.role(d.self), p.role(d.self)
+		oldRole, newRole := roleOf(old, d.self), roleOf(p, d.self)
 		if oldRole == newRole {
 			continue
 		}
@@ -350,7 +333,7 @@ func (d *dispatcher) diff(v *view) []PartitionEvent {
 		// that had no owner in the previous version (the cluster's first
 		// table) has no data anywhere to copy.
 		if oldRole == RoleNone && !unowned(old) && (v.reason != ReasonRestore || newRole == RoleJoining) {
-			ev.CopyFrom = copySource(old, p, v, d.self)
+			ev.CopyFrom = copySource(old, p, v.owners[i].joiningFrom, v, d.self)
 		}
 		events = append(events, ev)
 	}
@@ -364,13 +347,14 @@ func unowned(p *Partition) bool {
 }
 
 // copySource picks the node to copy a gained partition from: the source
-// the leader chose for this node's handoff if it is alive, else the
+// the leader chose for this node's handoff (joiningFrom: cur's copy
+// sources, by joining node) if it is alive, else the
 // previous primary, else a previous replica, else the current primary;
 // only members that are not dead and not this node qualify; nil if none.
-func copySource(old, cur *Partition, v *view, self string) *Node {
+func copySource(old, cur *Partition, joiningFrom []string, v *view, self string) *Node {
 	var candidates []string
-	if k := slices.Index(cur.JoiningNodes, self); k >= 0 && cur.joiningFrom[k] != "" {
-		candidates = append(candidates, cur.joiningFrom[k])
+	if k := slices.Index(cur.JoiningNodes, self); k >= 0 && joiningFrom[k] != "" {
+		candidates = append(candidates, joiningFrom[k])
 	}
 	if old != nil {
 		candidates = append(candidates, old.PrimaryNode)

@@ -3,22 +3,12 @@ package clusterkit
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"clusterkit.dev/clusterkit/internal/state"
 )
-
-// ReadyRequest is the body of POST /partitions/ready: node has copied
-// partition and is ready to own it.
-type ReadyRequest struct {
-	Partition int    `json:"partition"`
-	Node      string `json:"node"`
-}
 
 // joiningNow reports whether this node is joining partition in the current
 // map.
@@ -160,23 +150,4 @@ func (ck *ClusterKit) checkReady(st *state.State, req ReadyRequest) error {
 		return fmt.Errorf("%w: %q is not joining partition %d (the handoff was aborted)", ErrConflict, req.Node, req.Partition)
 	}
 	return nil
-}
-
-// handleReady serves POST /partitions/ready, forwarded to the leader.
-func (ck *ClusterKit) handleReady(c echo.Context) error {
-	var req ReadyRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.Node == "" {
-		return badRequest("node", "required")
-	}
-	if !ck.IsLeader() {
-		if err := ck.forward(c, "/partitions/ready", req, nil); err != nil {
-			return err
-		}
-	} else if err := ck.completeHandoff(c.Request().Context(), req); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -56,11 +56,6 @@ func chain(a, b echo.MiddlewareFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return a(b(next)) }
 }
 
-// ErrorBody is the JSON body of every error answer.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
 // StatusCode maps an error of this package to its HTTP status.
 func StatusCode(err error) int {
 	var fe *FieldError

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"clusterkit.dev/clusterkit/internal/state"
 )
 
 // forwardedHeader marks a request a member forwarded to the leader; a
@@ -120,6 +122,29 @@ func (ck *ClusterKit) handleLeave(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "left"})
+}
+
+// handleDrain serves POST /cluster/drain, forwarded to the leader.
+func (ck *ClusterKit) handleDrain(c echo.Context) error {
+	var req DrainRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.ID == "" {
+		return badRequest("id", "required")
+	}
+	draining := req.Draining == nil || *req.Draining
+	req.Draining = &draining
+	if !ck.IsLeader() {
+		if err := ck.forward(c, "/cluster/drain", req, nil); err != nil {
+			return err
+		}
+	} else if ck.Node(req.ID) == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownNode, req.ID)
+	} else if _, err := ck.apply(state.Command{Op: state.OpSetDraining, NodeID: req.ID, Draining: draining}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": req.ID, "draining": draining})
 }
 
 // forward sends a membership request to the leader on behalf of the caller.

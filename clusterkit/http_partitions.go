@@ -64,6 +64,25 @@ func (ck *ClusterKit) handlePartitionKey(c echo.Context) error {
 		Primary: ck.GetPrimary(p), Replicas: replicas})
 }
 
+// handleReady serves POST /partitions/ready, forwarded to the leader.
+func (ck *ClusterKit) handleReady(c echo.Context) error {
+	var req ReadyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Node == "" {
+		return badRequest("node", "required")
+	}
+	if !ck.IsLeader() {
+		if err := ck.forward(c, "/partitions/ready", req, nil); err != nil {
+			return err
+		}
+	} else if err := ck.completeHandoff(c.Request().Context(), req); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
 func (v *view) stats() PartitionStats {
 	s := PartitionStats{Version: v.version, PartitionCount: v.partitionCount,
 		ReplicationFactor: v.replicationFactor}

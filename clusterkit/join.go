@@ -17,38 +17,6 @@ import (
 	"clusterkit.dev/clusterkit/internal/state"
 )
 
-// JoinRequest is the body of POST /cluster/join.
-type JoinRequest struct {
-	ID       string            `json:"id"`
-	Name     string            `json:"name"`
-	HTTPAddr string            `json:"http_addr"`
-	RaftAddr string            `json:"raft_addr"`
-	Zone     string            `json:"zone,omitempty"`
-	Weight   int               `json:"weight,omitempty"`
-	Meta     map[string]string `json:"meta,omitempty"`
-	// The joiner's cluster settings; zero means "the cluster's".
-	ClusterName       string `json:"cluster_name,omitempty"`
-	PartitionCount    int    `json:"partition_count,omitempty"`
-	ReplicationFactor int    `json:"replication_factor,omitempty"`
-}
-
-// JoinResponse is the answer to a successful join.
-type JoinResponse struct {
-	ClusterName       string `json:"cluster_name"`
-	PartitionCount    int    `json:"partition_count"`
-	ReplicationFactor int    `json:"replication_factor"`
-	LeaderID          string `json:"leader_id"`
-	// Voter is true when the node joined as a raft voter.
-	Voter bool `json:"voter"`
-	// AlreadyMember is true when the node was a member before the request.
-	AlreadyMember bool `json:"already_member"`
-}
-
-// LeaveRequest is the body of POST /cluster/leave.
-type LeaveRequest struct {
-	ID string `json:"id"`
-}
-
 // joinRequest describes this node.
 func (ck *ClusterKit) joinRequest() JoinRequest {
 	o := ck.opts
@@ -244,16 +212,6 @@ func raftErr(err error) error {
 		return ErrNotLeader
 	}
 	return err
-}
-
-// HTTPError is an error answer from a node's HTTP API.
-type HTTPError struct {
-	Code    int
-	Message string
-}
-
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("http %d: %s", e.Code, e.Message)
 }
 
 // post sends body as JSON to http://addr+path and decodes a 2xx answer

@@ -38,7 +38,7 @@ func (ck *ClusterKit) localSizes(v *view) map[int]int64 {
 		return out
 	}
 	for i := range v.partitions {
-		if v.partitions[i].owns(ck.opts.NodeID) {
+		if owns(&v.partitions[i], ck.opts.NodeID) {
 			if n, ok := (*fn)(i); ok {
 				out[i] = n
 			}

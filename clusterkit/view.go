@@ -15,6 +15,7 @@ type view struct {
 	nodes             map[string]*Node
 	nodeList          []Node // sorted by ID
 	partitions        []Partition
+	owners            []partitionOwners // owners[i] is partitions[i]'s
 	// reason says why the map changed to this view.
 	reason Reason
 }
@@ -39,8 +40,9 @@ func newView(s *state.State, reason Reason) *view {
 		return v
 	}
 	v.partitions = make([]Partition, len(s.Partitions))
+	v.owners = make([]partitionOwners, len(s.Partitions))
 	for i, sp := range s.Partitions {
-		p := &v.partitions[i]
+		p, o := &v.partitions[i], &v.owners[i]
 		p.ID = PartitionID(i)
 		p.Index = i
 		p.Epoch = sp.Epoch
@@ -49,17 +51,17 @@ func newView(s *state.State, reason Reason) *view {
 		p.JoiningNodes = []string{}
 		for _, j := range sp.Joining {
 			p.JoiningNodes = append(p.JoiningNodes, j.Node)
-			p.joiningFrom = append(p.joiningFrom, j.From)
+			o.joiningFrom = append(o.joiningFrom, j.From)
 		}
 		if len(sp.Owners) == 0 {
 			continue
 		}
 		p.PrimaryNode = sp.Owners[0]
-		p.primary = v.nodes[sp.Owners[0]]
+		o.primary = v.nodes[sp.Owners[0]]
 		p.ReplicaNodes = append(p.ReplicaNodes, sp.Owners[1:]...)
-		p.replicas = make([]Node, 0, len(sp.Owners)-1)
+		o.replicas = make([]Node, 0, len(sp.Owners)-1)
 		for _, id := range sp.Owners[1:] {
-			p.replicas = append(p.replicas, *v.nodes[id])
+			o.replicas = append(o.replicas, *v.nodes[id])
 		}
 	}
 	return v
@@ -78,13 +80,22 @@ func (v *view) partition(i int) *Partition {
 	return &v.partitions[i]
 }
 
+// partitionOwners returns the owners of the view's partition number i, or
+// nil.
+func (v *view) partitionOwners(i int) *partitionOwners {
+	if v == nil || i < 0 || i >= len(v.owners) {
+		return nil
+	}
+	return &v.owners[i]
+}
+
 // owned counts the partitions id owns as primary and as replica.
 func (v *view) owned(id string) (primary, replica int) {
 	for i := range v.partitions {
 		p := &v.partitions[i]
 		if p.PrimaryNode == id {
 			primary++
-		} else if p.owns(id) {
+		} else if owns(p, id) {
 			replica++
 		}
 	}
@@ -112,16 +123,16 @@ func (v *view) health() mapHealth {
 	}
 	want := min(v.replicationFactor, live)
 	for i := range v.partitions {
-		p := &v.partitions[i]
+		p, o := &v.partitions[i], &v.owners[i]
 		h.moves += len(p.JoiningNodes)
-		if p.primary == nil || p.primary.State != NodeAlive {
+		if o.primary == nil || o.primary.State != NodeAlive {
 			h.noLivePrimary++
 		}
 		owners := 0
-		if p.primary != nil && p.primary.State == NodeAlive {
+		if o.primary != nil && o.primary.State == NodeAlive {
 			owners++
 		}
-		for _, r := range p.replicas {
+		for _, r := range o.replicas {
 			if r.State == NodeAlive {
 				owners++
 			}

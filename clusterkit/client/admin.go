@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // maxAdminBytes caps an operator endpoint's answer (a 65,536-partition
@@ -125,15 +125,15 @@ func (a *Admin) get(ctx context.Context, path string, out any) error {
 }
 
 // Cluster returns the node's map (GET /cluster).
-func (a *Admin) Cluster(ctx context.Context) (*clusterkit.ClusterInfo, error) {
-	info := new(clusterkit.ClusterInfo)
+func (a *Admin) Cluster(ctx context.Context) (*wire.ClusterInfo, error) {
+	info := new(wire.ClusterInfo)
 	return info, a.get(ctx, "/cluster", info)
 }
 
 // WaitCluster long-polls GET /cluster: it returns the map once its
 // version differs from version, or (nil, nil) when wait passes first.
-func (a *Admin) WaitCluster(ctx context.Context, version uint64, wait time.Duration) (*clusterkit.ClusterInfo, error) {
-	info := new(clusterkit.ClusterInfo)
+func (a *Admin) WaitCluster(ctx context.Context, version uint64, wait time.Duration) (*wire.ClusterInfo, error) {
+	info := new(wire.ClusterInfo)
 	hdr := http.Header{"If-None-Match": []string{`"` + strconv.FormatUint(version, 10) + `"`}}
 	code, _, err := a.call(ctx, http.MethodGet, "/cluster?wait="+wait.String(), nil, info, hdr)
 	if err != nil || code == http.StatusNotModified {
@@ -144,7 +144,7 @@ func (a *Admin) WaitCluster(ctx context.Context, version uint64, wait time.Durat
 
 // Health returns GET /health/detailed. A node that answers 503 still
 // describes itself: the body is returned with the *StatusError.
-func (a *Admin) Health(ctx context.Context) (*clusterkit.Health, error) {
+func (a *Admin) Health(ctx context.Context) (*wire.Health, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/health/detailed", nil)
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func (a *Admin) Health(ctx context.Context) (*clusterkit.Health, error) {
 		return nil, err
 	}
 	defer drainClose(resp.Body)
-	h := new(clusterkit.Health)
+	h := new(wire.Health)
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAdminBytes)).Decode(h); err != nil {
 		return nil, fmt.Errorf("client: decode health from %s: %w", req.URL.Host, err)
 	}
@@ -168,26 +168,26 @@ func (a *Admin) Health(ctx context.Context) (*clusterkit.Health, error) {
 }
 
 // Leader returns GET /consensus/leader.
-func (a *Admin) Leader(ctx context.Context) (*clusterkit.LeaderInfo, error) {
-	info := new(clusterkit.LeaderInfo)
+func (a *Admin) Leader(ctx context.Context) (*wire.LeaderInfo, error) {
+	info := new(wire.LeaderInfo)
 	return info, a.get(ctx, "/consensus/leader", info)
 }
 
 // Stats returns GET /partitions/stats.
-func (a *Admin) Stats(ctx context.Context) (*clusterkit.PartitionStats, error) {
-	s := new(clusterkit.PartitionStats)
+func (a *Admin) Stats(ctx context.Context) (*wire.PartitionStats, error) {
+	s := new(wire.PartitionStats)
 	return s, a.get(ctx, "/partitions/stats", s)
 }
 
 // Key returns GET /partitions/key: key's partition and owners.
-func (a *Admin) Key(ctx context.Context, key string) (*clusterkit.KeyInfo, error) {
-	k := new(clusterkit.KeyInfo)
+func (a *Admin) Key(ctx context.Context, key string) (*wire.KeyInfo, error) {
+	k := new(wire.KeyInfo)
 	return k, a.get(ctx, "/partitions/key?key="+url.QueryEscape(key), k)
 }
 
 // Plan returns GET /cluster/plan for change: what the leader would do,
 // committing nothing.
-func (a *Admin) Plan(ctx context.Context, change clusterkit.PlanChange) (*clusterkit.PlanInfo, error) {
+func (a *Admin) Plan(ctx context.Context, change wire.PlanChange) (*wire.PlanInfo, error) {
 	q := url.Values{}
 	if len(change.Join) > 0 {
 		q.Set("join", strings.Join(change.Join, ","))
@@ -204,33 +204,33 @@ func (a *Admin) Plan(ctx context.Context, change clusterkit.PlanChange) (*cluste
 	if len(change.Drain) > 0 {
 		q.Set("drain", strings.Join(change.Drain, ","))
 	}
-	p := new(clusterkit.PlanInfo)
+	p := new(wire.PlanInfo)
 	return p, a.get(ctx, "/cluster/plan?"+q.Encode(), p)
 }
 
 // Explain returns GET /partitions/explain for partition.
-func (a *Admin) Explain(ctx context.Context, partition int) (*clusterkit.ExplainInfo, error) {
-	e := new(clusterkit.ExplainInfo)
+func (a *Admin) Explain(ctx context.Context, partition int) (*wire.ExplainInfo, error) {
+	e := new(wire.ExplainInfo)
 	return e, a.get(ctx, "/partitions/explain?partition="+strconv.Itoa(partition), e)
 }
 
 // History returns GET /partitions/history for partition.
-func (a *Admin) History(ctx context.Context, partition int) (*clusterkit.PartitionHistory, error) {
-	h := new(clusterkit.PartitionHistory)
+func (a *Admin) History(ctx context.Context, partition int) (*wire.PartitionHistory, error) {
+	h := new(wire.PartitionHistory)
 	return h, a.get(ctx, "/partitions/history?partition="+strconv.Itoa(partition), h)
 }
 
 // NodeHistory returns GET /partitions/history for node: the newest limit
 // changes in which it gained or lost a partition or a primary role.
-func (a *Admin) NodeHistory(ctx context.Context, node string, limit int) (*clusterkit.PartitionHistory, error) {
-	h := new(clusterkit.PartitionHistory)
+func (a *Admin) NodeHistory(ctx context.Context, node string, limit int) (*wire.PartitionHistory, error) {
+	h := new(wire.PartitionHistory)
 	return h, a.get(ctx, "/partitions/history?node="+url.QueryEscape(node)+"&limit="+strconv.Itoa(limit), h)
 }
 
 // Drain starts draining node (draining true) or cancels a drain (false)
 // through POST /cluster/drain.
 func (a *Admin) Drain(ctx context.Context, node string, draining bool) error {
-	_, _, err := a.call(ctx, http.MethodPost, "/cluster/drain", clusterkit.DrainRequest{ID: node, Draining: &draining}, nil, nil)
+	_, _, err := a.call(ctx, http.MethodPost, "/cluster/drain", wire.DrainRequest{ID: node, Draining: &draining}, nil, nil)
 	return err
 }
 
@@ -238,6 +238,6 @@ func (a *Admin) Drain(ctx context.Context, node string, draining bool) error {
 // node's partitions move to the others; unlike the node's own Leave, it is
 // not drained first.
 func (a *Admin) Leave(ctx context.Context, node string) error {
-	_, _, err := a.call(ctx, http.MethodPost, "/cluster/leave", clusterkit.LeaveRequest{ID: node}, nil, nil)
+	_, _, err := a.call(ctx, http.MethodPost, "/cluster/leave", wire.LeaveRequest{ID: node}, nil, nil)
 	return err
 }

@@ -11,7 +11,7 @@
 // Service clients send their requests with HTTPClient, turn answers into
 // errors with Check, and wrap each keyed operation in WithRetry, which
 // refreshes the map and retries once when a node answers that it no longer
-// owns the key (clusterkit.StatusNotOwner).
+// owns the key (wire.StatusNotOwner).
 package client
 
 import (
@@ -26,7 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // Client holds a snapshot of the cluster map and keeps it fresh. All
@@ -266,7 +266,7 @@ func (c *Client) suspect(addr string) bool {
 
 // publish installs the map in info if it is newer than the current one,
 // and reports whether it did.
-func (c *Client) publish(info *clusterkit.ClusterInfo) (bool, error) {
+func (c *Client) publish(info *wire.ClusterInfo) (bool, error) {
 	t, err := newTopology(info)
 	if err != nil {
 		return false, err
@@ -303,7 +303,7 @@ func (c *Client) addresses() []string {
 	}
 	if t := c.topo.Load(); t != nil {
 		for _, n := range t.Nodes {
-			if n.IP != "" && n.State == clusterkit.NodeAlive {
+			if n.IP != "" && n.State == wire.NodeAlive {
 				add(c.baseURL(n.IP))
 			}
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // Sentinel errors of the client. Compare with errors.Is.
@@ -23,7 +23,7 @@ var (
 	ErrNoTopology = errors.New("client: no partition map")
 )
 
-// NotOwnerError is a clusterkit.StatusNotOwner (421) answer: the node at
+// NotOwnerError is a wire.StatusNotOwner (421) answer: the node at
 // Addr does not own the key's partition in the role the request needed.
 // WithRetry refreshes the map and retries once when MapVersion is newer
 // than the map the request was routed with.
@@ -31,11 +31,11 @@ type NotOwnerError struct {
 	// Addr is the host:port of the node that answered.
 	Addr string
 	// MapVersion is the answering node's map version, from the body or,
-	// failing that, from the clusterkit.HeaderMapVersion header.
+	// failing that, from the wire.HeaderMapVersion header.
 	MapVersion uint64
 	// Body is the decoded answer (zero if the body was not a
-	// clusterkit.NotOwnerBody).
-	Body clusterkit.NotOwnerBody
+	// wire.NotOwnerBody).
+	Body wire.NotOwnerBody
 }
 
 func (e *NotOwnerError) Error() string {
@@ -43,7 +43,7 @@ func (e *NotOwnerError) Error() string {
 	if msg == "" {
 		msg = "not owner"
 	}
-	return fmt.Sprintf("client: %s answered %d (map version %d): %s", e.Addr, clusterkit.StatusNotOwner, e.MapVersion, msg)
+	return fmt.Sprintf("client: %s answered %d (map version %d): %s", e.Addr, wire.StatusNotOwner, e.MapVersion, msg)
 }
 
 // StatusError is any other non-2xx answer of a node.
@@ -70,7 +70,7 @@ func StatusCode(err error) int {
 	}
 	var ne *NotOwnerError
 	if errors.As(err, &ne) {
-		return clusterkit.StatusNotOwner
+		return wire.StatusNotOwner
 	}
 	return 0
 }

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"strconv"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // Check turns a node's answer into an error: nil for a 2xx answer, whose
 // body is left to the caller (read it to the end before closing it, or the
 // connection cannot be reused); *NotOwnerError for
-// clusterkit.StatusNotOwner; *StatusError for any other status. For an
+// wire.StatusNotOwner; *StatusError for any other status. For an
 // error it reads and closes the body.
 func Check(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -26,7 +26,7 @@ func Check(resp *http.Response) error {
 	if resp.Request != nil && resp.Request.URL != nil {
 		addr = resp.Request.URL.Host
 	}
-	if resp.StatusCode != clusterkit.StatusNotOwner {
+	if resp.StatusCode != wire.StatusNotOwner {
 		return statusError(addr, resp)
 	}
 	e := &NotOwnerError{Addr: addr, MapVersion: MapVersion(resp)}
@@ -38,17 +38,17 @@ func Check(resp *http.Response) error {
 }
 
 // MapVersion returns the map version a node stated in its answer
-// (clusterkit.HeaderMapVersion), or 0.
+// (wire.HeaderMapVersion), or 0.
 func MapVersion(resp *http.Response) uint64 {
-	v, _ := strconv.ParseUint(resp.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
+	v, _ := strconv.ParseUint(resp.Header.Get(wire.HeaderMapVersion), 10, 64)
 	return v
 }
 
 // SetMapVersion stamps req with the version of the map it was routed
-// with (clusterkit.HeaderMapVersion), so that a node whose map is older
+// with (wire.HeaderMapVersion), so that a node whose map is older
 // can catch up before it answers.
 func SetMapVersion(req *http.Request, r Route) {
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(r.MapVersion, 10))
+	req.Header.Set(wire.HeaderMapVersion, strconv.FormatUint(r.MapVersion, 10))
 }
 
 // WithRetry routes key and calls fn with its route. If fn fails with a

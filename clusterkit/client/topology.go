@@ -3,7 +3,7 @@ package client
 import (
 	"fmt"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // Topology is one immutable snapshot of the cluster map, as fetched from
@@ -17,9 +17,9 @@ type Topology struct {
 	PartitionCount    int
 	ReplicationFactor int
 	// Nodes are the cluster's members, sorted by ID.
-	Nodes []clusterkit.Node
+	Nodes []wire.Node
 
-	byID   map[string]*clusterkit.Node
+	byID   map[string]*wire.Node
 	routes []Route
 }
 
@@ -36,30 +36,30 @@ type Route struct {
 	// MapVersion is the version of the map this route was read from.
 	MapVersion uint64
 	// Primary is the partition's primary, nil when it has none.
-	Primary *clusterkit.Node
+	Primary *wire.Node
 	// Replicas are the ready replicas: owners other than the primary that
 	// hold the partition's data.
-	Replicas []clusterkit.Node
+	Replicas []wire.Node
 	// Joining are owners being added: they are copying the partition and
 	// must receive writes, but must not serve reads or count towards a
 	// quorum until they become replicas.
-	Joining []clusterkit.Node
+	Joining []wire.Node
 
-	read  []clusterkit.Node // primary, then replicas
-	write []clusterkit.Node // primary, then replicas, then joining
+	read  []wire.Node // primary, then replicas
+	write []wire.Node // primary, then replicas, then joining
 }
 
 // ReadOwners returns the nodes that may serve a read of the partition: the
 // primary first, then the ready replicas. The slice is shared.
-func (r Route) ReadOwners() []clusterkit.Node { return r.read }
+func (r Route) ReadOwners() []wire.Node { return r.read }
 
 // WriteOwners returns every node a write of the partition must reach: the
 // primary first, then the ready replicas, then the joining owners. The
 // slice is shared.
-func (r Route) WriteOwners() []clusterkit.Node { return r.write }
+func (r Route) WriteOwners() []wire.Node { return r.write }
 
 // newTopology checks info and builds the routing tables of a snapshot.
-func newTopology(info *clusterkit.ClusterInfo) (*Topology, error) {
+func newTopology(info *wire.ClusterInfo) (*Topology, error) {
 	if info.PartitionCount <= 0 || len(info.Partitions) != info.PartitionCount {
 		return nil, fmt.Errorf("%w: map version %d has %d partitions, partition_count %d",
 			ErrNoTopology, info.Version, len(info.Partitions), info.PartitionCount)
@@ -71,7 +71,7 @@ func newTopology(info *clusterkit.ClusterInfo) (*Topology, error) {
 		PartitionCount:    info.PartitionCount,
 		ReplicationFactor: info.ReplicationFactor,
 		Nodes:             info.Nodes,
-		byID:              make(map[string]*clusterkit.Node, len(info.Nodes)),
+		byID:              make(map[string]*wire.Node, len(info.Nodes)),
 		routes:            make([]Route, info.PartitionCount),
 	}
 	for i := range t.Nodes {
@@ -81,7 +81,7 @@ func newTopology(info *clusterkit.ClusterInfo) (*Topology, error) {
 		if p.Index != i {
 			return nil, fmt.Errorf("%w: map version %d lists partition %d at position %d", ErrNoTopology, info.Version, p.Index, i)
 		}
-		r := Route{Partition: i, PartitionID: clusterkit.PartitionID(i), Epoch: p.Epoch, MapVersion: info.Version}
+		r := Route{Partition: i, PartitionID: wire.PartitionID(i), Epoch: p.Epoch, MapVersion: info.Version}
 		r.Primary = t.byID[p.PrimaryNode]
 		r.Replicas = t.nodes(p.ReplicaNodes)
 		r.Joining = t.nodes(p.JoiningNodes)
@@ -90,7 +90,7 @@ func newTopology(info *clusterkit.ClusterInfo) (*Topology, error) {
 			n++
 		}
 		// read and write share one array: write = read + joining.
-		all := make([]clusterkit.Node, 0, n)
+		all := make([]wire.Node, 0, n)
 		if r.Primary != nil {
 			all = append(all, *r.Primary)
 		}
@@ -103,8 +103,8 @@ func newTopology(info *clusterkit.ClusterInfo) (*Topology, error) {
 }
 
 // nodes resolves IDs to members, skipping IDs the map does not list.
-func (t *Topology) nodes(ids []string) []clusterkit.Node {
-	out := make([]clusterkit.Node, 0, len(ids))
+func (t *Topology) nodes(ids []string) []wire.Node {
+	out := make([]wire.Node, 0, len(ids))
 	for _, id := range ids {
 		if n := t.byID[id]; n != nil {
 			out = append(out, *n)
@@ -114,12 +114,12 @@ func (t *Topology) nodes(ids []string) []clusterkit.Node {
 }
 
 // Node returns the member with the given ID, or nil.
-func (t *Topology) Node(id string) *clusterkit.Node { return t.byID[id] }
+func (t *Topology) Node(id string) *wire.Node { return t.byID[id] }
 
 // Route returns the route of key's partition. It takes no lock and does
 // not allocate. With ErrNoPrimary the route is still filled in.
 func (t *Topology) Route(key string) (Route, error) {
-	return t.Partition(clusterkit.PartitionIndex(key, t.PartitionCount))
+	return t.Partition(wire.PartitionIndex(key, t.PartitionCount))
 }
 
 // Partition returns the route of partition number i.

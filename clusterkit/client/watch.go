@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // Pauses of the watch after a failed long-poll: doubled after each
@@ -85,7 +85,7 @@ var errNoAnswer = errors.New("node did not answer in time")
 // long-polls: notModified is true when the map is still at haveVersion. A
 // long-poll is given wait plus the fetch timeout, and, with the watch's
 // pings on, is abandoned as soon as its node fails to answer a ping.
-func (c *Client) fetch(ctx context.Context, base string, haveVersion uint64, wait time.Duration) (info *clusterkit.ClusterInfo, notModified bool, err error) {
+func (c *Client) fetch(ctx context.Context, base string, haveVersion uint64, wait time.Duration) (info *wire.ClusterInfo, notModified bool, err error) {
 	if wait <= 0 {
 		ctx, cancel := context.WithTimeoutCause(ctx, c.opts.fetchTimeout, errNoAnswer)
 		defer cancel()
@@ -143,7 +143,7 @@ func (c *Client) ping(ctx context.Context, stop <-chan struct{}, base string, ha
 // get sends one GET /cluster to base with hc. With haveVersion > 0 it
 // sends the matching ETag, and with wait > 0 asks the node to hold its
 // answer until the map changes or wait ends.
-func (c *Client) get(ctx context.Context, hc *http.Client, base string, haveVersion uint64, wait time.Duration) (info *clusterkit.ClusterInfo, notModified bool, err error) {
+func (c *Client) get(ctx context.Context, hc *http.Client, base string, haveVersion uint64, wait time.Duration) (info *wire.ClusterInfo, notModified bool, err error) {
 	url := base + "/cluster"
 	if wait > 0 {
 		url += "?wait=" + wait.String()
@@ -173,7 +173,7 @@ func (c *Client) get(ctx context.Context, hc *http.Client, base string, haveVers
 	default:
 		return nil, false, statusError(req.URL.Host, resp)
 	}
-	info = new(clusterkit.ClusterInfo)
+	info = new(wire.ClusterInfo)
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMapBytes)).Decode(info); err != nil {
 		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
 			err = fmt.Errorf("%w (%v)", cause, err)
@@ -197,7 +197,7 @@ func drainClose(body io.ReadCloser) {
 func statusError(addr string, resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	msg := ""
-	var body clusterkit.ErrorBody
+	var body wire.ErrorBody
 	if json.Unmarshal(b, &body) == nil && body.Error != "" {
 		msg = body.Error
 	} else if len(b) > 0 {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // pollWait is how long one long-poll of the map waits for a change.
@@ -129,7 +129,7 @@ func drainEmpty(ctx context.Context, a *app, ad *client.Admin, node string) erro
 }
 
 // holdCount counts the partitions node owns or is joining.
-func holdCount(info *clusterkit.ClusterInfo, node string) int {
+func holdCount(info *wire.ClusterInfo, node string) int {
 	n := 0
 	for _, p := range info.Partitions {
 		if p.PrimaryNode == node || slices.Contains(p.ReplicaNodes, node) || slices.Contains(p.JoiningNodes, node) {
@@ -144,10 +144,10 @@ func holdCount(info *clusterkit.ClusterInfo, node string) int {
 func waitGone(ctx context.Context, ad *client.Admin, node string) error {
 	info, err := ad.Cluster(ctx)
 	for err == nil {
-		if !slices.ContainsFunc(info.Nodes, func(n clusterkit.Node) bool { return n.ID == node }) {
+		if !slices.ContainsFunc(info.Nodes, func(n wire.Node) bool { return n.ID == node }) {
 			return nil
 		}
-		var next *clusterkit.ClusterInfo
+		var next *wire.ClusterInfo
 		if next, err = ad.WaitCluster(ctx, info.Version, pollWait); next != nil {
 			info = next
 		}

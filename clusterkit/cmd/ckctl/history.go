@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 func historyCmd(a *app) *cobra.Command {
@@ -22,7 +22,7 @@ func historyCmd(a *app) *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd.Context())
 			defer cancel()
-			var h *clusterkit.PartitionHistory
+			var h *wire.PartitionHistory
 			var err error
 			if node != "" {
 				h, err = a.admin().NodeHistory(ctx, node, limit)
@@ -53,7 +53,7 @@ func historyCmd(a *app) *cobra.Command {
 }
 
 // changeText says what a change did: +added, -removed, primary a→b.
-func changeText(c clusterkit.PartitionChange) string {
+func changeText(c wire.PartitionChange) string {
 	var parts []string
 	for _, id := range c.Added {
 		s := "+" + id

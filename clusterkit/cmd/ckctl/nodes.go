@@ -6,12 +6,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // nodeRow is one line of ckctl nodes, and its -o json element.
 type nodeRow struct {
-	clusterkit.Node
+	wire.Node
 	Leader    bool `json:"leader"`
 	Primaries int  `json:"primaries"`
 	Replicas  int  `json:"replicas"`
@@ -23,7 +23,7 @@ func nodesCmd(a *app) *cobra.Command {
 		Use:   "nodes",
 		Short: "Every node: state, zone, weight, role counts, address",
 		Args:  args(cobra.NoArgs),
-		RunE: a.withMap(func(info *clusterkit.ClusterInfo) error {
+		RunE: a.withMap(func(info *wire.ClusterInfo) error {
 			rows := nodeRows(info)
 			if a.json() {
 				return writeJSON(a.out, rows)
@@ -39,7 +39,7 @@ func nodesCmd(a *app) *cobra.Command {
 }
 
 // nodeRows counts each node's roles in info's map, in node ID order.
-func nodeRows(info *clusterkit.ClusterInfo) []nodeRow {
+func nodeRows(info *wire.ClusterInfo) []nodeRow {
 	rows := make([]nodeRow, len(info.Nodes))
 	at := map[string]*nodeRow{}
 	for i, n := range info.Nodes {

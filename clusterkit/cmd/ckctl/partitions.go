@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // partitionFilter selects partitions for ckctl partitions.
@@ -21,7 +21,7 @@ func partitionsCmd(a *app) *cobra.Command {
 		Use:   "partitions",
 		Short: "The partition table: primary, replicas, joining owners, epoch (filters: --node, --primary, --moving, --under-replicated)",
 		Args:  args(cobra.NoArgs),
-		RunE: a.withMap(func(info *clusterkit.ClusterInfo) error {
+		RunE: a.withMap(func(info *wire.ClusterInfo) error {
 			parts := f.apply(info)
 			if a.json() {
 				return writeJSON(a.out, parts)
@@ -41,17 +41,17 @@ func partitionsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func (f partitionFilter) apply(info *clusterkit.ClusterInfo) []clusterkit.Partition {
-	state := map[string]clusterkit.NodeState{}
+func (f partitionFilter) apply(info *wire.ClusterInfo) []wire.Partition {
+	state := map[string]wire.NodeState{}
 	live := 0
 	for _, n := range info.Nodes {
 		state[n.ID] = n.State
-		if n.State == clusterkit.NodeAlive {
+		if n.State == wire.NodeAlive {
 			live++
 		}
 	}
 	want := min(info.ReplicationFactor, live)
-	out := []clusterkit.Partition{}
+	out := []wire.Partition{}
 	for _, p := range info.Partitions {
 		owners := append([]string{p.PrimaryNode}, p.ReplicaNodes...)
 		switch {
@@ -65,7 +65,7 @@ func (f partitionFilter) apply(info *clusterkit.ClusterInfo) []clusterkit.Partit
 		if f.under {
 			n := 0
 			for _, id := range owners {
-				if state[id] == clusterkit.NodeAlive {
+				if state[id] == wire.NodeAlive {
 					n++
 				}
 			}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 func planCmd(a *app) *cobra.Command {
@@ -21,7 +21,7 @@ placement on a copy of the cluster state and commits nothing. Bytes to copy
 are shown when the application reports partition sizes.`,
 		Args: args(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			var ch clusterkit.PlanChange
+			var ch wire.PlanChange
 			switch argv[0] {
 			case "join":
 				ch.Join, ch.Zone, ch.Weight = argv[1:], zone, weight
@@ -52,7 +52,7 @@ are shown when the application reports partition sizes.`,
 	return cmd
 }
 
-func printPlan(a *app, argv []string, p *clusterkit.PlanInfo) error {
+func printPlan(a *app, argv []string, p *wire.PlanInfo) error {
 	fmt.Fprintf(a.out, "plan: %s %s from map version %d (leader %s); nothing is committed\n", argv[0], list(argv[1:]), p.Version, p.LeaderID)
 	bytes := fmt.Sprintf("unknown (%d of %d sizes reported)", p.BytesKnown, p.Copies)
 	if p.Copies > 0 && p.BytesKnown == p.Copies {
@@ -86,16 +86,16 @@ func printPlan(a *app, argv []string, p *clusterkit.PlanInfo) error {
 	return t.flush()
 }
 
-func roleText(id string, role clusterkit.Role) string {
+func roleText(id string, role wire.Role) string {
 	if id == "" {
 		return "-"
 	}
-	if role == "" || role == clusterkit.RoleNone {
+	if role == "" || role == wire.RoleNone {
 		return id
 	}
 	return id + " (" + string(role) + ")"
 }
 
-func rangeText(s clusterkit.LoadSummary) string {
+func rangeText(s wire.LoadSummary) string {
 	return fmt.Sprintf("%d..%d", s.Min, s.Max)
 }

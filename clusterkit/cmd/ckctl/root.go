@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // defaultAddr is the node ckctl asks when neither --addr nor
@@ -62,7 +62,7 @@ func (a *app) json() bool { return a.output == "json" }
 
 // withMap returns a command body that fetches the node's map, bounded by
 // --timeout, and hands it to show.
-func (a *app) withMap(show func(info *clusterkit.ClusterInfo) error) func(*cobra.Command, []string) error {
+func (a *app) withMap(show func(info *wire.ClusterInfo) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		ctx, cancel := a.ctx(cmd.Context())
 		defer cancel()

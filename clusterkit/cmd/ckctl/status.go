@@ -8,25 +8,25 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // statusInfo is the -o json body of ckctl status.
 type statusInfo struct {
-	ClusterName       string                 `json:"cluster_name"`
-	LeaderID          string                 `json:"leader_id"`
-	Term              uint64                 `json:"term"`
-	Version           uint64                 `json:"version"`
-	PartitionCount    int                    `json:"partition_count"`
-	ReplicationFactor int                    `json:"replication_factor"`
-	Nodes             map[string]int         `json:"nodes"`
-	Draining          int                    `json:"draining"`
-	UnderReplicated   int                    `json:"under_replicated"`
-	NoLivePrimary     int                    `json:"no_live_primary"`
-	MovesInFlight     int                    `json:"moves_in_flight"`
-	Slots             clusterkit.LoadSummary `json:"slots"`
-	Primaries         clusterkit.LoadSummary `json:"primaries"`
+	ClusterName       string           `json:"cluster_name"`
+	LeaderID          string           `json:"leader_id"`
+	Term              uint64           `json:"term"`
+	Version           uint64           `json:"version"`
+	PartitionCount    int              `json:"partition_count"`
+	ReplicationFactor int              `json:"replication_factor"`
+	Nodes             map[string]int   `json:"nodes"`
+	Draining          int              `json:"draining"`
+	UnderReplicated   int              `json:"under_replicated"`
+	NoLivePrimary     int              `json:"no_live_primary"`
+	MovesInFlight     int              `json:"moves_in_flight"`
+	Slots             wire.LoadSummary `json:"slots"`
+	Primaries         wire.LoadSummary `json:"primaries"`
 	// Healthy is true when a leader is known, every node is alive and
 	// every partition has its live owners and a live primary.
 	Healthy bool `json:"healthy"`
@@ -83,7 +83,7 @@ func fetchStatus(ctx context.Context, ad *client.Admin) (*statusInfo, error) {
 		if n.Draining {
 			s.Draining++
 		}
-		if n.State != clusterkit.NodeAlive {
+		if n.State != wire.NodeAlive {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s is %s", n.ID, n.State))
 		}
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 )
 
 // clearScreen moves the cursor home and clears a terminal.
@@ -38,7 +38,7 @@ each request, not the watch.`,
 func watch(ctx context.Context, a *app, ad *client.Admin, count int) error {
 	tty := isTerminal(a.out)
 	var version uint64
-	var info *clusterkit.ClusterInfo
+	var info *wire.ClusterInfo
 	for views := 0; count == 0 || views < count; {
 		if info == nil {
 			rctx, cancel := a.ctx(ctx)
@@ -75,7 +75,7 @@ func watch(ctx context.Context, a *app, ad *client.Admin, count int) error {
 	return nil
 }
 
-func drawView(ctx context.Context, a *app, ad *client.Admin, info *clusterkit.ClusterInfo, tty bool) error {
+func drawView(ctx context.Context, a *app, ad *client.Admin, info *wire.ClusterInfo, tty bool) error {
 	rctx, cancel := a.ctx(ctx)
 	defer cancel()
 	s, err := fetchStatus(rctx, ad)

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"sync"
 
-	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 	"clusterkit.dev/services/kv-async/internal/opbatch"
 )
 
@@ -84,9 +84,9 @@ func (c *Client) write(ctx context.Context, r ckclient.Route, op opbatch.Op) (op
 	switch res.Code {
 	case http.StatusOK:
 		return res, nil
-	case clusterkit.StatusNotOwner:
+	case wire.StatusNotOwner:
 		return res, &ckclient.NotOwnerError{Addr: addr, MapVersion: nodeVersion,
-			Body: clusterkit.NotOwnerBody{Error: res.Message, MapVersion: nodeVersion}}
+			Body: wire.NotOwnerBody{Error: res.Message, MapVersion: nodeVersion}}
 	}
 	return res, &ckclient.StatusError{Addr: addr, Code: res.Code, Message: res.Message}
 }
@@ -209,5 +209,5 @@ func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byt
 // Header values of batch requests (net/http only reads them).
 var (
 	contentTypeOps   = []string{opbatch.ContentType}
-	headerMapVersion = http.CanonicalHeaderKey(clusterkit.HeaderMapVersion)
+	headerMapVersion = http.CanonicalHeaderKey(wire.HeaderMapVersion)
 )

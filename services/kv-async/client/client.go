@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 	"clusterkit.dev/services/kv-async/internal/jsonstr"
 	"clusterkit.dev/services/kv-async/internal/opbatch"
 )
@@ -229,7 +229,7 @@ func (c *Client) Get(ctx context.Context, key string) (string, error) {
 // GetFrom reads key from one node with consistency "any": the node must be
 // a ready owner of the key's partition, and its value may lag behind the
 // primary's. It is meant for inspecting replicas.
-func (c *Client) GetFrom(ctx context.Context, node clusterkit.Node, key string) (string, error) {
+func (c *Client) GetFrom(ctx context.Context, node wire.Node, key string) (string, error) {
 	r, err := c.sdk.Route(key)
 	if err != nil && !errors.Is(err, ckclient.ErrNoPrimary) {
 		return "", err
@@ -237,7 +237,7 @@ func (c *Client) GetFrom(ctx context.Context, node clusterkit.Node, key string) 
 	return c.get(ctx, r, &node, key, "any")
 }
 
-func (c *Client) get(ctx context.Context, r ckclient.Route, n *clusterkit.Node, key, consistency string) (string, error) {
+func (c *Client) get(ctx context.Context, r ckclient.Route, n *wire.Node, key, consistency string) (string, error) {
 	path := "/kv/get?key=" + url.QueryEscape(key)
 	if consistency != "" {
 		path += "&consistency=" + url.QueryEscape(consistency)
@@ -254,7 +254,7 @@ func (c *Client) get(ctx context.Context, r ckclient.Route, n *clusterkit.Node, 
 
 // decodeValue returns the value of a get's answer. The plain answer
 // (no escape sequence) is read without reflection.
-func decodeValue(n *clusterkit.Node, b []byte) (string, error) {
+func decodeValue(n *wire.Node, b []byte) (string, error) {
 	var value []byte
 	if jsonstr.ParseObject(b, func(m jsonstr.Member) bool {
 		if string(m.Name) == "value" {
@@ -283,7 +283,7 @@ func decodeValue(n *clusterkit.Node, b []byte) (string, error) {
 //
 // The request is bounded by the call timeout: a node that does not answer
 // in time makes it fail with an error wrapping context.DeadlineExceeded.
-func (c *Client) getBody(ctx context.Context, r ckclient.Route, n *clusterkit.Node, target string) ([]byte, error) {
+func (c *Client) getBody(ctx context.Context, r ckclient.Route, n *wire.Node, target string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme+"://"+n.IP+target, nil)

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
@@ -316,7 +316,7 @@ func (q *nodeQueue) post(buf []byte, calls []*call) (_ []byte, _ []batch.Result,
 		req.Header.Set("Authorization", "Bearer "+q.c.token)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(mapVersion, 10))
+	req.Header.Set(wire.HeaderMapVersion, strconv.FormatUint(mapVersion, 10))
 	resp, err := q.c.hc.Do(req)
 	if err != nil {
 		return buf, nil, 0, err, err
@@ -349,7 +349,7 @@ func (q *nodeQueue) statusErr(status byte, nodeVersion uint64) error {
 		return nil
 	case batch.StatusNotOwner:
 		return &ckclient.NotOwnerError{Addr: q.addr, MapVersion: nodeVersion,
-			Body: clusterkit.NotOwnerBody{Error: "not an owner of the key's partition", MapVersion: nodeVersion}}
+			Body: wire.NotOwnerBody{Error: "not an owner of the key's partition", MapVersion: nodeVersion}}
 	case batch.StatusUnavailable:
 		return fmt.Errorf("%w: %s", errUnavailable, q.addr)
 	}

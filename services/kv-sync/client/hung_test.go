@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/clusterkit/wire"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
@@ -30,7 +30,7 @@ type fakeNode struct {
 	requests, open, maxOpen atomic.Int64
 
 	mu   sync.Mutex
-	info clusterkit.ClusterInfo
+	info wire.ClusterInfo
 	recs map[string]batch.Result
 }
 
@@ -39,8 +39,8 @@ type fakeNode struct {
 func fakeCluster(t *testing.T, n int) []*fakeNode {
 	t.Helper()
 	nodes := make([]*fakeNode, n)
-	info := clusterkit.ClusterInfo{ClusterName: "test", Version: 1, PartitionCount: 1, ReplicationFactor: n,
-		Partitions: []clusterkit.Partition{{ID: "partition-0", Index: 0, Version: 1}}}
+	info := wire.ClusterInfo{ClusterName: "test", Version: 1, PartitionCount: 1, ReplicationFactor: n,
+		Partitions: []wire.Partition{{ID: "partition-0", Index: 0, Version: 1}}}
 	for i := range nodes {
 		f := &fakeNode{id: fmt.Sprintf("node-%d", i+1), quit: make(chan struct{}), recs: map[string]batch.Result{}}
 		f.srv = httptest.NewServer(f)
@@ -49,7 +49,7 @@ func fakeCluster(t *testing.T, n int) []*fakeNode {
 			f.srv.Close()
 		})
 		nodes[i] = f
-		info.Nodes = append(info.Nodes, clusterkit.Node{ID: f.id, IP: f.srv.Listener.Addr().String(), State: clusterkit.NodeAlive, Weight: 1})
+		info.Nodes = append(info.Nodes, wire.Node{ID: f.id, IP: f.srv.Listener.Addr().String(), State: wire.NodeAlive, Weight: 1})
 		if i == 0 {
 			info.Partitions[0].PrimaryNode = f.id
 		} else {
@@ -64,7 +64,7 @@ func fakeCluster(t *testing.T, n int) []*fakeNode {
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(clusterkit.HeaderMapVersion, "1")
+	w.Header().Set(wire.HeaderMapVersion, "1")
 	if r.URL.Path == "/cluster" {
 		_ = json.NewEncoder(w).Encode(f.info)
 		return

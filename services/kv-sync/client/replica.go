@@ -3,14 +3,14 @@ package client
 import (
 	"io"
 
-	"clusterkit.dev/clusterkit"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/clusterkit/wire"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
 // askRead queues a read of key for node; its answer arrives on done with
 // tag.
-func (c *Client) askRead(r ckclient.Route, node clusterkit.Node, key string, tag int, done chan<- callResult) {
+func (c *Client) askRead(r ckclient.Route, node wire.Node, key string, tag int, done chan<- callResult) {
 	c.node(node.IP, batch.OpRead).send(&call{op: batch.Op{Kind: batch.OpRead, Key: key},
 		mapVersion: r.MapVersion, tag: tag, done: done})
 }
@@ -18,7 +18,7 @@ func (c *Client) askRead(r ckclient.Route, node clusterkit.Node, key string, tag
 // askWrite queues rec for node, which stores it unless it holds a newer
 // version; the answer, with the node's map version, arrives on done with
 // tag, and then, when track is not nil, goes to track.
-func (c *Client) askWrite(r ckclient.Route, node clusterkit.Node, key string, rec record, tag int, done chan<- callResult, track *writeTrack) {
+func (c *Client) askWrite(r ckclient.Route, node wire.Node, key string, rec record, tag int, done chan<- callResult, track *writeTrack) {
 	op := batch.Op{Kind: batch.OpWrite, Key: key, Counter: rec.version.Counter, Writer: rec.version.Writer, Deleted: rec.deleted}
 	if !rec.deleted {
 		op.Value = []byte(rec.value)

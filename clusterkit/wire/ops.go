@@ -1,4 +1,4 @@
-package clusterkit
+package wire
 
 import "clusterkit.dev/clusterkit/placement"
 
@@ -10,7 +10,7 @@ import "clusterkit.dev/clusterkit/placement"
 // copy of the cluster state with the change applied, as if the copies of
 // each round of handoffs finished together, and commits nothing. A change
 // of more than one round may, once made, send some later-round copies to
-// other nodes of the same balance (see DESIGN.md).
+// other nodes of the same balance (see clusterkit's DESIGN.md).
 type PlanInfo struct {
 	// Version is the map version the plan starts from and LeaderID the
 	// node that computed it.
@@ -35,8 +35,8 @@ type PlanInfo struct {
 	Before Balance `json:"before"`
 	After  Balance `json:"after"`
 	// BytesToCopy sums the sizes of the copied partitions that the
-	// application reported (see SetPartitionSizes); BytesKnown counts the
-	// copies whose size is known, out of Copies.
+	// application reported (see clusterkit.ClusterKit.SetPartitionSizes);
+	// BytesKnown counts the copies whose size is known, out of Copies.
 	BytesToCopy int64 `json:"bytes_to_copy"`
 	BytesKnown  int   `json:"bytes_known"`
 }
