@@ -39,6 +39,16 @@
 //     log and flushes memtables. For measurements and for nodes whose
 //     replicas make up for a lost machine.
 //
+// # Reads
+//
+// A point read in Pebble seeks the skiplist of every memtable not yet
+// flushed and the tables of each level. The services read every key
+// before they write it and read keys soon after writing them, so the
+// store keeps a bounded cache of the latest value of recently written and
+// read keys, and of recently read absent ones (Options.ReadCacheSize),
+// which Updates keep exact: an entry holds what Pebble holds, or is
+// absent.
+//
 // # A full disk
 //
 // Pebble treats a failed write of its log as fatal: it cannot tell which of

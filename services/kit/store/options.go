@@ -55,6 +55,11 @@ type Options struct {
 	MemTableSize uint64
 	// CacheSize is the size of Pebble's block cache. Default 64 MiB.
 	CacheSize int64
+	// ReadCacheSize bounds the store's own cache of the latest value of
+	// recently written and read keys, which answers most point reads
+	// without a seek through Pebble's memtables and levels. Default
+	// 32 MiB; negative turns it off.
+	ReadCacheSize int64
 	// MinFreeBytes is the free space under which updates that write are
 	// refused with ErrDiskFull. It must cover a memtable's flush and a log
 	// file. Default 4 × MemTableSize + 64 MiB.
@@ -76,9 +81,10 @@ type Options struct {
 
 // Defaults.
 const (
-	defaultMemTableSize = 4 << 20
-	defaultCacheSize    = 64 << 20
-	defaultDiskCheck    = 100 * time.Millisecond
+	defaultMemTableSize  = 4 << 20
+	defaultCacheSize     = 64 << 20
+	defaultReadCacheSize = 32 << 20
+	defaultDiskCheck     = 100 * time.Millisecond
 )
 
 // fill checks o and fills in the defaults.
@@ -97,6 +103,9 @@ func (o *Options) fill() error {
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = defaultCacheSize
+	}
+	if o.ReadCacheSize == 0 {
+		o.ReadCacheSize = defaultReadCacheSize
 	}
 	if o.MinFreeBytes == 0 {
 		o.MinFreeBytes = 4*o.MemTableSize + 64<<20

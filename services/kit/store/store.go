@@ -27,11 +27,16 @@ type Store struct {
 	closed bool
 	active sync.WaitGroup // Updates past the closed check
 
-	flights flights  // synced updates whose fsync is running
-	disk    diskRoom // the free space, measured now and then
-	window  *window  // the Windowed durability's sync loop, or nil
+	cache   readCache // the latest values of recently used keys
+	flights flights   // synced updates whose fsync is running
+	disk    diskRoom  // the free space, measured now and then
+	window  *window   // the Windowed durability's sync loop, or nil
 
 	shut atomic.Bool // set once Close began: reads fail
+
+	// betweenReadAndFill, if set, runs after a read of Pebble and before
+	// the read cache is filled with what it found (tests).
+	betweenReadAndFill func()
 }
 
 // Open opens the store in directory dir, creating it if needed. Pebble
@@ -45,6 +50,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, dir: dir}
 	s.flights.init()
+	s.cache.init(opts.ReadCacheSize)
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, opts.pebbleOptions(cache, s.disk.events(opts.Logger)))
@@ -137,8 +143,16 @@ func (s *Store) get(k []byte) ([]byte, bool, error) {
 	if s.shut.Load() {
 		return nil, false, ErrClosed
 	}
+	v, found, cached, seq := s.cache.get(k)
+	if cached {
+		return v, found, nil
+	}
 	v, closer, err := s.db.Get(k)
+	if s.betweenReadAndFill != nil {
+		s.betweenReadAndFill()
+	}
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.cache.fill(k, nil, false, seq)
 		return nil, false, nil
 	}
 	if err != nil {
@@ -148,6 +162,7 @@ func (s *Store) get(k []byte) ([]byte, bool, error) {
 	if v == nil {
 		v = []byte{}
 	}
+	s.cache.fill(k, v, true, seq)
 	return v, true, closer.Close()
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -10,11 +11,13 @@ import (
 // Tx is one Update's view of the store and its writes. It is valid only
 // during the Update's function.
 type Tx struct {
-	s      *Store
-	b      *pebble.Batch
-	keys   []string // stored keys written, for the flights
-	drops  []int
-	writes bool // some Set: the update needs room
+	s       *Store
+	b       *pebble.Batch
+	keys    []string // stored keys written, for the flights and the cache
+	values  [][]byte // what each key now holds (copies)
+	deleted []bool   // whether each key was deleted
+	drops   []int
+	writes  bool // some Set: the update needs room
 }
 
 // Get returns the value of key in partition p as the Updates before this
@@ -67,7 +70,7 @@ func (tx *Tx) set(k, value []byte) error {
 	if err := tx.b.Set(k, value, nil); err != nil {
 		return fmt.Errorf("store: set: %w", err)
 	}
-	tx.keys = append(tx.keys, string(k))
+	tx.wrote(k, value, false)
 	tx.writes = true
 	return nil
 }
@@ -81,8 +84,17 @@ func (tx *Tx) Delete(p int, key []byte) error {
 	if err := tx.b.Delete(k, nil); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
-	tx.keys = append(tx.keys, string(k))
+	tx.wrote(k, nil, true)
 	return nil
+}
+
+// wrote notes that stored key k now holds value (or nothing, if deleted).
+func (tx *Tx) wrote(k, value []byte, deleted bool) {
+	tx.keys = append(tx.keys, string(k))
+	if tx.s.cache.shards != nil {
+		tx.values = append(tx.values, bytes.Clone(value))
+		tx.deleted = append(tx.deleted, deleted)
+	}
 }
 
 // DropPartition removes every key of partition p with one range delete.
@@ -125,6 +137,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	}
 	if s.opts.Durability != Synced {
 		err = s.db.Apply(tx.b, pebble.NoSync)
+		s.cacheApplied(&tx, err)
 		s.mu.Unlock()
 		if err == nil && s.window != nil {
 			err = s.window.applied()
@@ -138,10 +151,12 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	// Applied under mu, in the order of the decisions; the fsync is
 	// waited for outside it, so concurrent updates share fsyncs.
 	if err := s.db.ApplyNoSyncWait(tx.b, pebble.Sync); err != nil {
+		s.cacheApplied(&tx, err)
 		s.mu.Unlock()
 		s.flights.finish(f, tx.keys, tx.drops, err)
 		return fmt.Errorf("store: update: %w", err)
 	}
+	s.cacheApplied(&tx, nil)
 	s.mu.Unlock()
 	err = tx.b.SyncWait()
 	s.flights.finish(f, tx.keys, tx.drops, err)
@@ -149,4 +164,14 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		return fmt.Errorf("store: update: sync: %w", err)
 	}
 	return tx.b.Close()
+}
+
+// cacheApplied tells the read cache what tx's apply left in Pebble: its
+// writes, or, if the apply failed, that those keys are unknown.
+func (s *Store) cacheApplied(tx *Tx, err error) {
+	if err != nil {
+		s.cache.forget(tx.keys, tx.drops)
+		return
+	}
+	s.cache.applied(tx.keys, tx.values, tx.deleted, tx.drops)
 }
