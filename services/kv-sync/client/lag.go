@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Replication lag, as a quorum client sees it: a write returns once a
@@ -145,42 +143,5 @@ func (w *writeTrack) returned(acked bool) {
 		case w.failed[tag]:
 			w.t.node(id).missed++
 		}
-	}
-}
-
-// NewLagCollector returns a Prometheus collector of the lag that lag
-// reports, as the gauges kvsync_replication_lag_operations{node} and
-// kvsync_replication_lag_seconds{node} and the counter
-// kvsync_replication_missed_writes_total{node}. Register
-// NewLagCollector(c.Lag) to export a Client's: every node of its map has
-// its series from the start, at 0, so a rate sees the first missed write.
-func NewLagCollector(lag func() []NodeLag) prometheus.Collector {
-	return lagCollector{
-		lag: lag,
-		ops: prometheus.NewDesc("kvsync_replication_lag_operations",
-			"Acknowledged writes whose copy to an owner is still running, by owner.", []string{"node"}, nil),
-		secs: prometheus.NewDesc("kvsync_replication_lag_seconds",
-			"Age of the oldest acknowledged write whose copy to an owner is still running, by owner.", []string{"node"}, nil),
-		missed: prometheus.NewDesc("kvsync_replication_missed_writes_total",
-			"Acknowledged writes an owner failed to store, by owner: reads write them back, a restarted owner catches up.", []string{"node"}, nil),
-	}
-}
-
-type lagCollector struct {
-	lag               func() []NodeLag
-	ops, secs, missed *prometheus.Desc
-}
-
-func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.ops
-	ch <- c.secs
-	ch <- c.missed
-}
-
-func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range c.lag() {
-		ch <- prometheus.MustNewConstMetric(c.ops, prometheus.GaugeValue, float64(l.Operations), l.Node)
-		ch <- prometheus.MustNewConstMetric(c.secs, prometheus.GaugeValue, l.Seconds, l.Node)
-		ch <- prometheus.MustNewConstMetric(c.missed, prometheus.CounterValue, float64(l.Missed), l.Node)
 	}
 }

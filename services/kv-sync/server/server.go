@@ -46,7 +46,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/services/kv-sync/client"
+	"clusterkit.dev/services/kv-sync/client/lagmetrics"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
@@ -222,7 +222,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	s.drops = newDropper(s)
 	s.coord = newCoordinator(s)
 	// The lag of every node of the map and of the owners its quorums wrote to.
-	if err := ck.Registry().Register(client.NewLagCollector(s.coord.lag)); err != nil {
+	if err := ck.Registry().Register(lagmetrics.NewCollector(s.coord.lag)); err != nil {
 		cancel()
 		_ = st.Close()
 		return nil, fmt.Errorf("register the replication lag metrics: %w", err)
