@@ -7,8 +7,8 @@ import (
 )
 
 // Node-to-node requests need the cluster token when the node has one
-// (clusterkit.Options.ClusterToken): replication (/kv/replicate), forwarded
-// batches (/kv/forward), partition copies (/kv/stream), a node's local
+// (clusterkit.Options.ClusterToken): replication (/kv/internal/replicate), forwarded
+// batches (/kv/internal/forward), partition copies (/kv/internal/stream), a node's local
 // copy of a key (/kv/get?local=...) and any request marked as forwarded by
 // another node (X-Kv-Forwarded-By). Without it they are answered 401 with a
 // JSON error, change nothing, and are counted in
@@ -19,7 +19,7 @@ import (
 // nodeToNode reports whether r is a request only another member sends.
 func nodeToNode(r *http.Request) bool {
 	switch r.URL.Path {
-	case "/kv/replicate", "/kv/forward", "/kv/stream":
+	case "/kv/internal/replicate", "/kv/internal/forward", "/kv/internal/stream":
 		return true
 	}
 	if r.Header.Get(headerForwardedBy) != "" {

@@ -15,6 +15,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 )
 
 // testConfig is LocalConfig with failure detection slow enough that a
@@ -141,10 +142,10 @@ func (tc *testCluster) waitSettled() {
 				if len(p.JoiningNodes) > 0 {
 					return fmt.Errorf("%s: %s still joining", p.ID, p.JoiningNodes)
 				}
-				if owner(&p, m.ID) && !s.parts.ready(p.Index) {
+				if migrate.Owner(&p, m.ID) && !s.parts.Get(p.Index).Owned() {
 					return fmt.Errorf("%s: %s not ready", m.ID, p.ID)
 				}
-				if p.PrimaryNode == m.ID && !s.parts.servable(p.Index) {
+				if p.PrimaryNode == m.ID && !servable(s.parts.Get(p.Index)) {
 					return fmt.Errorf("%s: %s not servable as primary", m.ID, p.ID)
 				}
 			}

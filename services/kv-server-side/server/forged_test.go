@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -22,9 +23,9 @@ func TestForgedReplicationIsRefused(t *testing.T) {
 		t.Helper()
 		var body []byte
 		for k := range recs {
-			body = appendRecordFrame(body, &recs[k])
+			body = stream.AppendRecord(body, &recs[k])
 		}
-		return tc.do(i, http.MethodPost, "/kv/replicate", appendEndFrame(body, len(recs)), nil)
+		return tc.do(i, http.MethodPost, "/kv/internal/replicate", stream.AppendEnd(body, len(recs)), nil)
 	}
 	good := recordForTest(key, "forged", p.Epoch, 1)
 	ahead := uint64(time.Now().Add(time.Hour).UnixMilli()) << 16

@@ -19,7 +19,7 @@ import (
 // headerForwardedBy marks a request forwarded by another node (its value is
 // that node's ID). A node that receives one for a key it is not the primary
 // of answers 421 instead of forwarding it again. Forwarded ops travel in
-// batches (POST /kv/forward), which count as forwarded too.
+// batches (POST /kv/internal/forward), which count as forwarded too.
 const headerForwardedBy = "X-Kv-Forwarded-By"
 
 // forwardAttempts bounds the tries of a forwarded request that nodes with

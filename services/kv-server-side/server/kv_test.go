@@ -16,6 +16,8 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
+	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/stream"
 )
 
 func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
@@ -121,7 +123,7 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 	newID := tc.c.Member(added).ID
 	owned := 0
 	for _, p := range tc.c.Member(0).CK.Partitions() {
-		if owner(&p, newID) {
+		if migrate.Owner(&p, newID) {
 			owned++
 		}
 	}
@@ -136,7 +138,7 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		for _, m := range tc.c.Running() {
 			s := tc.server(m.Index)
 			for _, p := range m.CK.Partitions() {
-				if owner(&p, m.ID) {
+				if migrate.Owner(&p, m.ID) {
 					continue
 				}
 				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
@@ -204,14 +206,14 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	missing := 0
 	for k, v := range want {
 		p, _ := tc.c.Member(victim).CK.GetPartition(k)
-		if !owner(p, victimID) {
+		if !migrate.Owner(p, victimID) {
 			continue
 		}
 		rec, found, err := s.store.Get(p.Index, k)
 		if err != nil || !found || string(rec.Value) != v {
 			missing++
 			if missing < 5 {
-				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.get(p.Index), found, rec.Value, v, err)
+				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.Get(p.Index), found, rec.Value, v, err)
 			}
 		}
 	}
@@ -287,7 +289,7 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	for _, o := range []op{{kind: opKindGet, key: key}, {kind: opKindSet, key: key, value: []byte("v")}} {
 		batch = appendFwdOp(batch, &o)
 	}
-	a := tc.do(other, http.MethodPost, "/kv/forward", appendEndFrame(batch, 2), hop)
+	a := tc.do(other, http.MethodPost, "/kv/internal/forward", stream.AppendEnd(batch, 2), hop)
 	if a.status != http.StatusOK {
 		t.Fatalf("forward batch: %d %q", a.status, a.body)
 	}
@@ -341,8 +343,8 @@ func TestReplicaRefusesADeposedPrimary(t *testing.T) {
 	send := func(i int, epoch uint64, value string) byte {
 		t.Helper()
 		rec := recordForTest(key, value, epoch, 1)
-		body := appendEndFrame(appendRecordFrame(nil, &rec), 1)
-		a := tc.do(i, http.MethodPost, "/kv/replicate", body, nil)
+		body := stream.AppendEnd(stream.AppendRecord(nil, &rec), 1)
+		a := tc.do(i, http.MethodPost, "/kv/internal/replicate", body, nil)
 		if a.status != http.StatusOK || len(a.body) != 1 {
 			t.Fatalf("replicate to node %d: %d %q", i, a.status, a.body)
 		}
@@ -399,11 +401,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
 		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
 		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
-		{"stream of a negative partition", http.MethodGet, "/kv/stream?partition=-1", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
-		{"replicate garbage", http.MethodPost, "/kv/replicate", "garbage", http.StatusBadRequest},
-		{"forward garbage", http.MethodPost, "/kv/forward", "garbage", http.StatusBadRequest},
+		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
+		{"stream of a negative partition", http.MethodGet, "/kv/internal/stream?partition=-1", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
+		{"replicate garbage", http.MethodPost, "/kv/internal/replicate", "garbage", http.StatusBadRequest},
+		{"forward garbage", http.MethodPost, "/kv/internal/forward", "garbage", http.StatusBadRequest},
 	}
 	for _, c := range cases {
 		for i := range 3 { // owner or not, every node refuses alike

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"clusterkit.dev/services/kit/stream"
 )
 
 // The largest batch a sender builds fits the receiver's cap.
@@ -42,19 +44,19 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 	n := maxBatchBody/MaxValueSize + 1
 	for i := range n {
 		rec := recordForTest(key+strconv.Itoa(i), value, p.Epoch, 1)
-		repl = appendRecordFrame(repl, &rec)
+		repl = stream.AppendRecord(repl, &rec)
 		fwd = appendFwdOp(fwd, &op{kind: opKindSet, key: key + strconv.Itoa(i), value: []byte(value)})
 	}
-	repl, fwd = appendEndFrame(repl, n), appendEndFrame(fwd, n)
+	repl, fwd = stream.AppendEnd(repl, n), stream.AppendEnd(fwd, n)
 	for _, c := range []struct {
 		name, method, path string
 		body               []byte
 	}{
-		{"replicate", http.MethodPost, "/kv/replicate", repl},
-		{"forward", http.MethodPost, "/kv/forward", fwd},
+		{"replicate", http.MethodPost, "/kv/internal/replicate", repl},
+		{"forward", http.MethodPost, "/kv/internal/forward", fwd},
 		{"set", http.MethodPost, "/kv/set", []byte(`{"key":"capped","value":"` + strings.Repeat("v", maxBody) + `"}`)},
 		{"get", http.MethodGet, "/kv/get?key=capped", bytes.Repeat([]byte{' '}, maxNoBody+1)},
-		{"stream", http.MethodGet, "/kv/stream?partition=0", bytes.Repeat([]byte{' '}, maxNoBody+1)},
+		{"stream", http.MethodGet, "/kv/internal/stream?partition=0", bytes.Repeat([]byte{' '}, maxNoBody+1)},
 	} {
 		for _, streamed := range []bool{false, true} {
 			req, err := http.NewRequest(c.method, tc.c.Member(replica).URL(c.path), bytes.NewReader(c.body))
@@ -72,7 +74,7 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 			var e errorBody
 			derr := json.NewDecoder(resp.Body).Decode(&e)
 			resp.Body.Close()
-			if c.path == "/kv/get?key=capped" || c.path == "/kv/stream?partition=0" {
+			if c.path == "/kv/get?key=capped" || c.path == "/kv/internal/stream?partition=0" {
 				if streamed {
 					// A bodiless route does not read the body: nothing to
 					// refuse, and nothing done with it.
@@ -190,7 +192,7 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 		}
 	}
 	conn := dial(t, tc.c.Member(src).HTTPAddr(), 64<<10)
-	if _, err := fmt.Fprintf(conn, "GET /kv/stream?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", p.Index); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET /kv/internal/stream?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", p.Index); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4<<10), nil)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"clusterkit.dev/services/kit/migrate"
 )
 
 // metrics are the service's Prometheus collectors, registered on the node's
@@ -22,12 +24,7 @@ type metrics struct {
 
 	fwdBatch *prometheus.HistogramVec
 
-	migrations      *prometheus.CounterVec
-	migrationTime   prometheus.Histogram
-	migratedRecords prometheus.Counter
-	migratedBytes   prometheus.Counter
-	streamedBytes   prometheus.Counter
-	dropped         prometheus.Counter
+	migrate *migrate.Metrics // partition copies and drops
 }
 
 // Labels of kvss_requests_total and kvss_request_duration_seconds.
@@ -45,13 +42,13 @@ const (
 	roleNone     = "none"     // refused before routing (bad input, no map)
 
 	// result
-	resultOK          = "ok"
+	resultOK          = migrate.ResultOK
 	resultNotFound    = "not_found"
 	resultBadRequest  = "bad_request"
 	resultTooLarge    = "too_large"
 	resultNotOwner    = "not_owner"
 	resultUnavailable = "unavailable"
-	resultError       = "error"
+	resultError       = migrate.ResultError
 )
 
 // requestRoles are the roles each operation is counted with: only a read
@@ -122,31 +119,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvss_replication_pending",
 			Help: "Writes committed on this primary and not yet acknowledged (or given up) by another owner.",
 		}),
-		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvss_migrations_total",
-			Help: "Partition copies into this node, by kind (copy: a gained partition; catchup: a promotion or restart) and result (ok, error).",
-		}, []string{"kind", "result"}),
-		migrationTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvss_migration_duration_seconds",
-			Help:    "Time to copy one partition from one source.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}),
-		migratedRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_migrated_records_total",
-			Help: "Records received by partition copies.",
-		}),
-		migratedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_migrated_bytes_total",
-			Help: "Key and value bytes received by partition copies.",
-		}),
-		streamedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_streamed_bytes_total",
-			Help: "Key and value bytes this node sent to other nodes copying its partitions.",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_partitions_dropped_total",
-			Help: "Partitions whose data this node deleted after losing them.",
-		}),
+		migrate: migrate.NewMetrics("kvss"),
 	}
 	// Every label combination exists from the start, at 0, so that a rate
 	// sees the first event and a query of a failure has a series to show.
@@ -167,15 +140,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, kind := range []string{fwdRead, fwdWrite} {
 		m.fwdBatch.WithLabelValues(kind)
 	}
-	for _, kind := range []string{kindCopy, kindCatchUp} {
-		for _, r := range []string{resultOK, resultError} {
-			m.migrations.WithLabelValues(kind, r)
-		}
-	}
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending, m.fwdBatch,
-		m.migrations, m.migrationTime, m.migratedRecords, m.migratedBytes, m.streamedBytes, m.dropped,
-	} {
+	}, m.migrate.Collectors()...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

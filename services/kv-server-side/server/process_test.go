@@ -19,6 +19,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 )
 
 // Nodes as processes. A node stopped with SIGSTOP stands for a paused VM, a
@@ -219,7 +220,7 @@ func (pc *procCluster) waitReady(live []int) {
 				key := keyOfPartition(part.Index, info.PartitionCount)
 				for _, j := range live {
 					q := pc.nodes[j]
-					if !owner(&part, q.id) {
+					if !migrate.Owner(&part, q.id) {
 						continue
 					}
 					resp, err := pc.hc.Get("http://" + q.http + "/kv/get?local=true&key=" + url.QueryEscape(key))

@@ -10,6 +10,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/certs"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/stream"
 )
 
 const testToken = "kv-server-side test token"
@@ -56,16 +57,16 @@ func TestNodeToNodeEndpointsNeedTheToken(t *testing.T) {
 	p, _ := tc.c.Member(0).CK.GetPartition(key)
 	replica := tc.index(p.ReplicaNodes[0])
 	rec := recordForTest(key, "forged", p.Epoch, 1)
-	frames := appendEndFrame(appendRecordFrame(nil, &rec), 1)
-	fwd := appendEndFrame(appendFwdOp(nil, &op{kind: opKindSet, key: key, value: []byte("forged")}), 1)
+	frames := stream.AppendEnd(stream.AppendRecord(nil, &rec), 1)
+	fwd := stream.AppendEnd(appendFwdOp(nil, &op{kind: opKindSet, key: key, value: []byte("forged")}), 1)
 	cases := []struct {
 		name, method, path string
 		body               []byte
 		header             http.Header
 	}{
-		{"replicate", http.MethodPost, "/kv/replicate", frames, nil},
-		{"forward", http.MethodPost, "/kv/forward", fwd, nil},
-		{"stream", http.MethodGet, "/kv/stream?partition=0", nil, nil},
+		{"replicate", http.MethodPost, "/kv/internal/replicate", frames, nil},
+		{"forward", http.MethodPost, "/kv/internal/forward", fwd, nil},
+		{"stream", http.MethodGet, "/kv/internal/stream?partition=0", nil, nil},
 		{"owner read", http.MethodGet, "/kv/get?key=" + key + "&local=true&owner=true", nil, nil},
 		{"local read", http.MethodGet, "/kv/get?key=" + key + "&local=true", nil, nil},
 		{"set marked as forwarded", http.MethodPost, "/kv/set", []byte(`{"key":"guarded","value":"forged"}`),
@@ -84,7 +85,7 @@ func TestNodeToNodeEndpointsNeedTheToken(t *testing.T) {
 			t.Fatalf("node %d holds %v after unauthorized requests (%v)", i, recs, err)
 		}
 	}
-	if got := metricValue(t, tc, replica, `clusterkit_unauthorized_requests_total{route="/kv/replicate"}`); got != 2 {
+	if got := metricValue(t, tc, replica, `clusterkit_unauthorized_requests_total{route="/kv/internal/replicate"}`); got != 2 {
 		t.Errorf("unauthorized replications counted %v, want 2", got)
 	}
 

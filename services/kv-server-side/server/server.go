@@ -18,9 +18,9 @@
 //	GET    /kv/get?key=k                           -> {"key", "value", "version"}
 //	POST   /kv/delete   {"key": "k"}                -> {"key", "version"}
 //	DELETE /kv/key?key=k                           -> {"key", "version"}
-//	POST   /kv/forward                             (node to node: client requests for the primary)
-//	GET    /kv/stream?partition=N                  (node to node: a partition's records)
-//	POST   /kv/replicate                           (node to node: writes from a primary)
+//	POST   /kv/internal/forward                             (node to node: client requests for the primary)
+//	GET    /kv/internal/stream?partition=N                  (node to node: a partition's records)
+//	POST   /kv/internal/replicate                           (node to node: writes from a primary)
 //
 // With a cluster token, node-to-node requests need it (see auth.go).
 package server
@@ -42,6 +42,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -220,14 +221,12 @@ type Server struct {
 	fwd    *forwarder
 	repl   *replicator
 	unc    *uncommitted // writes of this primary not yet on a majority
-	parts  *partitions
-	drops  *dropper
+	parts  *migrate.Table
+	copier *migrate.Copier[store.Version]
+	drops  *migrate.Dropper[store.Version]
 
 	// ready is set once the node serves KV requests (see notReady).
 	ready atomic.Bool
-
-	gainedMu sync.Mutex
-	gained   map[int]bool // partitions gained since the server started
 
 	// ctx is cancelled by Close; background work (replication, copies)
 	// runs under it.
@@ -265,8 +264,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
 		client: newClient(ck.TLSClientConfig()),
-		parts:  newPartitions(),
-		gained: map[int]bool{},
+		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -274,7 +272,16 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	s.repl = newReplicator(s)
 	s.unc = newUncommitted()
 	s.fwd = newForwarder(s)
-	s.drops = newDropper(s)
+	s.copier = migrate.NewCopier(migrate.Config[store.Version]{
+		Cluster: ck, Store: st.Store, Version: store.VersionOf, Limits: streamLimits,
+		Send: func(ctx context.Context, n *clusterkit.Node, method, uri string) (*http.Response, error) {
+			return s.send(ctx, n, method, uri, nil)
+		},
+		CopyTimeout: cfg.CopyTimeout, IdleTimeout: cfg.CopyIdleTimeout,
+		Need: s.copySources, Restarted: s.restarted,
+		Metrics: m.migrate, Log: s.log,
+	})
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
 	ck.Echo().Pre(s.intercept)
 	ck.OnPartitionEvent(s.handleEvent)
 	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
@@ -291,7 +298,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		s.drops.close()
+		s.drops.Close()
 		s.fwd.close()
 		s.repl.close()
 		s.client.CloseIdleConnections()
@@ -340,11 +347,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, handle = http.MethodPost, s.handleDelete
 	case "/kv/key":
 		method, handle = http.MethodDelete, s.handleDeleteKey
-	case "/kv/stream":
+	case "/kv/internal/stream":
 		method, handle = http.MethodGet, s.handleStream
-	case "/kv/replicate":
+	case "/kv/internal/replicate":
 		method, handle = http.MethodPost, s.handleReplicate
-	case "/kv/forward":
+	case "/kv/internal/forward":
 		method, handle = http.MethodPost, s.handleForward
 	default:
 		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
@@ -361,10 +368,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if r.URL.Path != "/kv/stream" { // the stream extends its own, per chunk
+	if r.URL.Path != "/kv/internal/stream" { // the stream extends its own, per chunk
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.answerWriteTimeout()))
 	}
-	if r.URL.Path != "/kv/stream" {
+	if r.URL.Path != "/kv/internal/stream" {
 		if why := s.notReady(); why != "" {
 			start := time.Now()
 			status := s.writeError(w, errUnavailable("node starting: "+why))
@@ -380,8 +387,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Bounds of the KV API's request bodies (a body over its route's bound is
 // refused with 413, read no further) and of the time to write an answer.
 const (
-	// maxBatchBody bounds a node-to-node batch (/kv/replicate,
-	// /kv/forward): the largest a sender builds is maxBatchBytes of keys
+	// maxBatchBody bounds a node-to-node batch (/kv/internal/replicate,
+	// /kv/internal/forward): the largest a sender builds is maxBatchBytes of keys
 	// and values, plus one more key and value, plus each record's framing.
 	maxBatchBody = 8 << 20
 	// maxNoBody bounds the body of a route that takes none (reads,
@@ -394,7 +401,7 @@ func bodyLimit(path string) int64 {
 	switch path {
 	case "/kv/set", "/kv/delete":
 		return maxBody
-	case "/kv/replicate", "/kv/forward":
+	case "/kv/internal/replicate", "/kv/internal/forward":
 		return maxBatchBody
 	}
 	return maxNoBody
@@ -431,7 +438,7 @@ func (s *Server) notReady() string {
 		return "no partition map yet"
 	}
 	for i := range parts {
-		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
+		if migrate.Owner(&parts[i], s.self) && s.parts.Get(parts[i].Index).Role == "" {
 			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
 		}
 	}

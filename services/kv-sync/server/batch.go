@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -105,7 +106,7 @@ func (s *Server) batchWrite(p *clusterkit.Partition, op batch.Op, writes *[]stor
 	case v.IsZero(), v.Counter == math.MaxUint64:
 		// A version that cannot be exceeded would freeze the key.
 		return batch.StatusInvalid
-	case !owner(p, s.self):
+	case !migrate.Owner(p, s.self):
 		return batch.StatusNotOwner
 	}
 	rec := store.Record{Key: op.Key, Version: v, Deleted: op.Deleted}
@@ -119,9 +120,9 @@ func (s *Server) batchWrite(p *clusterkit.Partition, op batch.Op, writes *[]stor
 // batchRead answers a read from this node's store.
 func (s *Server) batchRead(p *clusterkit.Partition, key string) batch.Result {
 	switch {
-	case !readOwner(p, s.self):
+	case !migrate.ReadOwner(p, s.self):
 		return batch.Result{Status: batch.StatusNotOwner}
-	case !s.parts.ready(p.Index):
+	case !s.parts.Get(p.Index).Owned():
 		return batch.Result{Status: batch.StatusUnavailable}
 	}
 	rec, found, err := s.store.Get(p.Index, key)

@@ -16,6 +16,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 )
 
@@ -151,7 +152,7 @@ func (tc *testCluster) waitSettled() {
 				if len(p.JoiningNodes) > 0 {
 					return fmt.Errorf("%s: %s still joining", p.ID, p.JoiningNodes)
 				}
-				if owner(&p, m.ID) && !s.parts.ready(p.Index) {
+				if migrate.Owner(&p, m.ID) && !s.parts.Get(p.Index).Owned() {
 					return fmt.Errorf("%s: %s not ready", m.ID, p.ID)
 				}
 			}

@@ -27,6 +27,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -224,7 +225,7 @@ func (pc *procCluster) waitReady() {
 				}
 				key := keyOfPartition(part.Index, info.PartitionCount)
 				for j, q := range pc.nodes {
-					if !owner(&part, q.id) {
+					if !migrate.Owner(&part, q.id) {
 						continue
 					}
 					resp, err := pc.hc.Get("http://" + q.http + "/kv/get?local=true&key=" + url.QueryEscape(key))

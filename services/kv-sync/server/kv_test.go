@@ -17,6 +17,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -146,7 +147,7 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 	newID := tc.c.Member(added).ID
 	owned := 0
 	for _, p := range tc.c.Member(0).CK.Partitions() {
-		if owner(&p, newID) {
+		if migrate.Owner(&p, newID) {
 			owned++
 		}
 	}
@@ -161,7 +162,7 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		for _, m := range tc.c.Running() {
 			s := tc.server(m.Index)
 			for _, p := range m.CK.Partitions() {
-				if owner(&p, m.ID) {
+				if migrate.Owner(&p, m.ID) {
 					continue
 				}
 				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
@@ -236,7 +237,7 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	missing := 0
 	for k, v := range want {
 		p, _ := tc.c.Member(victim).CK.GetPartition(k)
-		if !owner(p, victimID) {
+		if !migrate.Owner(p, victimID) {
 			continue
 		}
 		if rec, found, err := s.store.Get(p.Index, k); err != nil || !found || string(rec.Value) != v {
@@ -370,8 +371,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
 		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
 		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
+		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
 		{"batch garbage", http.MethodPost, "/kv/batch", "garbage", http.StatusBadRequest},
 	}
 	for _, c := range cases {

@@ -14,6 +14,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 )
 
@@ -248,7 +249,7 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 			if len(p.JoiningNodes) > 0 {
 				return fmt.Errorf("%s still moving to %v", p.ID, p.JoiningNodes)
 			}
-			if owner(&p, newID) {
+			if migrate.Owner(&p, newID) {
 				owned++
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"clusterkit.dev/services/kit/migrate"
 )
 
 // metrics are the service's Prometheus collectors, registered on the node's
@@ -16,12 +18,7 @@ type metrics struct {
 	batchOps    prometheus.Histogram
 	staleWrites prometheus.Counter
 
-	migrations      *prometheus.CounterVec
-	migrationTime   prometheus.Histogram
-	migratedRecords prometheus.Counter
-	migratedBytes   prometheus.Counter
-	streamedBytes   prometheus.Counter
-	dropped         prometheus.Counter
+	migrate *migrate.Metrics // partition copies and drops
 }
 
 // Labels of kvsync_requests_total and kvsync_request_duration_seconds.
@@ -38,13 +35,13 @@ const (
 	roleNone        = "none"        // refused before it was routed (bad input)
 
 	// result
-	resultOK          = "ok"
+	resultOK          = migrate.ResultOK
 	resultNotFound    = "not_found"
 	resultBadRequest  = "bad_request"
 	resultTooLarge    = "too_large"
 	resultNotOwner    = "not_owner"
 	resultUnavailable = "unavailable"
-	resultError       = "error"
+	resultError       = migrate.ResultError
 )
 
 // requestRoles are the roles each operation is counted with: a batch is
@@ -80,31 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvsync_stale_writes_total",
 			Help: "Versioned writes not stored because the key already held a newer version (acknowledged all the same).",
 		}),
-		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvsync_migrations_total",
-			Help: "Partition copies into this node, by kind (copy: a gained partition; catchup: after a restart) and result (ok, error).",
-		}, []string{"kind", "result"}),
-		migrationTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvsync_migration_duration_seconds",
-			Help:    "Time to copy one partition from one source.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}),
-		migratedRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvsync_migrated_records_total",
-			Help: "Records received by partition copies.",
-		}),
-		migratedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvsync_migrated_bytes_total",
-			Help: "Key and value bytes received by partition copies.",
-		}),
-		streamedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvsync_streamed_bytes_total",
-			Help: "Key and value bytes this node sent to other nodes copying its partitions.",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvsync_partitions_dropped_total",
-			Help: "Partitions whose data this node deleted after losing them.",
-		}),
+		migrate: migrate.NewMetrics("kvsync"),
 	}
 	// Every label combination exists from the start, at 0, so that a rate
 	// sees the first event and a query of a failure has a series to show.
@@ -116,15 +89,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			}
 		}
 	}
-	for _, kind := range []string{kindCopy, kindCatchUp} {
-		for _, r := range []string{resultOK, resultError} {
-			m.migrations.WithLabelValues(kind, r)
-		}
-	}
-	for _, c := range []prometheus.Collector{
-		m.requests, m.latency, m.batchOps, m.staleWrites,
-		m.migrations, m.migrationTime, m.migratedRecords, m.migratedBytes, m.streamedBytes, m.dropped,
-	} {
+	for _, c := range append([]prometheus.Collector{m.requests, m.latency, m.batchOps, m.staleWrites}, m.migrate.Collectors()...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -50,7 +50,7 @@ func TestTokenGuardsQuorumRequests(t *testing.T) {
 		{"versioned delete", http.MethodPost, "/kv/delete", []byte(fmt.Sprintf(`{"key":%q,"version":{"counter":1000,"writer":9}}`, key))},
 		{"owner read", http.MethodGet, "/kv/get?local=true&key=" + key, nil},
 		{"batch", http.MethodPost, "/kv/batch", batchBody},
-		{"stream", http.MethodGet, "/kv/stream?partition=0", nil},
+		{"stream", http.MethodGet, "/kv/internal/stream?partition=0", nil},
 	} {
 		for _, h := range []http.Header{nil, {"Authorization": {"Bearer wrong-token-wrong-token"}}} {
 			if a := tc.do(owner, tcase.method, tcase.path, tcase.body, h); a.status != http.StatusUnauthorized || a.err == "" {

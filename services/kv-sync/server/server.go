@@ -23,7 +23,7 @@
 //	POST   /kv/delete   {"key"}                      quorum delete, run by this node
 //	DELETE /kv/key?key=k                             quorum delete, run by this node
 //	POST   /kv/batch                                 many replica reads and writes (package batch)
-//	GET    /kv/stream?partition=N                    node to node: a partition's records
+//	GET    /kv/internal/stream?partition=N           node to node: a partition's records
 package server
 
 import (
@@ -46,6 +46,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -170,12 +171,10 @@ type Server struct {
 	m     *metrics
 
 	client *http.Client
-	parts  *partitions
-	drops  *dropper
+	parts  *migrate.Table
+	copier *migrate.Copier[store.Version]
+	drops  *migrate.Dropper[store.Version]
 	coord  *coordinator
-
-	gainedMu sync.Mutex
-	gained   map[int]bool // partitions filled since the server started
 
 	// ready is set once the node serves KV requests (see notReady).
 	ready atomic.Bool
@@ -214,12 +213,18 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		store:  st,
 		m:      m,
 		client: newClient(ck.TLSClientConfig()),
-		parts:  newPartitions(),
-		gained: map[int]bool{},
+		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	s.drops = newDropper(s)
+	s.copier = migrate.NewCopier(migrate.Config[store.Version]{
+		Cluster: ck, Store: st, Version: store.VersionOf, Limits: streamLimits,
+		Send:        s.send,
+		CopyTimeout: cfg.CopyTimeout, IdleTimeout: cfg.StreamIdleTimeout,
+		Need:    copySources,
+		Metrics: m.migrate, Log: s.log,
+	})
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st, s.parts, m.migrate, s.log)
 	s.coord = newCoordinator(s)
 	// The lag of every node of the map and of the owners its quorums wrote to.
 	if err := ck.Registry().Register(client.NewLagCollector(s.coord.lag)); err != nil {
@@ -244,7 +249,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		s.coord.close()
-		s.drops.close()
+		s.drops.Close()
 		s.client.CloseIdleConnections()
 		s.closeErr = s.store.Close()
 	})
@@ -280,7 +285,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, handle = http.MethodPost, s.handleDelete
 	case "/kv/key":
 		method, handle = http.MethodDelete, s.handleDeleteKey
-	case "/kv/stream":
+	case "/kv/internal/stream":
 		method, handle = http.MethodGet, s.handleStream
 	case "/kv/batch":
 		method, handle = http.MethodPost, s.handleBatch
@@ -296,10 +301,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An answer must be written within writeTimeout; a stream extends
 	// its deadline as it goes.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
-	if (r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/stream") && !s.authorized(w, r) {
+	if (r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/internal/stream") && !s.authorized(w, r) {
 		return
 	}
-	if r.URL.Path != "/kv/stream" {
+	if r.URL.Path != "/kv/internal/stream" {
 		why := s.notReady()
 		if why != "" {
 			why = "node starting: " + why
@@ -353,7 +358,7 @@ func (s *Server) notReady() string {
 		return "no partition map yet"
 	}
 	for i := range parts {
-		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
+		if migrate.Owner(&parts[i], s.self) && s.parts.Get(parts[i].Index).Role == "" {
 			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
 		}
 	}
