@@ -87,7 +87,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) 
 	start := time.Now()
 	o := op{kind: kind}
 	role, status := roleNone, 0
-	defer func() { s.m.observe(o.name(), role, result(status), start) }()
+	defer func() { s.m.Observe(o.name(), role, result(status), start) }()
 
 	body, err := readBody(r)
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opGet, role, result(status), start) }()
+	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -319,7 +319,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(int(min(max(r.ContentLength, 0), readChunk)) + 1)
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
-		if e := bodyError(err); e.status == http.StatusRequestEntityTooLarge {
+		if e := bodyError(err); e.Status == http.StatusRequestEntityTooLarge {
 			return nil, e
 		}
 		return nil, errBadRequest("read request body: " + err.Error())

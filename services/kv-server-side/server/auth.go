@@ -16,12 +16,9 @@ import (
 // /kv/get, /kv/delete, /kv/key without those marks) stays open: it is what
 // clients call, and it changes data only through the primary's checks.
 
-// nodeToNode reports whether r is a request only another member sends.
+// nodeToNode reports whether r, not under /kv/internal/ (api.Intercept
+// guards those), is a request only another member sends.
 func nodeToNode(r *http.Request) bool {
-	switch r.URL.Path {
-	case "/kv/internal/replicate", "/kv/internal/forward", "/kv/internal/stream":
-		return true
-	}
 	if r.Header.Get(headerForwardedBy) != "" {
 		return true
 	}

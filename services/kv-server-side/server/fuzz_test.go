@@ -117,8 +117,8 @@ func FuzzForwardReplies(f *testing.F) {
 			t.Fatalf("%d replies for %d ops", len(replies), n)
 		}
 		for _, r := range replies {
-			if r.status < 100 || r.status > 599 || len(r.body) > maxWireValue {
-				t.Fatalf("accepted reply out of bounds: status %d, body %d bytes", r.status, len(r.body))
+			if r.Status < 100 || r.Status > 599 || len(r.Body) > maxWireValue {
+				t.Fatalf("accepted reply out of bounds: status %d, body %d bytes", r.Status, len(r.Body))
 			}
 		}
 	})
@@ -135,7 +135,7 @@ func FuzzDecodeWrite(f *testing.F) {
 		key, value, err := decodeWrite(body, withValue)
 		if err != nil {
 			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest && ae.status != http.StatusRequestEntityTooLarge {
+			if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest && ae.Status != http.StatusRequestEntityTooLarge {
 				t.Fatalf("refusal %v is not a 400 or 413", err)
 			}
 			return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kit/stream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -333,7 +334,7 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			role, rep := s.route(r.Context(), ops[i], true)
 			replies[i] = rep
-			s.m.observe(ops[i].name(), role, result(rep.status), start)
+			s.m.Observe(ops[i].name(), role, result(rep.Status), start)
 		}
 		if ops[i].kind == opKindGet {
 			run()
@@ -344,9 +345,9 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	var buf []byte
 	for _, rep := range replies {
-		buf = binary.AppendUvarint(buf, uint64(rep.status))
-		buf = binary.AppendUvarint(buf, uint64(len(rep.body)))
-		buf = append(buf, rep.body...)
+		buf = binary.AppendUvarint(buf, uint64(rep.Status))
+		buf = binary.AppendUvarint(buf, uint64(len(rep.Body)))
+		buf = append(buf, rep.Body...)
 	}
 	buf = stream.AppendEnd(buf, len(replies))
 	h := w.Header()
@@ -427,7 +428,7 @@ func readFwdReplies(r io.Reader, n int) ([]reply, error) {
 		if err != nil {
 			return nil, err
 		}
-		replies[i] = reply{status: int(status), body: body}
+		replies[i] = reply{Status: int(status), Body: body}
 	}
 	kind, err := br.ReadByte()
 	if err != nil {
@@ -450,12 +451,10 @@ func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri st
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, rd)
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, rd)
 	if err != nil {
 		return nil, err
 	}
-	s.ck.AuthorizeRequest(req)
 	req.Header.Set(headerForwardedBy, s.self)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)
 }

@@ -299,8 +299,8 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	}
 	for i, rep := range replies {
 		var nb clusterkit.NotOwnerBody
-		if rep.status != clusterkit.StatusNotOwner || json.Unmarshal(rep.body, &nb) != nil || nb.Primary != owners[0] {
-			t.Errorf("forwarded op %d to a non-primary: %d %s", i, rep.status, rep.body)
+		if rep.Status != clusterkit.StatusNotOwner || json.Unmarshal(rep.Body, &nb) != nil || nb.Primary != owners[0] {
+			t.Errorf("forwarded op %d to a non-primary: %d %s", i, rep.Status, rep.Body)
 		}
 	}
 	// The refused writes went nowhere.

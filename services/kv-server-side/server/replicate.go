@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-server-side/internal/store"
@@ -406,17 +407,17 @@ func (pr *peer) run() {
 
 		switch {
 		case err != nil:
-			s.m.replBatches.WithLabelValues(resultError).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultError).Inc()
 			if !wasLagging {
 				s.log.Warn("owner lagging: replication failed", "node", pr.id, "err", err)
 			} else {
 				s.log.Debug("replication probe failed", "node", pr.id, "records", len(batch), "err", err)
 			}
 		case wasLagging:
-			s.m.replBatches.WithLabelValues(resultOK).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultOK).Inc()
 			s.log.Info("owner in sync again", "node", pr.id)
 		default:
-			s.m.replBatches.WithLabelValues(resultOK).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultOK).Inc()
 		}
 		s.m.replBatch.Observe(float64(len(batch)))
 		for i, it := range batch {

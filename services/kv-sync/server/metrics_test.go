@@ -6,6 +6,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/api"
 )
 
 // TestMetricsStartAtZero checks that a new server exports every label
@@ -27,7 +28,7 @@ func TestMetricsStartAtZero(t *testing.T) {
 	for op, roles := range requestRoles {
 		for _, role := range roles {
 			want = append(want, `kvsync_request_duration_seconds_count{op="`+op+`",role="`+role+`"}`)
-			for _, r := range results {
+			for _, r := range api.Results {
 				want = append(want, `kvsync_requests_total{op="`+op+`",result="`+r+`",role="`+role+`"}`)
 			}
 		}

@@ -29,24 +29,20 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -212,7 +208,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		log:    cfg.Logger.With("service", "kv-sync"),
 		store:  st,
 		m:      m,
-		client: newClient(ck.TLSClientConfig()),
+		client: knode.NewClient(ck.TLSClientConfig(), 16),
 		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
@@ -232,7 +228,11 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("register the replication lag metrics: %w", err)
 	}
-	ck.Echo().Pre(s.intercept)
+	// Batches and replica reads are a client's quorum's: they need the
+	// cluster token, as node-to-node requests do.
+	ck.Echo().Pre(api.Intercept(ck, s, func(r *http.Request) bool {
+		return r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/get" && r.URL.Query().Has("local")
+	}))
 	ck.OnPartitionEvent(s.handleEvent)
 	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
 	ck.SetPartitionSizes(func(p int) (int64, bool) {
@@ -254,20 +254,6 @@ func (s *Server) Close() error {
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
-}
-
-// intercept serves the KV API ahead of the library's router. The KV API
-// applies its own body limits: the library caps its own request bodies at
-// 1 MiB, less than a 1 MiB value in its JSON envelope.
-func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if !strings.HasPrefix(r.URL.Path, "/kv/") {
-			return next(c)
-		}
-		s.ServeHTTP(c.Response().Writer, r)
-		return nil
-	}
 }
 
 // ServeHTTP serves the KV API. Until the node is ready (see notReady), and
@@ -301,9 +287,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An answer must be written within writeTimeout; a stream extends
 	// its deadline as it goes.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
-	if (r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/internal/stream") && !s.authorized(w, r) {
-		return
-	}
 	if r.URL.Path != "/kv/internal/stream" {
 		why := s.notReady()
 		if why != "" {
@@ -315,7 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if why != "" {
 			start := time.Now()
 			status := s.writeError(w, errUnavailable(why))
-			s.m.observe(opOf(r.URL.Path), roleNone, result(status), start)
+			s.m.Observe(opOf(r.URL.Path), roleNone, result(status), start)
 			return
 		}
 	}
@@ -325,13 +308,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writeTimeout bounds the writing of an answer (a stream: of each page).
 const writeTimeout = 30 * time.Second
 
-// authorized reports whether r, a request of a quorum or a stream, carries
-// the cluster token; if not, it answers 401.
+// authorized reports whether r, a replica write of a client's quorum,
+// carries the cluster token; if not, it answers 401. (Batches, streams and
+// replica reads are guarded before they are routed: see New.)
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if s.ck.CheckToken(r, r.URL.Path) {
 		return true
 	}
-	s.writeError(w, errUnauthorized())
+	s.writeError(w, api.Unauthorized())
 	return false
 }
 
@@ -379,27 +363,11 @@ func opOf(path string) string {
 	return opDelete
 }
 
-// newClient returns the client of node-to-node requests: keep-alive
-// connections pooled per node and a short dial timeout, so that a dead node
-// is noticed at once.
-func newClient(tlsConfig *tls.Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     tlsConfig,
-		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        64,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
-}
-
 // send sends a node-to-node request with this node's map version.
 func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, nil)
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.ck.AuthorizeRequest(req)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)
 }
