@@ -170,3 +170,27 @@ func TestRequestMetricsStartAtZero(t *testing.T) {
 		t.Error("no latency series at 0 for set/primary")
 	}
 }
+
+func TestRoutesFind(t *testing.T) {
+	hit := false
+	rs := Routes{"/kv/get": {Method: http.MethodGet, Handle: func(http.ResponseWriter, *http.Request) { hit = true }}}
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{{http.MethodGet, "/kv/get", 0}, {http.MethodPost, "/kv/get", 405}, {http.MethodGet, "/kv/nothing", 404}} {
+		w := httptest.NewRecorder()
+		h := rs.Find(w, httptest.NewRequest(tt.method, tt.path, nil), 7)
+		if (h != nil) != (tt.status == 0) || tt.status != 0 && w.Code != tt.status {
+			t.Errorf("%s %s: handler %v, answered %d; want %d", tt.method, tt.path, h != nil, w.Code, tt.status)
+		}
+		if tt.status == 405 && w.Header().Get("Allow") != http.MethodGet {
+			t.Errorf("405 with Allow %q", w.Header().Get("Allow"))
+		}
+		if h != nil {
+			h(w, nil)
+		}
+	}
+	if !hit {
+		t.Error("the route's handler was not returned")
+	}
+}

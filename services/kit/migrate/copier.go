@@ -116,6 +116,30 @@ func (c *Copier[V]) Fill(ctx context.Context, ev clusterkit.PartitionEvent) erro
 	return err
 }
 
+// Gained takes up a partition this node gained (ev.OldRole is none): it
+// records the new role in t, unfilled, fills the partition (Fill) and
+// records it filled. When the fill failed because ctx ended, or for a
+// joining node (the library retries its copy), it returns the error with
+// the partition left unfilled; an owner that no other owner could provide
+// the partition to serves what it has, and the error is logged and
+// returned.
+func (c *Copier[V]) Gained(ctx context.Context, ev clusterkit.PartitionEvent, t *Table) error {
+	p := ev.Partition
+	t.Set(p, State{Role: ev.NewRole})
+	err := c.Fill(ctx, ev)
+	if err != nil && (ctx.Err() != nil || ev.NewRole == clusterkit.RoleJoining) {
+		// Not filled: the library retries a joining copy, and the event
+		// that cancelled this one finishes the job.
+		return err
+	}
+	if err != nil {
+		c.cfg.Log.Error("no owner could provide the partition; serving what this node has",
+			"partition", p, "err", err)
+	}
+	t.Set(p, State{Role: ev.NewRole, Filled: true})
+	return err
+}
+
 // Filled reports whether the copier has filled partition p (Fill, or
 // MarkFilled).
 func (c *Copier[V]) Filled(p int) bool {

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type Table struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
 	snap    atomic.Pointer[[]State]
+	ready   atomic.Bool // see NotReady
 }
 
 // NewTable returns a table in which no partition has been seen.
@@ -97,4 +99,35 @@ func (t *Table) Wait(ctx context.Context, p int, timeout time.Duration, ok func(
 			return false
 		}
 	}
+}
+
+// NotReady returns why this node (ck's) does not serve requests yet, or ""
+// once it does: once it is in the cluster map with a known leader and its
+// partition event handler has taken up every partition the map gives it
+// (after a restart, that is after the replay of its log). Until then a
+// request would wait (for a map, for the handler) or be answered from a
+// stale map, so the service fails it at once, with 503, and the client or
+// sender counts the other owners. Once ready, the node stays ready.
+func (t *Table) NotReady(ck *clusterkit.ClusterKit) string {
+	if t.ready.Load() {
+		return ""
+	}
+	self := ck.GetMyNodeID()
+	switch {
+	case ck.Leader() == nil:
+		return "no leader known yet"
+	case ck.Node(self) == nil:
+		return "this node is not in the cluster map yet"
+	}
+	parts := ck.Partitions()
+	if len(parts) == 0 {
+		return "no partition map yet"
+	}
+	for i := range parts {
+		if Owner(&parts[i], self) && t.Get(parts[i].Index).Role == "" {
+			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
+		}
+	}
+	t.ready.Store(true)
+	return ""
 }

@@ -33,7 +33,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"clusterkit.dev/clusterkit"
@@ -218,12 +217,10 @@ type Server struct {
 	fwd    *forwarder
 	repl   *replicator
 	unc    *uncommitted // writes of this primary not yet on a majority
+	routes api.Routes
 	parts  *migrate.Table
 	copier *migrate.Copier[store.Version]
 	drops  *migrate.Dropper[store.Version]
-
-	// ready is set once the node serves KV requests (see notReady).
-	ready atomic.Bool
 
 	// ctx is cancelled by Close; background work (replication, copies)
 	// runs under it.
@@ -278,6 +275,15 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		Need: s.copySources, Restarted: s.restarted,
 		Metrics: m.migrate, Log: s.log,
 	})
+	s.routes = api.Routes{
+		"/kv/set":                {Method: http.MethodPost, Handle: s.handleSet},
+		"/kv/get":                {Method: http.MethodGet, Handle: s.handleGet},
+		"/kv/delete":             {Method: http.MethodPost, Handle: s.handleDelete},
+		"/kv/key":                {Method: http.MethodDelete, Handle: s.handleDeleteKey},
+		"/kv/internal/stream":    {Method: http.MethodGet, Handle: s.handleStream},
+		"/kv/internal/replicate": {Method: http.MethodPost, Handle: s.handleReplicate},
+		"/kv/internal/forward":   {Method: http.MethodPost, Handle: s.handleForward},
+	}
 	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
 	ck.Echo().Pre(api.Intercept(ck, s, nodeToNode))
 	ck.OnPartitionEvent(s.handleEvent)
@@ -308,30 +314,8 @@ func (s *Server) Close() error {
 // ServeHTTP serves the KV API. Until the node is ready (see notReady) it
 // answers 503 at once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var method string
-	var handle func(http.ResponseWriter, *http.Request)
-	switch r.URL.Path {
-	case "/kv/set":
-		method, handle = http.MethodPost, s.handleSet
-	case "/kv/get":
-		method, handle = http.MethodGet, s.handleGet
-	case "/kv/delete":
-		method, handle = http.MethodPost, s.handleDelete
-	case "/kv/key":
-		method, handle = http.MethodDelete, s.handleDeleteKey
-	case "/kv/internal/stream":
-		method, handle = http.MethodGet, s.handleStream
-	case "/kv/internal/replicate":
-		method, handle = http.MethodPost, s.handleReplicate
-	case "/kv/internal/forward":
-		method, handle = http.MethodPost, s.handleForward
-	default:
-		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
-		return
-	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
+	handle := s.routes.Find(w, r, s.ck.Version())
+	if handle == nil {
 		return
 	}
 	limit := bodyLimit(r.URL.Path)
@@ -387,36 +371,9 @@ func (s *Server) answerWriteTimeout() time.Duration {
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
-// it does. A node serves them once it is in the cluster map with a known
-// leader and its partition event handler has taken up every partition the
-// map gives it: after a restart, that is after the replay of its log.
-// Until then a request would wait (for a map, for a primary that the old
-// map names, for the handler) or be answered from a stale map, so it fails
-// at once with 503: a client retries, a primary counts this owner as
-// lagging. Streams are served regardless: a copy from a node that is
-// starting gets what it holds. Once ready, the node stays ready.
-func (s *Server) notReady() string {
-	if s.ready.Load() {
-		return ""
-	}
-	switch {
-	case s.ck.Leader() == nil:
-		return "no leader known yet"
-	case s.ck.Node(s.self) == nil:
-		return "this node is not in the cluster map yet"
-	}
-	parts := s.ck.Partitions()
-	if len(parts) == 0 {
-		return "no partition map yet"
-	}
-	for i := range parts {
-		if migrate.Owner(&parts[i], s.self) && s.parts.Get(parts[i].Index).Role == "" {
-			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
-		}
-	}
-	s.ready.Store(true)
-	return ""
-}
+// it does (migrate.Table.NotReady). Streams are served regardless: a copy
+// from a node that is starting gets what it holds.
+func (s *Server) notReady() string { return s.parts.NotReady(s.ck) }
 
 // opOf returns the metrics label of a client KV path, "" for the node to
 // node paths.

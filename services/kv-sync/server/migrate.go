@@ -29,19 +29,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		s.drops.Schedule(p, gen)
 		return nil
 	case ev.OldRole == clusterkit.RoleNone:
-		s.parts.Set(p, migrate.State{Role: ev.NewRole})
-		err := s.copier.Fill(ctx, ev)
-		if err != nil && (ctx.Err() != nil || ev.NewRole == clusterkit.RoleJoining) {
-			// Not filled: the library retries a joining copy, and the
-			// event that cancelled this one finishes the job.
-			return err
-		}
-		if err != nil {
-			s.log.Error("no owner could provide the partition; serving what this node has",
-				"partition", p, "err", err)
-		}
-		s.parts.Set(p, migrate.State{Role: ev.NewRole, Filled: true})
-		return err
+		return s.copier.Gained(ctx, ev, s.parts)
 	case !s.parts.Get(p).Filled:
 		// The copy of an earlier gain was cancelled (the node became an
 		// owner before it finished): take the data from the owners now.
