@@ -5,12 +5,13 @@
 // writing it back to owners that lag (the ABD protocol). Once a write is
 // acknowledged, no later read returns an older value.
 //
-// A node stores versioned records in a bbolt file in its data directory,
-// one bucket per partition, and keeps only the newest version of each key,
-// so replica writes are idempotent and may arrive in any order. It serves
-// replica requests only for partitions it owns in its map, and answers 421
-// (clusterkit.StatusNotOwner) otherwise. When it gains a partition it
-// streams it from the previous owner and merges it by version.
+// A node stores versioned records in the kit's record store (Pebble, in
+// its data directory, a key range per partition), and keeps only the
+// newest version of each key, so replica writes are idempotent and may
+// arrive in any order. It serves replica requests only for partitions it
+// owns in its map, and answers 421 (clusterkit.StatusNotOwner) otherwise.
+// When it gains a partition it streams it from the previous owner and
+// merges it by version.
 //
 // For clients without the SDK (curl), a node also runs quorum operations
 // itself, with the same client, when a request carries no version:
