@@ -199,3 +199,20 @@ func Truncated(err error) error {
 	}
 	return fmt.Errorf("record stream: %w", err)
 }
+
+// ReadAll decodes a whole stream from r: every record up to a valid end
+// frame, or those before the error that ended it.
+func ReadAll[V records.Version[V]](r io.Reader, version func(hi, lo uint64) V, limits Limits) ([]records.Record[V], error) {
+	fr := NewReader(r, version, limits)
+	var out []records.Record[V]
+	for {
+		rec, err := fr.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rec)
+	}
+}

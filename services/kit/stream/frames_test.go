@@ -3,7 +3,6 @@ package stream
 import (
 	"bytes"
 	"errors"
-	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -43,18 +42,7 @@ func genRecord() *rapid.Generator[record] {
 }
 
 func readAll(b []byte, lim Limits) ([]record, error) {
-	fr := NewReader(bytes.NewReader(b), verOf, lim)
-	var out []record
-	for {
-		r, err := fr.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
+	return ReadAll(bytes.NewReader(b), verOf, lim)
 }
 
 func frames(recs ...record) []byte {

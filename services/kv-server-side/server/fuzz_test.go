@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -152,16 +151,5 @@ func recordForTest(key, value string, epoch, seq uint64) store.Record {
 
 // readAll decodes the record frames b as a node decodes another's.
 func readAll(b []byte) ([]store.Record, error) {
-	fr := newFrameReader(bytes.NewReader(b))
-	var out []store.Record
-	for {
-		r, err := fr.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
+	return stream.ReadAll(bytes.NewReader(b), store.VersionOf, streamLimits)
 }
