@@ -9,8 +9,6 @@ import (
 )
 
 // Answers are the kit's (package api).
-type apiError = api.Error
-
 var (
 	errBadRequest  = api.BadRequest
 	errTooLarge    = api.TooLarge
@@ -31,7 +29,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) int {
 	return api.Write(w, s.ck.Version(), api.JSON(status, v))
 }
 
-// writeError answers err: its own status for an *apiError, 500 otherwise.
+// writeError answers err: its own status for an *api.Error, 500 otherwise.
 // It returns the status written.
 func (s *Server) writeError(w http.ResponseWriter, err error) int {
 	return api.Write(w, s.ck.Version(), api.ErrorReply(err))
