@@ -7,7 +7,6 @@ require (
 	clusterkit.dev/services/kit v0.0.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/prometheus/client_golang v1.25.0
-	pgregory.net/rapid v1.3.0
 )
 
 require (

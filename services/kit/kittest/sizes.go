@@ -1,4 +1,6 @@
-// Package kittest holds checks that the services' tests share.
+// Package kittest holds what the services' tests share: a cluster of real
+// nodes with a service's server on each (Cluster) and the checks the
+// services make of their nodes (partition sizes, metrics at zero).
 package kittest
 
 import (

@@ -32,6 +32,11 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n1", "CLUSTER_TOKEN_FILE=" + filepath.Join(dir, "missing")}, "CLUSTER_TOKEN_FILE"},
 		{[]string{"NODE_ID=n1", "CLUSTER_TOKEN_FILE=" + empty}, "CLUSTER_TOKEN_FILE"},
 		{[]string{"NODE_ID=n1", "TLS_DIR=/c", "TLS_CA_FILE=/c/ca.pem"}, "TLS_DIR"},
+		{[]string{"NODE_ID=n1", "REPLICATION_FACTOR=-3"}, "REPLICATION_FACTOR"},
+		{[]string{"NODE_ID=n1", "BOOTSTRAP=perhaps"}, "BOOTSTRAP"},
+		{[]string{"NODE_ID=n1", "BOOTSTRAP_EXPECT=some"}, "BOOTSTRAP_EXPECT"},
+		{[]string{"NODE_ID=n1", "FSYNC=sometimes"}, "FSYNC"},
+		{[]string{"NODE_ID=n1", "LOG_LEVEL=loud"}, "LOG_LEVEL"},
 	} {
 		var c testConfig
 		if err := Load(tc.environ, &c); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -66,5 +71,42 @@ func TestLoadDefaultsTokenFileAndTLSDir(t *testing.T) {
 	}
 	if _, err := c.NewClusterKit(nil); err == nil || !strings.Contains(err.Error(), "TLS_CERT_FILE") {
 		t.Errorf("NewClusterKit with missing TLS files: %v, want an error naming TLS_CERT_FILE", err)
+	}
+}
+
+// Errors found by the library, when the node's ClusterKit is built, name
+// the variable too.
+func TestLibraryErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		environ []string
+		want    string
+	}{
+		{[]string{"NODE_ID=bad id!"}, "NODE_ID"},
+		{[]string{"NODE_ID=n", "HTTP_ADDR=8080"}, "HTTP_ADDR"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=:8080"}, "JOIN_ADDR"},
+		{[]string{"NODE_ID=n", "REPLICATION_FACTOR=99"}, "REPLICATION_FACTOR"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=kv-1:8080,kv-2:8080,kv-3:8080", "BOOTSTRAP_EXPECT=2"}, "BOOTSTRAP_EXPECT"},
+		{[]string{"NODE_ID=n", "JOIN_ADDR=kv-1:8080", "BOOTSTRAP=true", "BOOTSTRAP_EXPECT=2"}, "BOOTSTRAP_EXPECT"},
+	} {
+		var c testConfig
+		err := Load(tc.environ, &c)
+		if err == nil {
+			_, err = c.NewClusterKit(c.Logger())
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.environ, err, tc.want)
+		}
+	}
+}
+
+// Every node of a compose cluster gets the same advertise settings and
+// derives its own from NODE_ID, its service name.
+func TestAdvertiseExpandsNodeID(t *testing.T) {
+	var c testConfig
+	if err := Load([]string{"NODE_ID=kv-7", "HTTP_ADVERTISE=${NODE_ID}:8080", "RAFT_ADVERTISE=${NODE_ID}:9080"}, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAdvertise != "kv-7:8080" || c.RaftAdvertise != "kv-7:9080" {
+		t.Fatalf("advertise: %q, %q", c.HTTPAdvertise, c.RaftAdvertise)
 	}
 }

@@ -1,6 +1,9 @@
 package records
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // CheckOrder returns an error unless ordered, distinct versions from the
 // oldest to the newest, is ordered as records needs: by Less, and by Pair
@@ -17,4 +20,22 @@ func CheckOrder[V Version[V]](ordered []V) error {
 		}
 	}
 	return nil
+}
+
+// ComparePairs returns -1, 0 or +1 as the pair (ahi, alo) orders before,
+// equal to or after (bhi, blo): by hi, then by lo. A service's Version
+// orders its numbers this way, as records needs (see Version.Pair).
+func ComparePairs(ahi, alo, bhi, blo uint64) int {
+	switch {
+	case ahi < bhi, ahi == bhi && alo < blo:
+		return -1
+	case ahi > bhi, alo > blo:
+		return 1
+	}
+	return 0
+}
+
+// FormatPair formats a version's two numbers as "hi.lo".
+func FormatPair(hi, lo uint64) string {
+	return strconv.FormatUint(hi, 10) + "." + strconv.FormatUint(lo, 10)
 }

@@ -327,3 +327,23 @@ type swapped struct{ hi, lo uint64 }
 
 func (v swapped) Less(o swapped) bool   { return v.lo < o.lo || v.lo == o.lo && v.hi < o.hi }
 func (v swapped) Pair() (hi, lo uint64) { return v.hi, v.lo }
+
+func TestComparePairs(t *testing.T) {
+	pairs := [][2]uint64{{0, 0}, {0, 1}, {0, 1 << 63}, {1, 0}, {1, 1}, {2, 0}, {1 << 63, 0}}
+	for i, a := range pairs {
+		for j, b := range pairs {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := records.ComparePairs(a[0], a[1], b[0], b[1]); got != want {
+				t.Errorf("ComparePairs(%v, %v) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	if s := records.FormatPair(3, 14); s != "3.14" {
+		t.Errorf("FormatPair(3, 14) = %q", s)
+	}
+}

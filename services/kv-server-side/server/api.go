@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -54,7 +55,7 @@ type op struct {
 	value []byte // opKindSet
 }
 
-// Kinds of op; they are also the op codes of POST /kv/forward.
+// Kinds of op; they are also the op codes of POST /kv/internal/forward.
 const (
 	opKindSet    byte = 'S'
 	opKindGet    byte = 'G'
@@ -86,7 +87,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) 
 	start := time.Now()
 	o := op{kind: kind}
 	role, status := roleNone, 0
-	defer func() { s.m.observe(o.name(), role, result(status), start) }()
+	defer func() { s.m.Observe(o.name(), role, result(status), start) }()
 
 	body, err := readBody(r)
 	if err != nil {
@@ -111,7 +112,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -129,7 +130,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opGet, role, result(status), start) }()
+	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -237,7 +238,7 @@ func (s *Server) storeOwn(p *clusterkit.Partition, rec store.Record) error {
 // readPrimary answers a read as the primary of p, once this node holds the
 // partition's data (it may still be copying it after a move).
 func (s *Server) readPrimary(ctx context.Context, p *clusterkit.Partition, key string) reply {
-	if !s.parts.waitServable(ctx, p.Index, s.cfg.ReadyTimeout) {
+	if !s.parts.Wait(ctx, p.Index, s.cfg.ReadyTimeout, servable) {
 		return errReply(errUnavailable(fmt.Sprintf("partition %d is still being copied to this node; retry", p.Index)))
 	}
 	rec, found, err := s.store.Get(p.Index, key)
@@ -278,7 +279,7 @@ func (s *Server) readLocal(key string, asOwner bool) reply {
 			return errReply(err)
 		}
 	}
-	if owner(p, s.self) && !s.parts.ready(p.Index) {
+	if migrate.Owner(p, s.self) && !s.parts.Get(p.Index).Owned() {
 		return errReply(errUnavailable(fmt.Sprintf("partition %d is still being copied to this node", p.Index)))
 	}
 	rec, found, err := s.store.Get(p.Index, key)
@@ -302,28 +303,10 @@ func (s *Server) checkOwnerRead(p *clusterkit.Partition) error {
 		return errUnavailable(fmt.Sprintf("this node has not heard from the raft leader for %v: its map may be old",
 			since.Round(time.Millisecond)))
 	}
-	if (p.PrimaryNode != s.self && !slices.Contains(p.ReplicaNodes, s.self)) || !s.parts.ready(p.Index) {
+	if (p.PrimaryNode != s.self && !slices.Contains(p.ReplicaNodes, s.self)) || !s.parts.Get(p.Index).Owned() {
 		return errUnavailable(fmt.Sprintf("this node is not a ready owner of partition %d in map version %d", p.Index, p.Version))
 	}
 	return nil
-}
-
-// owner reports whether id owns p in any role: primary, replica or joining.
-func owner(p *clusterkit.Partition, id string) bool {
-	if p.PrimaryNode == id {
-		return true
-	}
-	for _, r := range p.ReplicaNodes {
-		if r == id {
-			return true
-		}
-	}
-	for _, r := range p.JoiningNodes {
-		if r == id {
-			return true
-		}
-	}
-	return false
 }
 
 // readBody reads a request body of at most maxBody bytes. The buffer
@@ -336,7 +319,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(int(min(max(r.ContentLength, 0), readChunk)) + 1)
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
-		if e := bodyError(err); e.status == http.StatusRequestEntityTooLarge {
+		if e := bodyError(err); e.Status == http.StatusRequestEntityTooLarge {
 			return nil, e
 		}
 		return nil, errBadRequest("read request body: " + err.Error())

@@ -7,8 +7,8 @@ import (
 )
 
 // Node-to-node requests need the cluster token when the node has one
-// (clusterkit.Options.ClusterToken): replication (/kv/replicate), forwarded
-// batches (/kv/forward), partition copies (/kv/stream), a node's local
+// (clusterkit.Options.ClusterToken): replication (/kv/internal/replicate), forwarded
+// batches (/kv/internal/forward), partition copies (/kv/internal/stream), a node's local
 // copy of a key (/kv/get?local=...) and any request marked as forwarded by
 // another node (X-Kv-Forwarded-By). Without it they are answered 401 with a
 // JSON error, change nothing, and are counted in
@@ -16,12 +16,9 @@ import (
 // /kv/get, /kv/delete, /kv/key without those marks) stays open: it is what
 // clients call, and it changes data only through the primary's checks.
 
-// nodeToNode reports whether r is a request only another member sends.
+// nodeToNode reports whether r, not under /kv/internal/ (api.Intercept
+// guards those), is a request only another member sends.
 func nodeToNode(r *http.Request) bool {
-	switch r.URL.Path {
-	case "/kv/replicate", "/kv/forward", "/kv/stream":
-		return true
-	}
 	if r.Header.Get(headerForwardedBy) != "" {
 		return true
 	}

@@ -109,7 +109,7 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		urls := make([]string, 3)
 		for i := range urls {
-			urls[i] = tc.c.Member(i).URL("")
+			urls[i] = tc.C.Member(i).URL("")
 		}
 		b.Run("set/ack="+string(ack)+suffix, func(b *testing.B) {
 			run(b, false, func(i int) error { return do(http.MethodPost, urls[rand.IntN(3)]+"/kv/set", bodies[i]) })
@@ -129,7 +129,7 @@ func BenchmarkThroughput(b *testing.B) {
 				})
 			})
 		}
-		tc.stopAll()
+		tc.StopAll()
 		time.Sleep(100 * time.Millisecond)
 	}
 }

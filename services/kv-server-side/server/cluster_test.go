@@ -1,360 +1,82 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
+	"clusterkit.dev/services/kit/migrate"
 )
 
-// testConfig is LocalConfig with failure detection slow enough that a
-// loaded test machine does not declare live nodes dead: 2s without a
-// heartbeat.
-func testConfig() clusterkit.Config {
-	cfg := clusterkit.LocalConfig()
-	cfg.SuspectTimeout = time.Second
-	cfg.DeadTimeout = 2 * time.Second
-	return cfg
-}
-
-// testCluster is a cktest cluster with a Server on every member.
+// testCluster is the kit's test cluster (kittest.Cluster) with a Server on
+// every member.
 type testCluster struct {
-	t      testing.TB
-	c      *cktest.Cluster
-	client *http.Client
-	// token is the cluster token do sends, "" for none.
-	token string
-
-	mu      sync.Mutex
-	servers map[int]*Server
-	errs    []error
-}
-
-// newTestCluster starts n nodes, each with a Server configured by cfg (its
-// DataDir is the member's), and waits until the map is settled and every
-// owner holds its partitions.
-func newTestCluster(t testing.TB, n int, cfg Config, opts ...cktest.Option) *testCluster {
-	t.Helper()
-	tc := &testCluster{t: t, servers: map[int]*Server{}, client: &http.Client{Timeout: 10 * time.Second}}
-	init := cktest.WithInit(func(m *cktest.Member, ck *clusterkit.ClusterKit) {
-		c := cfg
-		c.DataDir = m.Options.DataDir
-		c.Logger = m.Options.Logger
-		s, err := New(ck, c)
-		tc.mu.Lock()
-		defer tc.mu.Unlock()
-		if err != nil {
-			tc.errs = append(tc.errs, fmt.Errorf("%s: %w", m.ID, err))
-			return
-		}
-		tc.servers[m.Index] = s
-	})
-	tc.c = cktest.New(t, n, append(append([]cktest.Option{cktest.WithConfig(testConfig())}, opts...), init)...)
-	// Runs before cktest's own cleanup: stop the nodes, then the servers.
-	t.Cleanup(tc.stopAll)
-	tc.checkInit()
-	tc.waitSettled()
-	return tc
-}
-
-func (tc *testCluster) checkInit() {
-	tc.t.Helper()
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if len(tc.errs) > 0 {
-		tc.t.Fatalf("server.New: %v", tc.errs)
-	}
-}
-
-func (tc *testCluster) stopAll() {
-	tc.c.StopAll()
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	for i, s := range tc.servers {
-		if err := s.Close(); err != nil {
-			tc.t.Errorf("close server %d: %v", i, err)
-		}
-		delete(tc.servers, i)
-	}
-	tc.client.CloseIdleConnections()
-}
-
-func (tc *testCluster) server(i int) *Server {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	return tc.servers[i]
-}
-
-// kill stops member i's ClusterKit and its server, with no leave or drain.
-func (tc *testCluster) kill(i int) {
-	tc.t.Helper()
-	tc.c.Stop(i)
-	tc.mu.Lock()
-	s := tc.servers[i]
-	delete(tc.servers, i)
-	tc.mu.Unlock()
-	if s != nil {
-		if err := s.Close(); err != nil {
-			tc.t.Errorf("close server %d: %v", i, err)
-		}
-	}
-}
-
-// start restarts member i from its data directory.
-func (tc *testCluster) start(i int) {
-	tc.t.Helper()
-	tc.c.Start(i)
-	tc.checkInit()
-}
-
-// add starts a new member with a server and returns its index.
-func (tc *testCluster) add() int {
-	tc.t.Helper()
-	m := tc.c.Add()
-	tc.checkInit()
-	return m.Index
-}
-
-// waitSettled waits until the running members agree on a map with no
-// handoff in flight and every owner of every partition has its data.
-func (tc *testCluster) waitSettled() {
-	tc.t.Helper()
-	tc.c.WaitConverged()
-	tc.c.Eventually("every owner holds its partitions", func() error {
-		running := tc.c.Running()
-		for _, m := range running {
-			s := tc.server(m.Index)
-			if s == nil {
-				return fmt.Errorf("%s has no server", m.ID)
-			}
-			for _, p := range m.CK.Partitions() {
-				if len(p.JoiningNodes) > 0 {
-					return fmt.Errorf("%s: %s still joining", p.ID, p.JoiningNodes)
-				}
-				if owner(&p, m.ID) && !s.parts.ready(p.Index) {
-					return fmt.Errorf("%s: %s not ready", m.ID, p.ID)
-				}
-				if p.PrimaryNode == m.ID && !s.parts.servable(p.Index) {
-					return fmt.Errorf("%s: %s not servable as primary", m.ID, p.ID)
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// owners returns the primary and replicas of key in member i's map.
-func (tc *testCluster) owners(i int, key string) []string {
-	tc.t.Helper()
-	p, err := tc.c.Member(i).CK.GetPartition(key)
-	if err != nil {
-		tc.t.Fatalf("partition of %q: %v", key, err)
-	}
-	return append([]string{p.PrimaryNode}, p.ReplicaNodes...)
-}
-
-// index returns the member index of node id.
-func (tc *testCluster) index(id string) int {
-	for _, m := range tc.c.Members() {
-		if m.ID == id {
-			return m.Index
-		}
-	}
-	tc.t.Fatalf("no member %s", id)
-	return -1
-}
-
-// randomRunning returns a random running member's index.
-func (tc *testCluster) randomRunning() int {
-	running := tc.c.Running()
-	return running[rand.IntN(len(running))].Index
+	*kittest.Cluster[*Server, versionJSON]
 }
 
 // answer is a decoded KV answer.
-type answer struct {
-	status  int
-	body    []byte
-	header  http.Header
-	value   string
-	version *versionJSON
-	err     string
-}
+type answer = kittest.Answer[versionJSON]
 
 type versionJSON struct {
 	Epoch uint64 `json:"epoch"`
 	Seq   uint64 `json:"seq"`
 }
 
-func (tc *testCluster) do(i int, method, path string, body []byte, header http.Header) answer {
-	tc.t.Helper()
-	return tc.doAs(tc.token, i, method, path, body, header)
+// newTestCluster starts n nodes, each with a Server configured by cfg (its
+// DataDir is the member's), and waits until the map is settled and every
+// owner holds its partitions, every primary caught up.
+func newTestCluster(t testing.TB, n int, cfg Config, opts ...cktest.Option) *testCluster {
+	t.Helper()
+	newServer := func(m *cktest.Member, ck *clusterkit.ClusterKit) (*Server, error) {
+		c := cfg
+		c.DataDir = m.Options.DataDir
+		c.Logger = m.Options.Logger
+		return New(ck, c)
+	}
+	ready := func(m *cktest.Member, s *Server, p *clusterkit.Partition) error {
+		if migrate.Owner(p, m.ID) && !s.parts.Get(p.Index).Owned() {
+			return fmt.Errorf("%s: %s not ready", m.ID, p.ID)
+		}
+		if p.PrimaryNode == m.ID && !servable(s.parts.Get(p.Index)) {
+			return fmt.Errorf("%s: %s not servable as primary", m.ID, p.ID)
+		}
+		return nil
+	}
+	return &testCluster{kittest.NewCluster[*Server, versionJSON](t, n, newServer, ready, opts...)}
 }
 
-// doAs is do with token as the cluster token ("" sends none).
-func (tc *testCluster) doAs(token string, i int, method, path string, body []byte, header http.Header) answer {
-	tc.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, tc.c.Member(i).URL(path), rd)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	maps := req.Header
-	for k, v := range header {
-		maps[k] = v
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := tc.client.Do(req)
-	if err != nil {
-		return answer{status: -1, err: err.Error()}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{status: -1, err: err.Error()}
-	}
-	a := answer{status: resp.StatusCode, body: b, header: resp.Header}
-	var decoded struct {
-		Value   string       `json:"value"`
-		Version *versionJSON `json:"version"`
-		Error   string       `json:"error"`
-	}
-	if json.Unmarshal(b, &decoded) == nil {
-		a.value, a.version, a.err = decoded.Value, decoded.Version, decoded.Error
-	}
-	return a
+// randomRunning returns a random running member's index.
+func (tc *testCluster) randomRunning() int {
+	running := tc.C.Running()
+	return running[rand.IntN(len(running))].Index
 }
 
 func (tc *testCluster) set(i int, key, value string) answer {
-	tc.t.Helper()
+	tc.T.Helper()
 	b, _ := json.Marshal(map[string]string{"key": key, "value": value})
-	return tc.do(i, http.MethodPost, "/kv/set", b, nil)
-}
-
-func (tc *testCluster) get(i int, key string) answer {
-	tc.t.Helper()
-	return tc.do(i, http.MethodGet, "/kv/get?key="+url.QueryEscape(key), nil, nil)
-}
-
-func (tc *testCluster) getLocal(i int, key string) answer {
-	tc.t.Helper()
-	return tc.do(i, http.MethodGet, "/kv/get?local=true&key="+url.QueryEscape(key), nil, nil)
+	return tc.Do(i, http.MethodPost, "/kv/set", b, nil)
 }
 
 // writeKeys sets n keys "<prefix>-<i>" to "<value>-<i>" through random
 // running members, 16 at a time, and returns the values acknowledged.
 func (tc *testCluster) writeKeys(prefix, value string, n int) map[string]string {
-	tc.t.Helper()
-	acked := map[string]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 16 {
-		wg.Go(func() {
-			for i := range work {
-				k, v := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-%d", value, i)
-				// 503 means "retry": a primary is changing.
-				a := tc.set(tc.randomRunning(), k, v)
-				for try := 0; a.status == http.StatusServiceUnavailable && try < 10; try++ {
-					time.Sleep(100 * time.Millisecond)
-					a = tc.set(tc.randomRunning(), k, v)
-				}
-				if a.status == http.StatusOK {
-					mu.Lock()
-					acked[k] = v
-					mu.Unlock()
-				} else {
-					tc.t.Errorf("set %s: %d %s", k, a.status, a.body)
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return acked
-}
-
-// checkReads reads every key through every running member.
-func (tc *testCluster) checkReads(want map[string]string) {
-	tc.t.Helper()
-	tc.forEach(want, func(key, value string) error {
-		for _, m := range tc.c.Running() {
-			if a := tc.get(m.Index, key); a.status != http.StatusOK || a.value != value {
-				return fmt.Errorf("get %s via %s: %d %s, want %q", key, m.ID, a.status, a.body, value)
-			}
+	tc.T.Helper()
+	return kittest.WriteKeys(tc.T, prefix, value, n, func(k, v string) error {
+		// 503 means "retry": a primary is changing.
+		a := tc.set(tc.randomRunning(), k, v)
+		for try := 0; a.Status == http.StatusServiceUnavailable && try < 10; try++ {
+			time.Sleep(100 * time.Millisecond)
+			a = tc.set(tc.randomRunning(), k, v)
+		}
+		if a.Status != http.StatusOK {
+			return fmt.Errorf("%d %s", a.Status, a.Body)
 		}
 		return nil
 	})
-}
-
-// checkOwners reads every key from the local store of every running owner.
-func (tc *testCluster) checkOwners(want map[string]string) {
-	tc.t.Helper()
-	running := map[string]bool{}
-	for _, m := range tc.c.Running() {
-		running[m.ID] = true
-	}
-	ref := tc.c.Running()[0].Index
-	tc.forEach(want, func(key, value string) error {
-		for _, id := range tc.owners(ref, key) {
-			if !running[id] {
-				continue
-			}
-			if a := tc.getLocal(tc.index(id), key); a.status != http.StatusOK || a.value != value {
-				return fmt.Errorf("local get %s on owner %s: %d %s, want %q", key, id, a.status, a.body, value)
-			}
-		}
-		return nil
-	})
-}
-
-// forEach runs check on every key, 8 at a time, and fails the test with the
-// first errors.
-func (tc *testCluster) forEach(want map[string]string, check func(key, value string) error) {
-	tc.t.Helper()
-	keys := make([]string, 0, len(want))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	work := make(chan string)
-	for range 8 {
-		wg.Go(func() {
-			for k := range work {
-				if err := check(k, want[k]); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for _, k := range keys {
-		work <- k
-	}
-	close(work)
-	wg.Wait()
-	if len(errs) > 0 {
-		tc.t.Fatalf("%d of %d keys failed; first: %v", len(errs), len(keys), errs[:min(5, len(errs))])
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -16,15 +17,15 @@ import (
 func TestForgedReplicationIsRefused(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	key := "target"
-	p, _ := tc.c.Member(0).CK.GetPartition(key)
-	primary, replica := tc.index(p.PrimaryNode), tc.index(p.ReplicaNodes[0])
+	p, _ := tc.C.Member(0).CK.GetPartition(key)
+	primary, replica := tc.Index(p.PrimaryNode), tc.Index(p.ReplicaNodes[0])
 	send := func(i int, recs ...store.Record) answer {
 		t.Helper()
 		var body []byte
 		for k := range recs {
-			body = appendRecordFrame(body, &recs[k])
+			body = stream.AppendRecord(body, &recs[k])
 		}
-		return tc.do(i, http.MethodPost, "/kv/replicate", appendEndFrame(body, len(recs)), nil)
+		return tc.Do(i, http.MethodPost, "/kv/internal/replicate", stream.AppendEnd(body, len(recs)), nil)
 	}
 	good := recordForTest(key, "forged", p.Epoch, 1)
 	ahead := uint64(time.Now().Add(time.Hour).UnixMilli()) << 16
@@ -44,24 +45,24 @@ func TestForgedReplicationIsRefused(t *testing.T) {
 	for _, c := range refused {
 		for _, i := range []int{primary, replica} {
 			// A bad record refuses its whole batch, the good one with it.
-			if a := send(i, good, c.rec); a.status != http.StatusBadRequest || a.err == "" {
-				t.Errorf("%s to node %d: %d %.200s, want 400 with a JSON error", c.name, i, a.status, a.body)
+			if a := send(i, good, c.rec); a.Status != http.StatusBadRequest || a.Err == "" {
+				t.Errorf("%s to node %d: %d %.200s, want 400 with a JSON error", c.name, i, a.Status, a.Body)
 			}
 		}
 	}
 	// A newer epoch than the node's map: not owner (the map is behind, or
 	// the epoch is forged), nothing stored.
-	if a := send(replica, recordForTest(key, "forged", p.Epoch+1, 1)); a.status != http.StatusOK || string(a.body) != string([]byte{statusNotOwner}) {
-		t.Errorf("newer epoch: %d %q, want 200 with status not owner", a.status, a.body)
+	if a := send(replica, recordForTest(key, "forged", p.Epoch+1, 1)); a.Status != http.StatusOK || string(a.Body) != string([]byte{statusNotOwner}) {
+		t.Errorf("newer epoch: %d %q, want 200 with status not owner", a.Status, a.Body)
 	}
 	// A record of the current epoch sent to the primary, which alone
 	// numbers that epoch's writes, within the clock bound: refused.
 	soon := uint64(time.Now().Add(MaxClockSkew/2).UnixMilli()) << 16
-	if a := send(primary, recordForTest(key, "forged", p.Epoch, soon)); a.status != http.StatusOK || string(a.body) != string([]byte{statusNotOwner}) {
-		t.Errorf("current epoch to the primary: %d %q, want 200 with status not owner", a.status, a.body)
+	if a := send(primary, recordForTest(key, "forged", p.Epoch, soon)); a.Status != http.StatusOK || string(a.Body) != string([]byte{statusNotOwner}) {
+		t.Errorf("current epoch to the primary: %d %q, want 200 with status not owner", a.Status, a.Body)
 	}
 	for i := range 3 {
-		if recs, err := tc.server(i).store.Scan(p.Index, "", 10); err != nil || len(recs) > 0 {
+		if recs, err := tc.Server(i).store.Scan(p.Index, "", 10); err != nil || len(recs) > 0 {
 			t.Fatalf("node %d holds %v after forged records (%v)", i, recs, err)
 		}
 	}
@@ -70,19 +71,19 @@ func TestForgedReplicationIsRefused(t *testing.T) {
 	// read back through every node; other keys too.
 	for i := range 3 {
 		v := "real-" + string(rune('a'+i))
-		if a := tc.set(i, key, v); a.status != http.StatusOK {
-			t.Fatalf("set via node %d: %d %s", i, a.status, a.body)
+		if a := tc.set(i, key, v); a.Status != http.StatusOK {
+			t.Fatalf("set via node %d: %d %s", i, a.Status, a.Body)
 		}
 		for j := range 3 {
-			if a := tc.get(j, key); a.status != http.StatusOK || a.value != v {
-				t.Fatalf("get via node %d after set via node %d: %d %s, want %s", j, i, a.status, a.body, v)
+			if a := tc.Get(j, key); a.Status != http.StatusOK || a.Value != v {
+				t.Fatalf("get via node %d after set via node %d: %d %s, want %s", j, i, a.Status, a.Body, v)
 			}
 		}
 	}
-	tc.checkOwners(map[string]string{key: "real-c"})
+	tc.CheckOwners(map[string]string{key: "real-c"})
 	want := tc.writeKeys("after", "v", 100)
-	tc.checkReads(want)
-	tc.checkOwners(want)
+	tc.CheckReads(want)
+	tc.CheckOwners(want)
 }
 
 // A primary whose clock reading is below a sequence number the key already

@@ -19,7 +19,7 @@ import (
 // headerForwardedBy marks a request forwarded by another node (its value is
 // that node's ID). A node that receives one for a key it is not the primary
 // of answers 421 instead of forwarding it again. Forwarded ops travel in
-// batches (POST /kv/forward), which count as forwarded too.
+// batches (POST /kv/internal/forward), which count as forwarded too.
 const headerForwardedBy = "X-Kv-Forwarded-By"
 
 // forwardAttempts bounds the tries of a forwarded request that nodes with
@@ -49,14 +49,14 @@ func (s *Server) forward(ctx context.Context, p *clusterkit.Partition, o op) (ro
 			}
 			return roleForward, errReply(errUnavailable(unanswered(primary.ID, p.Index, err)))
 		}
-		if rep.status != clusterkit.StatusNotOwner {
+		if rep.Status != clusterkit.StatusNotOwner {
 			return roleForward, rep
 		}
 		if attempt == forwardAttempts-1 {
 			return roleForward, errReply(errUnavailable(fmt.Sprintf("partition %d is changing primary; retry", p.Index)))
 		}
 		var nb clusterkit.NotOwnerBody
-		_ = json.Unmarshal(rep.body, &nb)
+		_ = json.Unmarshal(rep.Body, &nb)
 		s.awaitMap(fctx, nb.MapVersion, attempt)
 		if p, err = s.ck.GetPartition(o.key); err != nil {
 			return roleForward, errReply(errUnavailable("this node has no partition map"))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -23,12 +24,12 @@ func FuzzRecordFrames(f *testing.F) {
 	}
 	var all []byte
 	for i := range recs {
-		f.Add(appendEndFrame(appendRecordFrame(nil, &recs[i]), 1))
-		all = appendRecordFrame(all, &recs[i])
+		f.Add(stream.AppendEnd(stream.AppendRecord(nil, &recs[i]), 1))
+		all = stream.AppendRecord(all, &recs[i])
 	}
-	f.Add(appendEndFrame(all, len(recs)))
-	f.Add(appendEndFrame(nil, 0))
-	f.Add([]byte{frameRecord, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(stream.AppendEnd(all, len(recs)))
+	f.Add(stream.AppendEnd(nil, 0))
+	f.Add([]byte{stream.FrameRecord, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := readAll(b)
@@ -43,9 +44,9 @@ func FuzzRecordFrames(f *testing.F) {
 				t.Fatalf("accepted record %d out of bounds: key %d bytes, value %d bytes, version %v, deleted %v",
 					i, len(r.Key), len(r.Value), r.Version, r.Deleted)
 			}
-			again = appendRecordFrame(again, r)
+			again = stream.AppendRecord(again, r)
 		}
-		back, err := readAll(appendEndFrame(again, len(got)))
+		back, err := readAll(stream.AppendEnd(again, len(got)))
 		if err != nil || !slices.EqualFunc(back, got, sameRecord) {
 			t.Fatalf("re-encoded records decode as %v (%v), want %v", back, err, got)
 		}
@@ -64,11 +65,11 @@ func FuzzForwardBatch(f *testing.F) {
 	}
 	var all []byte
 	for i := range ops {
-		f.Add(appendEndFrame(appendFwdOp(nil, &ops[i]), 1))
+		f.Add(stream.AppendEnd(appendFwdOp(nil, &ops[i]), 1))
 		all = appendFwdOp(all, &ops[i])
 	}
-	f.Add(appendEndFrame(all, len(ops)))
-	f.Add(appendEndFrame(nil, 0))
+	f.Add(stream.AppendEnd(all, len(ops)))
+	f.Add(stream.AppendEnd(nil, 0))
 	f.Add([]byte{opKindSet, 0})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -87,7 +88,7 @@ func FuzzForwardBatch(f *testing.F) {
 			}
 			again = appendFwdOp(again, o)
 		}
-		back, err := readFwdOps(bytes.NewReader(appendEndFrame(again, len(got))))
+		back, err := readFwdOps(bytes.NewReader(stream.AppendEnd(again, len(got))))
 		if err != nil || !slices.EqualFunc(back, got, func(a, b op) bool {
 			return a.kind == b.kind && a.key == b.key && bytes.Equal(a.value, b.value)
 		}) {
@@ -102,9 +103,9 @@ func FuzzForwardReplies(f *testing.F) {
 		b = binary.AppendUvarint(b, uint64(len(body)))
 		return append(b, body...)
 	}
-	f.Add(byte(1), appendEndFrame(one(200, `{"key":"k"}`), 1))
-	f.Add(byte(2), appendEndFrame(append(one(404, `{"error":"key not found"}`), one(503, "")...), 2))
-	f.Add(byte(0), appendEndFrame(nil, 0))
+	f.Add(byte(1), stream.AppendEnd(one(200, `{"key":"k"}`), 1))
+	f.Add(byte(2), stream.AppendEnd(append(one(404, `{"error":"key not found"}`), one(503, "")...), 2))
+	f.Add(byte(0), stream.AppendEnd(nil, 0))
 	f.Add(byte(1), []byte{0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, n byte, b []byte) {
 		replies, err := readFwdReplies(bytes.NewReader(b), int(n))
@@ -115,8 +116,8 @@ func FuzzForwardReplies(f *testing.F) {
 			t.Fatalf("%d replies for %d ops", len(replies), n)
 		}
 		for _, r := range replies {
-			if r.status < 100 || r.status > 599 || len(r.body) > maxWireValue {
-				t.Fatalf("accepted reply out of bounds: status %d, body %d bytes", r.status, len(r.body))
+			if r.Status < 100 || r.Status > 599 || len(r.Body) > maxWireValue {
+				t.Fatalf("accepted reply out of bounds: status %d, body %d bytes", r.Status, len(r.Body))
 			}
 		}
 	})
@@ -133,7 +134,7 @@ func FuzzDecodeWrite(f *testing.F) {
 		key, value, err := decodeWrite(body, withValue)
 		if err != nil {
 			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest && ae.status != http.StatusRequestEntityTooLarge {
+			if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest && ae.Status != http.StatusRequestEntityTooLarge {
 				t.Fatalf("refusal %v is not a 400 or 413", err)
 			}
 			return
@@ -142,4 +143,13 @@ func FuzzDecodeWrite(f *testing.F) {
 			t.Fatalf("accepted key of %d bytes and value of %d bytes", len(key), len(value))
 		}
 	})
+}
+
+func recordForTest(key, value string, epoch, seq uint64) store.Record {
+	return store.Record{Key: key, Value: []byte(value), Version: store.Version{Epoch: epoch, Seq: seq}}
+}
+
+// readAll decodes the record frames b as a node decodes another's.
+func readAll(b []byte) ([]store.Record, error) {
+	return stream.ReadAll(bytes.NewReader(b), store.VersionOf, streamLimits)
 }

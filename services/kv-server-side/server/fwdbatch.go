@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
+	"clusterkit.dev/services/kit/stream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Forwarded ops travel to the primary in batches (POST /kv/forward): one
+// Forwarded ops travel to the primary in batches (POST /kv/internal/forward): one
 // batch of reads and two of writes per primary are in flight, and the ops
 // that queue meanwhile leave together in the next one, so under load many
 // client requests share one round trip between two nodes. Reads and writes queue
@@ -203,10 +205,10 @@ func (f *forwarder) suspect(fn *fwdNode) {
 func (f *forwarder) probe(fn *fwdNode) {
 	defer f.wg.Done()
 	s := f.s
-	empty := appendEndFrame(nil, 0)
+	empty := stream.AppendEnd(nil, 0)
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardProbeTimeout)
-		a, err := s.nodes.post(ctx, fn.addr, "/kv/forward", s.self, s.ck.Version(), empty)
+		a, err := s.nodes.post(ctx, fn.addr, "/kv/internal/forward", s.self, s.ck.Version(), empty)
 		cancel()
 		if err == nil && a.status != http.StatusOK {
 			err = fmt.Errorf("probe answered %d", a.status)
@@ -300,11 +302,11 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 	for _, c := range calls {
 		buf = appendFwdOp(buf, &c.op)
 	}
-	buf = appendEndFrame(buf, len(calls))
+	buf = stream.AppendEnd(buf, len(calls))
 	s := q.f.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardTimeout)
 	defer cancel()
-	a, err := s.nodes.post(ctx, q.addr, "/kv/forward", s.self, s.ck.Version(), buf)
+	a, err := s.nodes.post(ctx, q.addr, "/kv/internal/forward", s.self, s.ck.Version(), buf)
 	if err != nil {
 		return buf, nil, err
 	}
@@ -315,7 +317,7 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 	return buf, replies, err
 }
 
-// handleForward serves POST /kv/forward: ops forwarded by another node, run
+// handleForward serves POST /kv/internal/forward: ops forwarded by another node, run
 // here as their primary; an op whose primary is not this node is answered
 // 421, never forwarded again. Writes run concurrently, since each waits for
 // its replication.
@@ -332,7 +334,7 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			role, rep := s.route(r.Context(), ops[i], true)
 			replies[i] = rep
-			s.m.observe(ops[i].name(), role, result(rep.status), start)
+			s.m.Observe(ops[i].name(), role, result(rep.Status), start)
 		}
 		if ops[i].kind == opKindGet {
 			run()
@@ -343,11 +345,11 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	var buf []byte
 	for _, rep := range replies {
-		buf = binary.AppendUvarint(buf, uint64(rep.status))
-		buf = binary.AppendUvarint(buf, uint64(len(rep.body)))
-		buf = append(buf, rep.body...)
+		buf = binary.AppendUvarint(buf, uint64(rep.Status))
+		buf = binary.AppendUvarint(buf, uint64(len(rep.Body)))
+		buf = append(buf, rep.Body...)
 	}
-	buf = appendEndFrame(buf, len(replies))
+	buf = stream.AppendEnd(buf, len(replies))
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
@@ -374,13 +376,13 @@ func readFwdOps(r io.Reader) ([]op, error) {
 	for {
 		kind, err := br.ReadByte()
 		if err != nil {
-			return nil, truncated(err)
+			return nil, stream.Truncated(err)
 		}
 		switch kind {
-		case frameEnd:
+		case stream.FrameEnd:
 			n, err := binary.ReadUvarint(br)
 			if err != nil {
-				return nil, truncated(err)
+				return nil, stream.Truncated(err)
 			}
 			if n != uint64(len(ops)) {
 				return nil, fmt.Errorf("forward batch: end frame counts %d ops, received %d", n, len(ops))
@@ -393,7 +395,7 @@ func readFwdOps(r io.Reader) ([]op, error) {
 		if len(ops) == fwdMaxOps {
 			return nil, fmt.Errorf("forward batch: more than %d ops", fwdMaxOps)
 		}
-		key, err := readField(br, MaxKeySize)
+		key, err := stream.ReadField(br, MaxKeySize)
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +404,7 @@ func readFwdOps(r io.Reader) ([]op, error) {
 		}
 		o := op{kind: kind, key: string(key)}
 		if kind == opKindSet {
-			if o.value, err = readField(br, MaxValueSize); err != nil {
+			if o.value, err = stream.ReadField(br, MaxValueSize); err != nil {
 				return nil, err
 			}
 		}
@@ -417,45 +419,29 @@ func readFwdReplies(r io.Reader, n int) ([]reply, error) {
 	for i := range replies {
 		status, err := binary.ReadUvarint(br)
 		if err != nil {
-			return nil, truncated(err)
+			return nil, stream.Truncated(err)
 		}
 		if status < 100 || status > 599 {
 			return nil, fmt.Errorf("forward batch: status %d", status)
 		}
-		body, err := readField(br, maxWireValue)
+		body, err := stream.ReadField(br, maxWireValue)
 		if err != nil {
 			return nil, err
 		}
-		replies[i] = reply{status: int(status), body: body}
+		replies[i] = reply{Status: int(status), Body: body}
 	}
 	kind, err := br.ReadByte()
 	if err != nil {
-		return nil, truncated(err)
+		return nil, stream.Truncated(err)
 	}
 	count, err := binary.ReadUvarint(br)
 	if err != nil {
-		return nil, truncated(err)
+		return nil, stream.Truncated(err)
 	}
-	if kind != frameEnd || count != uint64(n) {
+	if kind != stream.FrameEnd || count != uint64(n) {
 		return nil, fmt.Errorf("forward batch: bad end frame after %d replies", n)
 	}
 	return replies, nil
-}
-
-// readField reads a length-prefixed byte string of at most limit bytes.
-func readField(br *bufio.Reader, limit uint64) ([]byte, error) {
-	n, err := binary.ReadUvarint(br)
-	if err != nil {
-		return nil, truncated(err)
-	}
-	if n > limit {
-		return nil, fmt.Errorf("field of %d bytes exceeds %d", n, limit)
-	}
-	b, err := readN(br, n)
-	if err != nil {
-		return nil, truncated(err)
-	}
-	return b, nil
 }
 
 // send sends one request to node, marked as forwarded by this node and
@@ -465,12 +451,10 @@ func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri st
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, rd)
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, rd)
 	if err != nil {
 		return nil, err
 	}
-	s.ck.AuthorizeRequest(req)
 	req.Header.Set(headerForwardedBy, s.self)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)
 }

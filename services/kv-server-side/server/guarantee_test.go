@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 )
 
 // TestReadsNeverMissAnAcknowledgedWrite checks the README's read guarantee
@@ -18,12 +19,12 @@ import (
 // one. The killed node is primary of some of the keys, so their reads go
 // through the replicas' fallback and then through a promoted replica.
 func TestReadsNeverMissAnAcknowledgedWrite(t *testing.T) {
-	cfg := testConfig()
+	cfg := kittest.Config()
 	cfg.ReReplicationDelay = time.Minute
 	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
 
 	victim := 1
-	for tc.c.Member(victim).CK.IsLeader() {
+	for tc.C.Member(victim).CK.IsLeader() {
 		victim++
 	}
 	// Two keys per primary.
@@ -31,7 +32,7 @@ func TestReadsNeverMissAnAcknowledgedWrite(t *testing.T) {
 	perNode := map[string]int{}
 	for i := 0; len(keys) < 6; i++ {
 		k := fmt.Sprintf("key-%d", i)
-		primary := tc.owners(0, k)[0]
+		primary := tc.Owners(0, k)[0]
 		if perNode[primary] < 2 {
 			perNode[primary]++
 			keys = append(keys, k)
@@ -61,20 +62,20 @@ func TestReadsNeverMissAnAcknowledgedWrite(t *testing.T) {
 				if rand.IntN(2) == 0 {
 					a := tc.set(node, key, fmt.Sprintf("c%d-%d", c, n))
 					mu.Lock()
-					if a.status == http.StatusOK && a.version != nil {
-						acked[key] = append(acked[key], ackedWrite{*a.version, time.Now()})
+					if a.Status == http.StatusOK && a.Version != nil {
+						acked[key] = append(acked[key], ackedWrite{*a.Version, time.Now()})
 					} else {
 						failed++
 					}
 					mu.Unlock()
 					continue
 				}
-				a := tc.get(node, key)
+				a := tc.Get(node, key)
 				mu.Lock()
 				switch {
-				case a.status == http.StatusOK && a.version != nil:
-					reads = append(reads, observedRead{key, call, true, *a.version, node})
-				case a.status == http.StatusNotFound:
+				case a.Status == http.StatusOK && a.Version != nil:
+					reads = append(reads, observedRead{key, call, true, *a.Version, node})
+				case a.Status == http.StatusNotFound:
 					reads = append(reads, observedRead{key: key, call: call, node: node})
 				default:
 					failed++
@@ -88,9 +89,9 @@ func TestReadsNeverMissAnAcknowledgedWrite(t *testing.T) {
 	mu.Lock()
 	killed = time.Now()
 	mu.Unlock()
-	tc.kill(victim)
+	tc.Kill(victim)
 	time.Sleep(3 * time.Second)
-	tc.start(victim)
+	tc.Start(victim)
 	time.Sleep(1500 * time.Millisecond)
 	close(stopped)
 	wg.Wait()

@@ -16,6 +16,8 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
+	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/stream"
 )
 
 func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
@@ -24,46 +26,46 @@ func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
 	if len(want) != 1000 {
 		t.Fatalf("%d of 1000 writes acknowledged", len(want))
 	}
-	tc.checkReads(want)
+	tc.CheckReads(want)
 	// AckAll answers after every owner stored the write.
-	tc.checkOwners(want)
+	tc.CheckOwners(want)
 
 	// Overwrites win everywhere, through any node.
-	tc.checkReads(tc.writeKeys("user", "v2", 100))
+	tc.CheckReads(tc.writeKeys("user", "v2", 100))
 }
 
 func TestDeleteIsReplicatedAsATombstone(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	for _, key := range []string{"gone-by-post", "gone-by-delete"} {
-		if a := tc.set(0, key, "v"); a.status != http.StatusOK {
-			t.Fatalf("set %s: %d %s", key, a.status, a.body)
+		if a := tc.set(0, key, "v"); a.Status != http.StatusOK {
+			t.Fatalf("set %s: %d %s", key, a.Status, a.Body)
 		}
 	}
-	del := tc.do(1, http.MethodPost, "/kv/delete", []byte(`{"key":"gone-by-post"}`), nil)
-	if del.status != http.StatusOK || del.version == nil {
-		t.Fatalf("POST /kv/delete: %d %s", del.status, del.body)
+	del := tc.Do(1, http.MethodPost, "/kv/delete", []byte(`{"key":"gone-by-post"}`), nil)
+	if del.Status != http.StatusOK || del.Version == nil {
+		t.Fatalf("POST /kv/delete: %d %s", del.Status, del.Body)
 	}
-	if a := tc.do(2, http.MethodDelete, "/kv/key?key=gone-by-delete", nil, nil); a.status != http.StatusOK {
-		t.Fatalf("DELETE /kv/key: %d %s", a.status, a.body)
+	if a := tc.Do(2, http.MethodDelete, "/kv/key?key=gone-by-delete", nil, nil); a.Status != http.StatusOK {
+		t.Fatalf("DELETE /kv/key: %d %s", a.Status, a.Body)
 	}
 	for _, key := range []string{"gone-by-post", "gone-by-delete"} {
 		for i := range 3 {
-			if a := tc.get(i, key); a.status != http.StatusNotFound || a.err != "key not found" {
-				t.Errorf("get %s via node %d after delete: %d %s", key, i, a.status, a.body)
+			if a := tc.Get(i, key); a.Status != http.StatusNotFound || a.Err != "key not found" {
+				t.Errorf("get %s via node %d after delete: %d %s", key, i, a.Status, a.Body)
 			}
 			// Every owner keeps the tombstone with its version, so an
 			// older value copied later cannot bring the key back.
-			if a := tc.getLocal(i, key); a.status != http.StatusNotFound || a.version == nil {
-				t.Errorf("local get %s on node %d: %d %s, want 404 with a version", key, i, a.status, a.body)
+			if a := tc.GetLocal(i, key); a.Status != http.StatusNotFound || a.Version == nil {
+				t.Errorf("local get %s on node %d: %d %s, want 404 with a version", key, i, a.Status, a.Body)
 			}
 		}
 	}
-	if a := tc.getLocal(0, "gone-by-post"); *a.version != *del.version {
-		t.Errorf("tombstone version %v, delete answered %v", *a.version, *del.version)
+	if a := tc.GetLocal(0, "gone-by-post"); *a.Version != *del.Version {
+		t.Errorf("tombstone version %v, delete answered %v", *a.Version, *del.Version)
 	}
 	// Deleting a missing key is not an error: deletes are idempotent.
-	if a := tc.do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"never-set"}`), nil); a.status != http.StatusOK {
-		t.Errorf("delete of a missing key: %d %s", a.status, a.body)
+	if a := tc.Do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"never-set"}`), nil); a.Status != http.StatusOK {
+		t.Errorf("delete of a missing key: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -87,18 +89,18 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 				default:
 				}
 				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
-				if a := tc.set(w%3, k, v); a.status == http.StatusOK {
+				if a := tc.set(w%3, k, v); a.Status == http.StatusOK {
 					during.Store(k, v)
 					n.Add(1)
 				} else {
 					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", a.status, a.body))
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", a.Status, a.Body))
 				}
 			}
 		})
 	}
-	added := tc.add()
-	tc.waitSettled()
+	added := tc.Add()
+	tc.WaitSettled()
 	close(stop)
 	wg.Wait()
 	during.Range(func(k, v any) bool {
@@ -118,25 +120,25 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		t.Errorf("%.1f%% of the writes made while the node joined failed, more than %.0f%%", 100*f, 100*maxFailedWrites)
 	}
 
-	newID := tc.c.Member(added).ID
+	newID := tc.C.Member(added).ID
 	owned := 0
-	for _, p := range tc.c.Member(0).CK.Partitions() {
-		if owner(&p, newID) {
+	for _, p := range tc.C.Member(0).CK.Partitions() {
+		if migrate.Owner(&p, newID) {
 			owned++
 		}
 	}
 	if owned == 0 {
 		t.Fatalf("%s owns no partition after joining", newID)
 	}
-	tc.checkOwners(want)
-	tc.checkReads(want)
+	tc.CheckOwners(want)
+	tc.CheckReads(want)
 
 	// The nodes that gave partitions away delete them after DropAfter.
-	tc.c.Eventually("lost partitions dropped", func() error {
-		for _, m := range tc.c.Running() {
-			s := tc.server(m.Index)
+	tc.C.Eventually("lost partitions dropped", func() error {
+		for _, m := range tc.C.Running() {
+			s := tc.Server(m.Index)
 			for _, p := range m.CK.Partitions() {
-				if owner(&p, m.ID) {
+				if migrate.Owner(&p, m.ID) {
 					continue
 				}
 				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
@@ -146,11 +148,11 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		}
 		return nil
 	})
-	tc.checkReads(want)
+	tc.CheckReads(want)
 }
 
 func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
-	cfg := testConfig()
+	cfg := kittest.Config()
 	// The killed node keeps its slots while it is away: it comes back to
 	// its own partitions, from its own data.
 	cfg.ReReplicationDelay = time.Minute
@@ -158,12 +160,12 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	want := tc.writeKeys("k", "v1", 1000)
 
 	victim := 1
-	for tc.c.Member(victim).CK.IsLeader() {
+	for tc.C.Member(victim).CK.IsLeader() {
 		victim++
 	}
-	victimID := tc.c.Member(victim).ID
+	victimID := tc.C.Member(victim).ID
 	primaries := 0
-	for _, p := range tc.c.Member(0).CK.Partitions() {
+	for _, p := range tc.C.Member(0).CK.Partitions() {
 		if p.PrimaryNode == victimID {
 			primaries++
 		}
@@ -171,16 +173,16 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	if primaries == 0 {
 		t.Fatalf("%s is primary of no partition: the test would prove nothing", victimID)
 	}
-	tc.kill(victim)
+	tc.Kill(victim)
 
 	// Every acknowledged write still reads: keys whose primary died are
 	// answered by the replicas until a replica is promoted.
-	tc.checkReads(want)
+	tc.CheckReads(want)
 
 	// Once the library has promoted replicas, writes succeed again for
 	// every partition; they are acknowledged by the two live owners.
-	tc.c.Eventually("live primaries", func() error {
-		for _, m := range tc.c.Running() {
+	tc.C.Eventually("live primaries", func() error {
+		for _, m := range tc.C.Running() {
 			for _, p := range m.CK.Partitions() {
 				if p.PrimaryNode == victimID {
 					return fmt.Errorf("%s: %s still primary in %s's map", p.ID, victimID, m.ID)
@@ -189,37 +191,37 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 		}
 		return nil
 	})
-	tc.waitSettled()
+	tc.WaitSettled()
 	updated := tc.writeKeys("k", "v2", 300)
 	for k, v := range updated {
 		want[k] = v
 	}
-	tc.checkReads(want)
+	tc.CheckReads(want)
 
 	// Restarted, the node still has what it stored before it died, and
 	// catches up the writes it missed.
-	tc.start(victim)
-	tc.waitSettled()
-	s := tc.server(victim)
+	tc.Start(victim)
+	tc.WaitSettled()
+	s := tc.Server(victim)
 	missing := 0
 	for k, v := range want {
-		p, _ := tc.c.Member(victim).CK.GetPartition(k)
-		if !owner(p, victimID) {
+		p, _ := tc.C.Member(victim).CK.GetPartition(k)
+		if !migrate.Owner(p, victimID) {
 			continue
 		}
 		rec, found, err := s.store.Get(p.Index, k)
 		if err != nil || !found || string(rec.Value) != v {
 			missing++
 			if missing < 5 {
-				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.get(p.Index), found, rec.Value, v, err)
+				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.Get(p.Index), found, rec.Value, v, err)
 			}
 		}
 	}
 	if missing > 0 {
 		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
 	}
-	tc.checkOwners(want)
-	tc.checkReads(want)
+	tc.CheckOwners(want)
+	tc.CheckReads(want)
 }
 
 func TestAckPrimaryReplicatesInTheBackground(t *testing.T) {
@@ -230,12 +232,12 @@ func TestAckPrimaryReplicatesInTheBackground(t *testing.T) {
 	}
 	// The primary answers reads, so they see every acknowledged write at
 	// once; the replicas catch up shortly after.
-	tc.checkReads(want)
-	tc.c.Eventually("replicas caught up", func() error {
+	tc.CheckReads(want)
+	tc.C.Eventually("replicas caught up", func() error {
 		for k, v := range want {
-			for _, id := range tc.owners(0, k) {
-				if a := tc.getLocal(tc.index(id), k); a.status != http.StatusOK || a.value != v {
-					return fmt.Errorf("%s on %s: %d %s", k, id, a.status, a.body)
+			for _, id := range tc.Owners(0, k) {
+				if a := tc.GetLocal(tc.Index(id), k); a.Status != http.StatusOK || a.Value != v {
+					return fmt.Errorf("%s on %s: %d %s", k, id, a.Status, a.Body)
 				}
 			}
 		}
@@ -251,8 +253,8 @@ func TestAckPrimaryReplicatesInTheBackground(t *testing.T) {
 func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	key := "loop"
-	owners := tc.owners(0, key)
-	primary := tc.index(owners[0])
+	owners := tc.Owners(0, key)
+	primary := tc.Index(owners[0])
 	other := (primary + 1) % 3
 	hop := http.Header{headerForwardedBy: {"node-x"}}
 
@@ -265,20 +267,20 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 		if req.body != "" {
 			body = []byte(req.body)
 		}
-		a := tc.do(other, req.method, req.path, body, hop)
-		if a.status != clusterkit.StatusNotOwner {
-			t.Fatalf("%s %s forwarded to a non-primary: %d %s, want 421", req.method, req.path, a.status, a.body)
+		a := tc.Do(other, req.method, req.path, body, hop)
+		if a.Status != clusterkit.StatusNotOwner {
+			t.Fatalf("%s %s forwarded to a non-primary: %d %s, want 421", req.method, req.path, a.Status, a.Body)
 		}
 		var nb clusterkit.NotOwnerBody
-		if err := json.Unmarshal(a.body, &nb); err != nil {
+		if err := json.Unmarshal(a.Body, &nb); err != nil {
 			t.Fatal(err)
 		}
-		ck := tc.c.Member(other).CK
+		ck := tc.C.Member(other).CK
 		p, _ := ck.GetPartition(key)
 		if nb.Primary != owners[0] || nb.Partition != p.Index || nb.MapVersion != ck.Version() || nb.Error == "" {
 			t.Errorf("421 body %+v, want primary %s, partition %d, version %d", nb, owners[0], p.Index, ck.Version())
 		}
-		if a.header.Get(clusterkit.HeaderMapVersion) != strconv.FormatUint(ck.Version(), 10) {
+		if a.Header.Get(clusterkit.HeaderMapVersion) != strconv.FormatUint(ck.Version(), 10) {
 			t.Errorf("421 without the map version header")
 		}
 	}
@@ -287,29 +289,29 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	for _, o := range []op{{kind: opKindGet, key: key}, {kind: opKindSet, key: key, value: []byte("v")}} {
 		batch = appendFwdOp(batch, &o)
 	}
-	a := tc.do(other, http.MethodPost, "/kv/forward", appendEndFrame(batch, 2), hop)
-	if a.status != http.StatusOK {
-		t.Fatalf("forward batch: %d %q", a.status, a.body)
+	a := tc.Do(other, http.MethodPost, "/kv/internal/forward", stream.AppendEnd(batch, 2), hop)
+	if a.Status != http.StatusOK {
+		t.Fatalf("forward batch: %d %q", a.Status, a.Body)
 	}
-	replies, err := readFwdReplies(bytes.NewReader(a.body), 2)
+	replies, err := readFwdReplies(bytes.NewReader(a.Body), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, rep := range replies {
 		var nb clusterkit.NotOwnerBody
-		if rep.status != clusterkit.StatusNotOwner || json.Unmarshal(rep.body, &nb) != nil || nb.Primary != owners[0] {
-			t.Errorf("forwarded op %d to a non-primary: %d %s", i, rep.status, rep.body)
+		if rep.Status != clusterkit.StatusNotOwner || json.Unmarshal(rep.Body, &nb) != nil || nb.Primary != owners[0] {
+			t.Errorf("forwarded op %d to a non-primary: %d %s", i, rep.Status, rep.Body)
 		}
 	}
 	// The refused writes went nowhere.
 	for i := range 3 {
-		if a := tc.getLocal(i, key); a.status != http.StatusNotFound {
-			t.Errorf("node %d stored the refused write: %d %s", i, a.status, a.body)
+		if a := tc.GetLocal(i, key); a.Status != http.StatusNotFound {
+			t.Errorf("node %d stored the refused write: %d %s", i, a.Status, a.Body)
 		}
 	}
 	// Without the header the same node forwards.
-	if a := tc.set(other, key, "v"); a.status != http.StatusOK {
-		t.Fatalf("set via a non-primary: %d %s", a.status, a.body)
+	if a := tc.set(other, key, "v"); a.Status != http.StatusOK {
+		t.Fatalf("set via a non-primary: %d %s", a.Status, a.Body)
 	}
 	if got := metricValue(t, tc, other, `kvss_requests_total{op="set",result="ok",role="forward"}`); got != 1 {
 		t.Errorf("forwarded sets counted %v, want 1", got)
@@ -324,16 +326,16 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 }
 
 func TestReplicaRefusesADeposedPrimary(t *testing.T) {
-	cfg := testConfig()
+	cfg := kittest.Config()
 	cfg.ReplicationFactor = 2
 	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
 	key := "fenced"
-	ck := tc.c.Member(0).CK
+	ck := tc.C.Member(0).CK
 	p, _ := ck.GetPartition(key)
 	owners := append([]string{p.PrimaryNode}, p.ReplicaNodes...)
-	replica := tc.index(p.ReplicaNodes[0])
+	replica := tc.Index(p.ReplicaNodes[0])
 	outsider := -1
-	for _, m := range tc.c.Members() {
+	for _, m := range tc.C.Members() {
 		if !slices.Contains(owners, m.ID) {
 			outsider = m.Index
 		}
@@ -341,12 +343,12 @@ func TestReplicaRefusesADeposedPrimary(t *testing.T) {
 	send := func(i int, epoch uint64, value string) byte {
 		t.Helper()
 		rec := recordForTest(key, value, epoch, 1)
-		body := appendEndFrame(appendRecordFrame(nil, &rec), 1)
-		a := tc.do(i, http.MethodPost, "/kv/replicate", body, nil)
-		if a.status != http.StatusOK || len(a.body) != 1 {
-			t.Fatalf("replicate to node %d: %d %q", i, a.status, a.body)
+		body := stream.AppendEnd(stream.AppendRecord(nil, &rec), 1)
+		a := tc.Do(i, http.MethodPost, "/kv/internal/replicate", body, nil)
+		if a.Status != http.StatusOK || len(a.Body) != 1 {
+			t.Fatalf("replicate to node %d: %d %q", i, a.Status, a.Body)
 		}
-		return a.body[0]
+		return a.Body[0]
 	}
 	if p.Epoch == 0 {
 		t.Fatalf("partition epoch is 0: nothing older to refuse")
@@ -354,8 +356,8 @@ func TestReplicaRefusesADeposedPrimary(t *testing.T) {
 	if st := send(replica, p.Epoch-1, "old"); st != statusStaleEpoch {
 		t.Errorf("record of epoch %d at epoch %d: status %d, want stale", p.Epoch-1, p.Epoch, st)
 	}
-	if a := tc.getLocal(replica, key); a.status != http.StatusNotFound {
-		t.Errorf("stale record stored: %d %s", a.status, a.body)
+	if a := tc.GetLocal(replica, key); a.Status != http.StatusNotFound {
+		t.Errorf("stale record stored: %d %s", a.Status, a.Body)
 	}
 	if st := send(outsider, p.Epoch, "v"); st != statusNotOwner {
 		t.Errorf("record sent to a non-owner: status %d, want not owner", st)
@@ -363,8 +365,8 @@ func TestReplicaRefusesADeposedPrimary(t *testing.T) {
 	if st := send(replica, p.Epoch, "current"); st != statusStored {
 		t.Errorf("record of the current epoch: status %d, want stored", st)
 	}
-	if a := tc.getLocal(replica, key); a.status != http.StatusOK || a.value != "current" {
-		t.Errorf("after a current record: %d %s", a.status, a.body)
+	if a := tc.GetLocal(replica, key); a.Status != http.StatusOK || a.Value != "current" {
+		t.Errorf("after a current record: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -399,11 +401,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
 		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
 		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
-		{"stream of a negative partition", http.MethodGet, "/kv/stream?partition=-1", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
-		{"replicate garbage", http.MethodPost, "/kv/replicate", "garbage", http.StatusBadRequest},
-		{"forward garbage", http.MethodPost, "/kv/forward", "garbage", http.StatusBadRequest},
+		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
+		{"stream of a negative partition", http.MethodGet, "/kv/internal/stream?partition=-1", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
+		{"replicate garbage", http.MethodPost, "/kv/internal/replicate", "garbage", http.StatusBadRequest},
+		{"forward garbage", http.MethodPost, "/kv/internal/forward", "garbage", http.StatusBadRequest},
 	}
 	for _, c := range cases {
 		for i := range 3 { // owner or not, every node refuses alike
@@ -411,18 +413,18 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			if c.body != "" {
 				body = []byte(c.body)
 			}
-			a := tc.do(i, c.method, c.path, body, nil)
-			if a.status != c.status || a.err == "" {
-				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.status, a.body, c.status)
+			a := tc.Do(i, c.method, c.path, body, nil)
+			if a.Status != c.status || a.Err == "" {
+				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.Status, a.Body, c.status)
 			}
-			if a.header.Get(clusterkit.HeaderMapVersion) == "" {
+			if a.Header.Get(clusterkit.HeaderMapVersion) == "" {
 				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
 			}
 		}
 	}
 	for i := range 3 {
-		s := tc.server(i)
-		for p := range tc.c.Member(i).CK.PartitionCount() {
+		s := tc.Server(i)
+		for p := range tc.C.Member(i).CK.PartitionCount() {
 			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
 				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
 			}
@@ -431,11 +433,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 
 	// The limits are inclusive.
 	maxKey, maxValue := strings.Repeat("k", MaxKeySize), strings.Repeat("v", MaxValueSize)
-	if a := tc.set(1, maxKey, maxValue); a.status != http.StatusOK {
-		t.Fatalf("set of the longest key and value: %d %.200s", a.status, a.body)
+	if a := tc.set(1, maxKey, maxValue); a.Status != http.StatusOK {
+		t.Fatalf("set of the longest key and value: %d %.200s", a.Status, a.Body)
 	}
-	if a := tc.get(2, maxKey); a.status != http.StatusOK || a.value != maxValue {
-		t.Fatalf("get of the longest key: %d, %d bytes", a.status, len(a.value))
+	if a := tc.Get(2, maxKey); a.Status != http.StatusOK || a.Value != maxValue {
+		t.Fatalf("get of the longest key: %d, %d bytes", a.Status, len(a.Value))
 	}
 }
 
@@ -443,8 +445,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 // labels, in the exposition's order) on member i's /metrics.
 func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 	t.Helper()
-	a := tc.do(i, http.MethodGet, "/metrics", nil, nil)
-	for _, line := range strings.Split(string(a.body), "\n") {
+	a := tc.Do(i, http.MethodGet, "/metrics", nil, nil)
+	for _, line := range strings.Split(string(a.Body), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -461,7 +463,7 @@ func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 // dry runs (GET /cluster/plan).
 func TestNodesReportPartitionSizes(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
-	for _, m := range tc.c.Members() {
+	for _, m := range tc.C.Members() {
 		kittest.CheckPartitionSizes(t, m.URL(""), m.CK)
 	}
 }

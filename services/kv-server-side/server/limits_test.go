@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"clusterkit.dev/services/kit/stream"
 )
 
 // The largest batch a sender builds fits the receiver's cap.
@@ -35,29 +37,29 @@ const binaryMaxVarint = 10
 func TestBodiesOverTheCapAreRefused(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	key := "capped"
-	p, _ := tc.c.Member(0).CK.GetPartition(key)
-	replica := tc.index(p.ReplicaNodes[0])
+	p, _ := tc.C.Member(0).CK.GetPartition(key)
+	replica := tc.Index(p.ReplicaNodes[0])
 	value := strings.Repeat("v", MaxValueSize)
 	var repl, fwd []byte
 	n := maxBatchBody/MaxValueSize + 1
 	for i := range n {
 		rec := recordForTest(key+strconv.Itoa(i), value, p.Epoch, 1)
-		repl = appendRecordFrame(repl, &rec)
+		repl = stream.AppendRecord(repl, &rec)
 		fwd = appendFwdOp(fwd, &op{kind: opKindSet, key: key + strconv.Itoa(i), value: []byte(value)})
 	}
-	repl, fwd = appendEndFrame(repl, n), appendEndFrame(fwd, n)
+	repl, fwd = stream.AppendEnd(repl, n), stream.AppendEnd(fwd, n)
 	for _, c := range []struct {
 		name, method, path string
 		body               []byte
 	}{
-		{"replicate", http.MethodPost, "/kv/replicate", repl},
-		{"forward", http.MethodPost, "/kv/forward", fwd},
+		{"replicate", http.MethodPost, "/kv/internal/replicate", repl},
+		{"forward", http.MethodPost, "/kv/internal/forward", fwd},
 		{"set", http.MethodPost, "/kv/set", []byte(`{"key":"capped","value":"` + strings.Repeat("v", maxBody) + `"}`)},
 		{"get", http.MethodGet, "/kv/get?key=capped", bytes.Repeat([]byte{' '}, maxNoBody+1)},
-		{"stream", http.MethodGet, "/kv/stream?partition=0", bytes.Repeat([]byte{' '}, maxNoBody+1)},
+		{"stream", http.MethodGet, "/kv/internal/stream?partition=0", bytes.Repeat([]byte{' '}, maxNoBody+1)},
 	} {
 		for _, streamed := range []bool{false, true} {
-			req, err := http.NewRequest(c.method, tc.c.Member(replica).URL(c.path), bytes.NewReader(c.body))
+			req, err := http.NewRequest(c.method, tc.C.Member(replica).URL(c.path), bytes.NewReader(c.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,14 +67,14 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 				// No Content-Length: the cap must stop the read.
 				req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(c.body)), -1
 			}
-			resp, err := tc.client.Do(req)
+			resp, err := tc.Client.Do(req)
 			if err != nil {
 				t.Fatalf("%s (streamed %v): %v", c.name, streamed, err)
 			}
 			var e errorBody
 			derr := json.NewDecoder(resp.Body).Decode(&e)
 			resp.Body.Close()
-			if c.path == "/kv/get?key=capped" || c.path == "/kv/stream?partition=0" {
+			if c.path == "/kv/get?key=capped" || c.path == "/kv/internal/stream?partition=0" {
 				if streamed {
 					// A bodiless route does not read the body: nothing to
 					// refuse, and nothing done with it.
@@ -85,7 +87,7 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if recs, err := tc.server(i).store.Scan(p.Index, "", 10); err != nil || len(recs) > 0 {
+		if recs, err := tc.Server(i).store.Scan(p.Index, "", 10); err != nil || len(recs) > 0 {
 			t.Fatalf("node %d holds %d records after refused bodies (%v)", i, len(recs), err)
 		}
 	}
@@ -100,7 +102,7 @@ func TestLargeForwardedWritesFitTheCap(t *testing.T) {
 	value := strings.Repeat("x", MaxValueSize)
 	// Keys whose primary is not node 0, written through node 0.
 	var keys []string
-	ck := tc.c.Member(0).CK
+	ck := tc.C.Member(0).CK
 	for i := 0; len(keys) < 12; i++ {
 		k := "big-" + strconv.Itoa(i)
 		if p, _ := ck.GetPartition(k); p.PrimaryNode != ck.GetMyNodeID() {
@@ -110,20 +112,20 @@ func TestLargeForwardedWritesFitTheCap(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, k := range keys {
 		wg.Go(func() {
-			if a := setLarge(tc, 0, k, value); a.status != http.StatusOK {
-				t.Errorf("set %s: %d %.200s", k, a.status, a.body)
+			if a := setLarge(tc, 0, k, value); a.Status != http.StatusOK {
+				t.Errorf("set %s: %d %.200s", k, a.Status, a.Body)
 			}
 		})
 	}
 	wg.Wait()
 	for _, k := range keys {
-		for _, id := range tc.owners(0, k) {
-			if a := tc.getLocal(tc.index(id), k); a.status != http.StatusOK || a.value != value {
-				t.Errorf("local get %s on owner %s: %d, %d bytes", k, id, a.status, len(a.value))
+		for _, id := range tc.Owners(0, k) {
+			if a := tc.GetLocal(tc.Index(id), k); a.Status != http.StatusOK || a.Value != value {
+				t.Errorf("local get %s on owner %s: %d, %d bytes", k, id, a.Status, len(a.Value))
 			}
 		}
-		if a := tc.get(1, k); a.status != http.StatusOK || a.value != value {
-			t.Errorf("get %s: %d, %d bytes", k, a.status, len(a.value))
+		if a := tc.Get(1, k); a.Status != http.StatusOK || a.Value != value {
+			t.Errorf("get %s: %d, %d bytes", k, a.Status, len(a.Value))
 		}
 	}
 	if got := metricValue(t, tc, 0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
@@ -139,10 +141,10 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 		NoSync: true, ReplicationTimeout: 900 * time.Millisecond, ReplicaLagTimeout: 800 * time.Millisecond, ForwardProbeTimeout: 900 * time.Millisecond})
 	key := "stalled"
 	value := strings.Repeat("s", MaxValueSize)
-	if a := setLarge(tc, 0, key, value); a.status != http.StatusOK {
-		t.Fatalf("set: %d %.200s", a.status, a.body)
+	if a := setLarge(tc, 0, key, value); a.Status != http.StatusOK {
+		t.Fatalf("set: %d %.200s", a.Status, a.Body)
 	}
-	conn := dial(t, tc.c.Member(0).HTTPAddr(), 0)
+	conn := dial(t, tc.C.Member(0).HTTPAddr(), 0)
 	const requests = 32 // 32 MiB of answers: more than the sockets buffer
 	var req []byte
 	for range requests {
@@ -165,8 +167,8 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 		t.Fatalf("the node did not close the connection: %v", err)
 	}
 	// The node still serves others.
-	if a := tc.get(0, key); a.status != http.StatusOK {
-		t.Fatalf("get after the stall: %d", a.status)
+	if a := tc.Get(0, key); a.Status != http.StatusOK {
+		t.Fatalf("get after the stall: %d", a.Status)
 	}
 }
 
@@ -175,22 +177,22 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 func TestSlowStreamIsNotCut(t *testing.T) {
 	wt := time.Second
 	tc := newTestCluster(t, 3, Config{WriteTimeout: wt, NoSync: true, ReplicationTimeout: 5 * time.Second, ReplicaLagTimeout: 4 * time.Second})
-	ck := tc.c.Member(0).CK
+	ck := tc.C.Member(0).CK
 	p, _ := ck.GetPartition("stream-0")
-	src := tc.index(p.PrimaryNode)
+	src := tc.Index(p.PrimaryNode)
 	value := strings.Repeat("p", MaxValueSize/2)
 	want := 0
 	for i := 0; want < 24; i++ {
 		k := fmt.Sprintf("stream-%d", i)
 		if q, _ := ck.GetPartition(k); q.Index == p.Index {
-			if a := setLarge(tc, 0, k, value); a.status != http.StatusOK {
-				t.Fatalf("set %s: %d %.200s", k, a.status, a.body)
+			if a := setLarge(tc, 0, k, value); a.Status != http.StatusOK {
+				t.Fatalf("set %s: %d %.200s", k, a.Status, a.Body)
 			}
 			want++
 		}
 	}
-	conn := dial(t, tc.c.Member(src).HTTPAddr(), 64<<10)
-	if _, err := fmt.Fprintf(conn, "GET /kv/stream?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", p.Index); err != nil {
+	conn := dial(t, tc.C.Member(src).HTTPAddr(), 64<<10)
+	if _, err := fmt.Fprintf(conn, "GET /kv/internal/stream?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", p.Index); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4<<10), nil)
@@ -221,9 +223,9 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 // setLarge sets key through node i, retrying 503s (retry, says the API):
 // megabyte writes on a loaded test machine meet lagging replicas.
 func setLarge(tc *testCluster, i int, key, value string) answer {
-	tc.t.Helper()
+	tc.T.Helper()
 	a := tc.set(i, key, value)
-	for try := 0; a.status == http.StatusServiceUnavailable && try < 20; try++ {
+	for try := 0; a.Status == http.StatusServiceUnavailable && try < 20; try++ {
 		time.Sleep(100 * time.Millisecond)
 		a = tc.set(i, key, value)
 	}

@@ -1,18 +1,17 @@
 package server
 
 import (
-	"errors"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
 )
 
 // metrics are the service's Prometheus collectors, registered on the node's
 // registry (ClusterKit.Registry) so that one scrape of /metrics covers the
 // library and the service. Every name starts with "kvss_".
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	*api.RequestMetrics
 
 	replBatches *prometheus.CounterVec
 	replRecords *prometheus.CounterVec
@@ -22,12 +21,7 @@ type metrics struct {
 
 	fwdBatch *prometheus.HistogramVec
 
-	migrations      *prometheus.CounterVec
-	migrationTime   prometheus.Histogram
-	migratedRecords prometheus.Counter
-	migratedBytes   prometheus.Counter
-	streamedBytes   prometheus.Counter
-	dropped         prometheus.Counter
+	migrate *migrate.Metrics // partition copies and drops
 }
 
 // Labels of kvss_requests_total and kvss_request_duration_seconds.
@@ -43,15 +37,7 @@ const (
 	roleFallback = "fallback" // read from the replicas: the primary did not answer
 	roleLocal    = "local"    // local=true read of this node's store
 	roleNone     = "none"     // refused before routing (bad input, no map)
-
-	// result
-	resultOK          = "ok"
-	resultNotFound    = "not_found"
-	resultBadRequest  = "bad_request"
-	resultTooLarge    = "too_large"
-	resultNotOwner    = "not_owner"
-	resultUnavailable = "unavailable"
-	resultError       = "error"
+	// result: api.Result of the answer's status
 )
 
 // requestRoles are the roles each operation is counted with: only a read
@@ -61,10 +47,6 @@ var requestRoles = map[string][]string{
 	opGet:    {roleNone, rolePrimary, roleForward, roleFallback, roleLocal},
 	opDelete: {roleNone, rolePrimary, roleForward},
 }
-
-// results are the values of the result label of kvss_requests_total.
-var results = []string{resultOK, resultNotFound, resultBadRequest, resultTooLarge,
-	resultNotOwner, resultUnavailable, resultError}
 
 // Results of kvss_replication_records_total: a write acknowledged by an
 // owner, refused by it (it knows a newer primary, or does not own the
@@ -86,15 +68,9 @@ const (
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvss_requests_total",
-			Help: "KV requests received by this node, by operation, role (primary, forward, fallback, local, none) and result.",
-		}, []string{"op", "role", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kvss_request_duration_seconds",
-			Help:    "Time to answer a KV request, forwarding and replication included, by operation and role.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}, []string{"op", "role"}),
+		RequestMetrics: api.NewRequestMetrics("kvss", requestRoles,
+			"KV requests received by this node, by operation, role (primary, forward, fallback, local, none) and result.",
+			"Time to answer a KV request, forwarding and replication included, by operation and role."),
 		replBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvss_replication_batches_total",
 			Help: "Replication requests sent by this node as primary, by result (ok, error).",
@@ -122,43 +98,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kvss_replication_pending",
 			Help: "Writes committed on this primary and not yet acknowledged (or given up) by another owner.",
 		}),
-		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvss_migrations_total",
-			Help: "Partition copies into this node, by kind (copy: a gained partition; catchup: a promotion or restart) and result (ok, error).",
-		}, []string{"kind", "result"}),
-		migrationTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvss_migration_duration_seconds",
-			Help:    "Time to copy one partition from one source.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}),
-		migratedRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_migrated_records_total",
-			Help: "Records received by partition copies.",
-		}),
-		migratedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_migrated_bytes_total",
-			Help: "Key and value bytes received by partition copies.",
-		}),
-		streamedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_streamed_bytes_total",
-			Help: "Key and value bytes this node sent to other nodes copying its partitions.",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kvss_partitions_dropped_total",
-			Help: "Partitions whose data this node deleted after losing them.",
-		}),
+		migrate: migrate.NewMetrics("kvss"),
 	}
-	// Every label combination exists from the start, at 0, so that a rate
-	// sees the first event and a query of a failure has a series to show.
-	for op, roles := range requestRoles {
-		for _, role := range roles {
-			m.latency.WithLabelValues(op, role)
-			for _, r := range results {
-				m.requests.WithLabelValues(op, role, r)
-			}
-		}
-	}
-	for _, r := range []string{resultOK, resultError} {
+	// Every label combination exists from the start, at 0.
+	for _, r := range []string{api.ResultOK, api.ResultError} {
 		m.replBatches.WithLabelValues(r)
 	}
 	for _, r := range []string{replOK, replStaleEpoch, replNotOwner, replFailed, replDropped} {
@@ -167,28 +110,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, kind := range []string{fwdRead, fwdWrite} {
 		m.fwdBatch.WithLabelValues(kind)
 	}
-	for _, kind := range []string{kindCopy, kindCatchUp} {
-		for _, r := range []string{resultOK, resultError} {
-			m.migrations.WithLabelValues(kind, r)
-		}
-	}
-	for _, c := range []prometheus.Collector{
-		m.requests, m.latency, m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending, m.fwdBatch,
-		m.migrations, m.migrationTime, m.migratedRecords, m.migratedBytes, m.streamedBytes, m.dropped,
-	} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, errors.New("kvss metrics are already registered on this node's registry: one server per ClusterKit")
-			}
-			return nil, err
-		}
+	own := []prometheus.Collector{m.replBatches, m.replRecords, m.replBatch, m.replLag, m.replPending, m.fwdBatch}
+	if err := api.Register(reg, "kvss", append(append(m.Collectors(), own...), m.migrate.Collectors()...)...); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// observe counts one finished request.
-func (m *metrics) observe(op, role, result string, start time.Time) {
-	m.requests.WithLabelValues(op, role, result).Inc()
-	m.latency.WithLabelValues(op, role).Observe(time.Since(start).Seconds())
 }

@@ -45,7 +45,7 @@ func TestNodeClientReusesConnections(t *testing.T) {
 	nc := newNodeClient(nil, "")
 	defer nc.close()
 	for i := range 20 {
-		a, err := nc.post(context.Background(), addr, "/kv/replicate", "node-1", uint64(i), []byte("batch"))
+		a, err := nc.post(context.Background(), addr, "/kv/internal/replicate", "node-1", uint64(i), []byte("batch"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestNodeClientReusesConnections(t *testing.T) {
 			t.Fatalf("post to /close: %v %v", a.status, err)
 		}
 	}
-	if _, err := nc.post(context.Background(), addr, "/kv/replicate", "node-1", 1, nil); err != nil {
+	if _, err := nc.post(context.Background(), addr, "/kv/internal/replicate", "node-1", 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := conns.Load(); n != 3 {
@@ -78,12 +78,12 @@ func TestNodeClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	nc := newNodeClient(nil, "")
 	defer nc.close()
-	if _, err := nc.post(context.Background(), addr, "/kv/forward", "n", 1, []byte("a")); err != nil {
+	if _, err := nc.post(context.Background(), addr, "/kv/internal/forward", "n", 1, []byte("a")); err != nil {
 		t.Fatal(err)
 	}
 	// The other node drops its idle connections, as a restart would.
 	srv.CloseClientConnections()
-	a, err := nc.post(context.Background(), addr, "/kv/forward", "n", 1, []byte("b"))
+	a, err := nc.post(context.Background(), addr, "/kv/internal/forward", "n", 1, []byte("b"))
 	if err != nil || string(a.body) != "n:1:b" {
 		t.Fatalf("post after the idle connection was closed: %q %v", a.body, err)
 	}
@@ -104,7 +104,7 @@ func TestNodeClientStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := nc.post(ctx, strings.TrimPrefix(srv.URL, "http://"), "/kv/replicate", "n", 1, []byte("x"))
+	_, err := nc.post(ctx, strings.TrimPrefix(srv.URL, "http://"), "/kv/internal/replicate", "n", 1, []byte("x"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("post to a node that never answers: %v, want the context's deadline", err)
 	}
@@ -119,13 +119,13 @@ func TestNodeClientStopsWithItsContext(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	_, err = nc.post(context.Background(), dead, "/kv/forward", "n", 1, nil)
+	_, err = nc.post(context.Background(), dead, "/kv/internal/forward", "n", 1, nil)
 	var op *net.OpError
 	if !errors.As(err, &op) || op.Op != "dial" {
 		t.Fatalf("post to a closed port: %v, want a dial error", err)
 	}
 	nc.close()
-	if _, err := nc.post(context.Background(), dead, "/kv/forward", "n", 1, nil); !errors.Is(err, errClosing) {
+	if _, err := nc.post(context.Background(), dead, "/kv/internal/forward", "n", 1, nil); !errors.Is(err, errClosing) {
 		t.Fatalf("post after close: %v, want errClosing", err)
 	}
 }

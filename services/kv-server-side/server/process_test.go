@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,247 +16,41 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 )
 
-// Nodes as processes. A node stopped with SIGSTOP stands for a paused VM, a
-// stalled process or a machine cut off by the network: the kernel still
-// accepts its connections, and nothing answers. A node killed with SIGKILL
-// crashes: no clean stop, no flush.
+// Nodes as processes (kittest.Procs).
 
 // nodeBin is the kv-server-side command, built once per test run.
-var nodeBin struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
+var nodeBin kittest.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if nodeBin.dir != "" {
-		_ = os.RemoveAll(nodeBin.dir)
-	}
+	nodeBin.Remove()
 	os.Exit(code)
-}
-
-// buildNode returns the path of the kv-server-side command, building it on
-// first use.
-func buildNode(t *testing.T) string {
-	t.Helper()
-	nodeBin.once.Do(func() {
-		if nodeBin.dir, nodeBin.err = os.MkdirTemp("", "kv-server-side-bin"); nodeBin.err != nil {
-			return
-		}
-		nodeBin.path = filepath.Join(nodeBin.dir, "kv-server-side")
-		if out, err := exec.Command("go", "build", "-o", nodeBin.path, "..").CombinedOutput(); err != nil {
-			nodeBin.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if nodeBin.err != nil {
-		t.Fatal(nodeBin.err)
-	}
-	return nodeBin.path
-}
-
-// nodeProc is one kv-server-side node running as its own process.
-type nodeProc struct {
-	id, http string
-	env      []string
-	logPath  string
-	cmd      *exec.Cmd
 }
 
 // procCluster is a cluster of kv-server-side processes on 127.0.0.1.
 type procCluster struct {
-	t     *testing.T
-	bin   string
-	nodes []*nodeProc
-	hc    *http.Client
+	*kittest.Procs
 }
 
-// startProcCluster starts n processes, the first founding the cluster and
-// the others joining it, with env added to every node's environment, and
-// waits until every node owns and holds its partitions. The processes are
-// resumed (if stopped) and killed when the test ends; their logs are shown
-// if it failed.
+// startProcCluster starts n kv-server-side processes (kittest.StartProcs)
+// with env added to every node's environment, and waits until every node
+// owns and holds its partitions.
 func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	t.Helper()
-	pc := &procCluster{t: t, bin: buildNode(t), hc: &http.Client{Timeout: 10 * time.Second}}
-	dir := t.TempDir()
-	var joins []string
-	for i := range n {
-		p := &nodeProc{id: fmt.Sprintf("node-%d", i+1), http: cktest.FreeAddr(t)}
-		p.logPath = filepath.Join(dir, p.id+".log")
-		joins = append(joins, p.http)
-		pc.nodes = append(pc.nodes, p)
-	}
-	t.Cleanup(func() {
-		for _, p := range pc.nodes {
-			p.kill()
-		}
-		pc.hc.CloseIdleConnections()
-		if t.Failed() {
-			for _, p := range pc.nodes {
-				if b, err := os.ReadFile(p.logPath); err == nil {
-					t.Logf("log of %s:\n%s", p.id, tail(string(b), 40))
-				}
-			}
-		}
-	})
-	for i, p := range pc.nodes {
-		p.env = append([]string{"NODE_ID=" + p.id, "HTTP_ADDR=" + p.http, "RAFT_ADDR=" + cktest.FreeAddr(t),
-			"DATA_DIR=" + filepath.Join(dir, p.id), "LOG_LEVEL=warn",
-			"JOIN_ADDR=" + strings.Join(joins, ","), fmt.Sprintf("BOOTSTRAP=%v", i == 0)}, env...)
-		pc.start(i)
-	}
-	pc.waitReady(pc.all())
+	pc := &procCluster{kittest.StartProcs(t, nodeBin.Build(t, "kv-server-side", ".."), n, env...)}
+	pc.WaitReady(pc.All(), 60*time.Second)
 	return pc
-}
-
-// all returns the indexes of every node.
-func (pc *procCluster) all() []int {
-	var idx []int
-	for i := range pc.nodes {
-		idx = append(idx, i)
-	}
-	return idx
-}
-
-// start starts node i's process.
-func (pc *procCluster) start(i int) {
-	pc.t.Helper()
-	p := pc.nodes[i]
-	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		pc.t.Fatal(err)
-	}
-	defer logf.Close()
-	p.cmd = exec.Command(pc.bin)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		pc.t.Fatalf("start %s: %v", p.id, err)
-	}
-}
-
-// kill resumes the process, in case it was stopped, and kills it with
-// SIGKILL.
-func (p *nodeProc) kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
-
-// signal sends sig to node i's process.
-func (pc *procCluster) signal(i int, sig syscall.Signal) {
-	pc.t.Helper()
-	p := pc.nodes[i].cmd.Process
-	if err := p.Signal(sig); err != nil {
-		pc.t.Fatalf("%v to %s: %v", sig, pc.nodes[i].id, err)
-	}
-	if sig != syscall.SIGSTOP {
-		return
-	}
-	// The signal is delivered asynchronously: wait until the kernel shows
-	// the process stopped, so that what the test does next meets a node
-	// that cannot answer.
-	stat := fmt.Sprintf("/proc/%d/stat", p.Pid)
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			pc.t.Fatalf("%s: %v", stat, err)
-		}
-		// The state follows the command name in parentheses.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
-			return
-		}
-		if time.Now().After(deadline) {
-			pc.t.Fatalf("%s did not stop within 2s of SIGSTOP", pc.nodes[i].id)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// clusterInfo is node i's GET /cluster.
-func (pc *procCluster) clusterInfo(i int) (*clusterkit.ClusterInfo, error) {
-	resp, err := pc.hc.Get("http://" + pc.nodes[i].http + "/cluster")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: GET /cluster: %s", pc.nodes[i].id, resp.Status)
-	}
-	var info clusterkit.ClusterInfo
-	return &info, json.NewDecoder(resp.Body).Decode(&info)
-}
-
-// waitReady waits until the nodes live see every node, every
-// partition has a primary and RF-1 replicas and no joining owner in their
-// maps, and every owner among them serves local reads of its partitions.
-func (pc *procCluster) waitReady(live []int) {
-	pc.t.Helper()
-	cktest.Eventually(pc.t, 60*time.Second, "cluster of processes ready", func() error {
-		for _, i := range live {
-			p := pc.nodes[i]
-			info, err := pc.clusterInfo(i)
-			if err != nil {
-				return err
-			}
-			if len(info.Nodes) != len(pc.nodes) || len(info.Partitions) == 0 {
-				return fmt.Errorf("%s sees %d nodes, %d partitions", p.id, len(info.Nodes), len(info.Partitions))
-			}
-			for _, part := range info.Partitions {
-				if part.PrimaryNode == "" || len(part.ReplicaNodes) != info.ReplicationFactor-1 || len(part.JoiningNodes) > 0 {
-					return fmt.Errorf("%s: %s is %s+%v, joining %v", p.id, part.ID, part.PrimaryNode, part.ReplicaNodes, part.JoiningNodes)
-				}
-				key := keyOfPartition(part.Index, info.PartitionCount)
-				for _, j := range live {
-					q := pc.nodes[j]
-					if !owner(&part, q.id) {
-						continue
-					}
-					resp, err := pc.hc.Get("http://" + q.http + "/kv/get?local=true&key=" + url.QueryEscape(key))
-					if err != nil {
-						return err
-					}
-					drainBody(resp.Body)
-					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
-						return fmt.Errorf("local read of %s on %s: %s", part.ID, q.id, resp.Status)
-					}
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// leader returns the index of the raft leader, as node i sees it.
-func (pc *procCluster) leader(i int) int {
-	pc.t.Helper()
-	info, err := pc.clusterInfo(i)
-	if err != nil {
-		pc.t.Fatal(err)
-	}
-	for j, p := range pc.nodes {
-		if p.id == info.LeaderID {
-			return j
-		}
-	}
-	pc.t.Fatalf("leader %q is not a node of the test", info.LeaderID)
-	return -1
 }
 
 // primaries returns the primary of every partition, as node i sees it.
 func (pc *procCluster) primaries(i int) (map[int]string, int) {
-	pc.t.Helper()
-	info, err := pc.clusterInfo(i)
+	pc.T.Helper()
+	info, err := pc.ClusterInfo(i)
 	if err != nil {
-		pc.t.Fatal(err)
+		pc.T.Fatal(err)
 	}
 	m := map[int]string{}
 	for _, p := range info.Partitions {
@@ -297,25 +89,6 @@ func (pc *procCluster) get(hc *http.Client, node, key string) (int, string) {
 		return 0, err.Error()
 	}
 	return resp.StatusCode, a.Value
-}
-
-// keyOfPartition returns a key of partition p.
-func keyOfPartition(p, count int) string {
-	for i := 0; ; i++ {
-		if k := fmt.Sprintf("probe-%d", i); clusterkit.PartitionIndex(k, count) == p {
-			return k
-		}
-	}
-}
-
-func drainBody(b io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, b)
-	_ = b.Close()
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 // timedOp is one request of a workload.
@@ -433,7 +206,7 @@ func percentile(d []time.Duration, q float64) time.Duration {
 // checkAcknowledged reads every acknowledged write of ops through each
 // node of via and fails the test for each that does not return its value.
 func (pc *procCluster) checkAcknowledged(ops []timedOp, via []int, when string) int {
-	pc.t.Helper()
+	pc.T.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	acked, lost := 0, 0
@@ -443,31 +216,31 @@ func (pc *procCluster) checkAcknowledged(ops []timedOp, via []int, when string) 
 		}
 		acked++
 		for _, i := range via {
-			status, value := pc.get(hc, pc.nodes[i].http, op.key)
+			status, value := pc.get(hc, pc.Nodes[i].HTTP, op.key)
 			if status != http.StatusOK || value != op.value {
 				lost++
 				if lost <= 5 {
-					pc.t.Errorf("%s: acknowledged write %s=%s reads %d %q through %s", when, op.key, op.value, status, value, pc.nodes[i].id)
+					pc.T.Errorf("%s: acknowledged write %s=%s reads %d %q through %s", when, op.key, op.value, status, value, pc.Nodes[i].ID)
 				}
 			}
 		}
 	}
 	if lost > 0 {
-		pc.t.Errorf("%s: %d reads of %d acknowledged writes missed them", when, lost, acked)
+		pc.T.Errorf("%s: %d reads of %d acknowledged writes missed them", when, lost, acked)
 	}
 	return acked
 }
 
 // seed writes n keys through node 0 and returns them.
 func (pc *procCluster) seed(n int) map[string]string {
-	pc.t.Helper()
+	pc.T.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	seeded := map[string]string{}
 	for i := range n {
 		k, v := fmt.Sprintf("seed-%d", i), fmt.Sprintf("s%d", i)
-		if status, body := pc.set(hc, pc.nodes[0].http, k, v); status != http.StatusOK {
-			pc.t.Fatalf("seed %s: %d %s", k, status, body)
+		if status, body := pc.set(hc, pc.Nodes[0].HTTP, k, v); status != http.StatusOK {
+			pc.T.Fatalf("seed %s: %d %s", k, status, body)
 		}
 		seeded[k] = v
 	}
@@ -513,33 +286,33 @@ func TestSIGSTOPpedNodeCostsABoundedDelay(t *testing.T) {
 			// FSYNC=false: the test measures hung nodes, not the disk of a
 			// loaded test machine.
 			pc := startProcCluster(t, 3, "FSYNC=false")
-			v := pc.leader(0)
+			v := pc.Leader(0)
 			if victim == "follower" {
-				v = (v + 1) % len(pc.nodes)
+				v = (v + 1) % len(pc.Nodes)
 			}
 			var live []string
 			var liveIdx []int
-			for i, p := range pc.nodes {
+			for i, p := range pc.Nodes {
 				if i != v {
-					live = append(live, p.http)
+					live = append(live, p.HTTP)
 					liveIdx = append(liveIdx, i)
 				}
 			}
 			seeded := pc.seed(64)
 			prim, count := pc.primaries(liveIdx[0])
-			victimID := pc.nodes[v].id
+			victimID := pc.Nodes[v].ID
 			victimPrimary := func(key string) bool { return prim[clusterkit.PartitionIndex(key, count)] == victimID }
 
 			w := runWorkload(pc, live, victimPrimary, seeded)
 			time.Sleep(time.Second)
 			stopped := w.since()
-			pc.signal(v, syscall.SIGSTOP)
+			pc.Signal(v, syscall.SIGSTOP)
 			// Long enough for ClusterKit to declare a stopped raft leader
 			// dead and promote replicas (a stopped follower is not
 			// declared dead within it: it stays primary until SIGCONT).
 			time.Sleep(8 * time.Second)
 			resumed := w.since()
-			pc.signal(v, syscall.SIGCONT)
+			pc.Signal(v, syscall.SIGCONT)
 			time.Sleep(2 * time.Second)
 			ops := w.finish()
 
@@ -644,7 +417,7 @@ func TestSIGSTOPpedNodeCostsABoundedDelay(t *testing.T) {
 			}
 
 			acked := pc.checkAcknowledged(ops, liveIdx, "after SIGCONT")
-			pc.nodes[v].kill()
+			pc.Nodes[v].Kill()
 			pc.checkAcknowledged(ops, liveIdx, "after SIGKILL of the resumed node")
 			t.Logf("%d acknowledged writes read back through both live nodes, after SIGCONT and after SIGKILL", acked)
 		})
@@ -662,26 +435,26 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 	}
 	const maxAnswer = 500 * time.Millisecond
 	pc := startProcCluster(t, 3, "FSYNC=false")
-	v := (pc.leader(0) + 1) % len(pc.nodes)
+	v := (pc.Leader(0) + 1) % len(pc.Nodes)
 	var live []string
-	for i, p := range pc.nodes {
+	for i, p := range pc.Nodes {
 		if i != v {
-			live = append(live, p.http)
+			live = append(live, p.HTTP)
 		}
 	}
 	seeded := pc.seed(16)
 	w := runWorkload(pc, live, func(string) bool { return false }, seeded)
 	time.Sleep(time.Second)
 	killed := w.since()
-	pc.nodes[v].kill()
+	pc.Nodes[v].Kill()
 	// Long enough to be declared dead and lose its primaries.
 	time.Sleep(4 * time.Second)
 	restarted := w.since()
-	pc.start(v)
+	pc.Start(v)
 
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	node := pc.nodes[v].http
+	node := pc.Nodes[v].HTTP
 	var slowest time.Duration
 	refused, unready, answered := 0, 0, 0
 	deadline := time.Now().Add(30 * time.Second)
@@ -735,8 +508,8 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 	if unready == 0 && refused == 0 {
 		t.Errorf("the restarting node served at once: the test did not see it start")
 	}
-	pc.waitReady(pc.all())
-	pc.checkAcknowledged(ops, pc.all(), "after the restart")
+	pc.WaitReady(pc.All(), 60*time.Second)
+	pc.checkAcknowledged(ops, pc.All(), "after the restart")
 }
 
 // TestKilledLeaderLosesNoAcknowledgedWrite carries the acknowledged-write
@@ -754,11 +527,11 @@ func TestKilledLeaderLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	const maxGap = 10 * time.Second
 	pc := startProcCluster(t, 3)
-	v := pc.leader(0)
+	v := pc.Leader(0)
 	var liveIdx []int
 	var nodes []string
-	for i, p := range pc.nodes {
-		nodes = append(nodes, p.http)
+	for i, p := range pc.Nodes {
+		nodes = append(nodes, p.HTTP)
 		if i != v {
 			liveIdx = append(liveIdx, i)
 		}
@@ -767,7 +540,7 @@ func TestKilledLeaderLosesNoAcknowledgedWrite(t *testing.T) {
 	w := runWorkload(pc, nodes, func(string) bool { return false }, seeded)
 	time.Sleep(2 * time.Second)
 	killed := w.since()
-	pc.nodes[v].kill()
+	pc.Nodes[v].Kill()
 	time.Sleep(8 * time.Second)
 	ops := w.finish()
 	end := w.since()
@@ -781,9 +554,9 @@ func TestKilledLeaderLosesNoAcknowledgedWrite(t *testing.T) {
 			failed++
 		}
 	}
-	gap := longestGap(ops, killed, end, func(op timedOp) bool { return op.write && op.node != pc.nodes[v].http })
+	gap := longestGap(ops, killed, end, func(op timedOp) bool { return op.write && op.node != pc.Nodes[v].HTTP })
 	t.Logf("leader %s killed at %v: %d writes acknowledged, %d failed; longest window without an acknowledged write after the kill: %v",
-		pc.nodes[v].id, killed.Round(time.Millisecond), acked, failed, gap.Round(time.Millisecond))
+		pc.Nodes[v].ID, killed.Round(time.Millisecond), acked, failed, gap.Round(time.Millisecond))
 	if gap > maxGap {
 		t.Errorf("no write acknowledged for %v after the kill, more than %v", gap, maxGap)
 	}
@@ -792,7 +565,7 @@ func TestKilledLeaderLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	pc.checkAcknowledged(ops, liveIdx, "after the SIGKILL of the leader")
 
-	pc.start(v)
-	pc.waitReady(pc.all())
-	pc.checkAcknowledged(ops, pc.all(), "after the restart")
+	pc.Start(v)
+	pc.WaitReady(pc.All(), 60*time.Second)
+	pc.checkAcknowledged(ops, pc.All(), "after the restart")
 }

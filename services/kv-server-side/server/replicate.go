@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -190,7 +193,7 @@ func (r *replicator) reachNewOwners(old *clusterkit.Partition, rec store.Record,
 	var extra []string
 	for _, ids := range [][]string{p.ReplicaNodes, p.JoiningNodes} {
 		for _, id := range ids {
-			if id != s.self && !owner(old, id) {
+			if id != s.self && !migrate.Owner(old, id) {
 				extra = append(extra, id)
 			}
 		}
@@ -404,17 +407,17 @@ func (pr *peer) run() {
 
 		switch {
 		case err != nil:
-			s.m.replBatches.WithLabelValues(resultError).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultError).Inc()
 			if !wasLagging {
 				s.log.Warn("owner lagging: replication failed", "node", pr.id, "err", err)
 			} else {
 				s.log.Debug("replication probe failed", "node", pr.id, "records", len(batch), "err", err)
 			}
 		case wasLagging:
-			s.m.replBatches.WithLabelValues(resultOK).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultOK).Inc()
 			s.log.Info("owner in sync again", "node", pr.id)
 		default:
-			s.m.replBatches.WithLabelValues(resultOK).Inc()
+			s.m.replBatches.WithLabelValues(api.ResultOK).Inc()
 		}
 		s.m.replBatch.Observe(float64(len(batch)))
 		for i, it := range batch {
@@ -455,13 +458,13 @@ func (pr *peer) lag() {
 func (pr *peer) post(buf []byte, batch []*repItem) ([]byte, []byte, uint64, error) {
 	buf = buf[:0]
 	for _, it := range batch {
-		buf = appendRecordFrame(buf, &it.rec)
+		buf = stream.AppendRecord(buf, &it.rec)
 	}
-	buf = appendEndFrame(buf, len(batch))
+	buf = stream.AppendEnd(buf, len(batch))
 	s := pr.r.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplicationTimeout)
 	defer cancel()
-	a, err := s.nodes.post(ctx, pr.addr, "/kv/replicate", s.self, s.ck.Version(), buf)
+	a, err := s.nodes.post(ctx, pr.addr, "/kv/internal/replicate", s.self, s.ck.Version(), buf)
 	if err != nil {
 		return buf, nil, 0, err
 	}
@@ -527,7 +530,7 @@ func seqCeiling(now time.Time) uint64 {
 	return uint64(now.Add(MaxClockSkew).UnixMilli())<<16 | 0xffff
 }
 
-// handleReplicate serves POST /kv/replicate: writes sent by a primary.
+// handleReplicate serves POST /kv/internal/replicate: writes sent by a primary.
 // A batch holding a malformed record (see frameReader.next) or a record
 // whose sequence number is beyond seqCeiling is refused whole with 400,
 // and nothing of it is stored. Each record is then checked against this
@@ -546,7 +549,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
 	var entries []store.Entry
 	var statuses []byte
 	for {
-		rec, err := fr.next()
+		rec, err := fr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -561,7 +564,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
 		}
 		p, perr := s.ck.GetPartition(rec.Key)
 		switch {
-		case perr != nil || !owner(p, s.self):
+		case perr != nil || !migrate.Owner(p, s.self):
 			statuses = append(statuses, statusNotOwner)
 		case rec.Version.Epoch < p.Epoch:
 			statuses = append(statuses, statusStaleEpoch)

@@ -18,30 +18,27 @@
 //	GET    /kv/get?key=k                           -> {"key", "value", "version"}
 //	POST   /kv/delete   {"key": "k"}                -> {"key", "version"}
 //	DELETE /kv/key?key=k                           -> {"key", "version"}
-//	POST   /kv/forward                             (node to node: client requests for the primary)
-//	GET    /kv/stream?partition=N                  (node to node: a partition's records)
-//	POST   /kv/replicate                           (node to node: writes from a primary)
+//	POST   /kv/internal/forward                             (node to node: client requests for the primary)
+//	GET    /kv/internal/stream?partition=N                  (node to node: a partition's records)
+//	POST   /kv/internal/replicate                           (node to node: writes from a primary)
 //
 // With a cluster token, node-to-node requests need it (see auth.go).
 package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -220,14 +217,10 @@ type Server struct {
 	fwd    *forwarder
 	repl   *replicator
 	unc    *uncommitted // writes of this primary not yet on a majority
-	parts  *partitions
-	drops  *dropper
-
-	// ready is set once the node serves KV requests (see notReady).
-	ready atomic.Bool
-
-	gainedMu sync.Mutex
-	gained   map[int]bool // partitions gained since the server started
+	routes api.Routes
+	parts  *migrate.Table
+	copier *migrate.Copier[store.Version]
+	drops  *migrate.Dropper[store.Version]
 
 	// ctx is cancelled by Close; background work (replication, copies)
 	// runs under it.
@@ -264,9 +257,8 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		store:  st,
 		clock:  newClock(st.MaxSeq()),
 		m:      m,
-		client: newClient(ck.TLSClientConfig()),
-		parts:  newPartitions(),
-		gained: map[int]bool{},
+		client: knode.NewClient(ck.TLSClientConfig(), 128),
+		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -274,8 +266,26 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	s.repl = newReplicator(s)
 	s.unc = newUncommitted()
 	s.fwd = newForwarder(s)
-	s.drops = newDropper(s)
-	ck.Echo().Pre(s.intercept)
+	s.copier = migrate.NewCopier(migrate.Config[store.Version]{
+		Cluster: ck, Store: st.Store, Version: store.VersionOf, Limits: streamLimits,
+		Send: func(ctx context.Context, n *clusterkit.Node, method, uri string) (*http.Response, error) {
+			return s.send(ctx, n, method, uri, nil)
+		},
+		CopyTimeout: cfg.CopyTimeout, IdleTimeout: cfg.CopyIdleTimeout,
+		Need: s.copySources, Restarted: s.restarted,
+		Metrics: m.migrate, Log: s.log,
+	})
+	s.routes = api.Routes{
+		"/kv/set":                {Method: http.MethodPost, Handle: s.handleSet},
+		"/kv/get":                {Method: http.MethodGet, Handle: s.handleGet},
+		"/kv/delete":             {Method: http.MethodPost, Handle: s.handleDelete},
+		"/kv/key":                {Method: http.MethodDelete, Handle: s.handleDeleteKey},
+		"/kv/internal/stream":    {Method: http.MethodGet, Handle: s.handleStream},
+		"/kv/internal/replicate": {Method: http.MethodPost, Handle: s.handleReplicate},
+		"/kv/internal/forward":   {Method: http.MethodPost, Handle: s.handleForward},
+	}
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
+	ck.Echo().Pre(api.Intercept(ck, s, nodeToNode))
 	ck.OnPartitionEvent(s.handleEvent)
 	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
 	ck.SetPartitionSizes(func(p int) (int64, bool) {
@@ -291,7 +301,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		s.drops.close()
+		s.drops.Close()
 		s.fwd.close()
 		s.repl.close()
 		s.client.CloseIdleConnections()
@@ -301,58 +311,11 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// intercept serves the KV API ahead of the library's router. The KV API
-// applies its own body limits: the library caps its own request bodies at
-// 1 MiB, less than a 1 MiB value in its JSON envelope.
-//
-// Node-to-node requests (see nodeToNode) go through the library's
-// RequireToken first: without the cluster token they are answered 401.
-func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
-	serve := func(c echo.Context) error {
-		s.ServeHTTP(c.Response().Writer, c.Request())
-		return nil
-	}
-	guarded := s.ck.RequireToken()(serve)
-	return func(c echo.Context) error {
-		r := c.Request()
-		if !strings.HasPrefix(r.URL.Path, "/kv/") {
-			return next(c)
-		}
-		if nodeToNode(r) {
-			c.SetPath(r.URL.Path) // the metric's label
-			return guarded(c)
-		}
-		return serve(c)
-	}
-}
-
 // ServeHTTP serves the KV API. Until the node is ready (see notReady) it
 // answers 503 at once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var method string
-	var handle func(http.ResponseWriter, *http.Request)
-	switch r.URL.Path {
-	case "/kv/set":
-		method, handle = http.MethodPost, s.handleSet
-	case "/kv/get":
-		method, handle = http.MethodGet, s.handleGet
-	case "/kv/delete":
-		method, handle = http.MethodPost, s.handleDelete
-	case "/kv/key":
-		method, handle = http.MethodDelete, s.handleDeleteKey
-	case "/kv/stream":
-		method, handle = http.MethodGet, s.handleStream
-	case "/kv/replicate":
-		method, handle = http.MethodPost, s.handleReplicate
-	case "/kv/forward":
-		method, handle = http.MethodPost, s.handleForward
-	default:
-		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
-		return
-	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
+	handle := s.routes.Find(w, r, s.ck.Version())
+	if handle == nil {
 		return
 	}
 	limit := bodyLimit(r.URL.Path)
@@ -361,15 +324,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if r.URL.Path != "/kv/stream" { // the stream extends its own, per chunk
+	if r.URL.Path != "/kv/internal/stream" { // the stream extends its own, per chunk
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.answerWriteTimeout()))
 	}
-	if r.URL.Path != "/kv/stream" {
+	if r.URL.Path != "/kv/internal/stream" {
 		if why := s.notReady(); why != "" {
 			start := time.Now()
 			status := s.writeError(w, errUnavailable("node starting: "+why))
 			if op := opOf(r.URL.Path); op != "" {
-				s.m.observe(op, roleNone, result(status), start)
+				s.m.Observe(op, roleNone, result(status), start)
 			}
 			return
 		}
@@ -380,8 +343,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Bounds of the KV API's request bodies (a body over its route's bound is
 // refused with 413, read no further) and of the time to write an answer.
 const (
-	// maxBatchBody bounds a node-to-node batch (/kv/replicate,
-	// /kv/forward): the largest a sender builds is maxBatchBytes of keys
+	// maxBatchBody bounds a node-to-node batch (/kv/internal/replicate,
+	// /kv/internal/forward): the largest a sender builds is maxBatchBytes of keys
 	// and values, plus one more key and value, plus each record's framing.
 	maxBatchBody = 8 << 20
 	// maxNoBody bounds the body of a route that takes none (reads,
@@ -394,7 +357,7 @@ func bodyLimit(path string) int64 {
 	switch path {
 	case "/kv/set", "/kv/delete":
 		return maxBody
-	case "/kv/replicate", "/kv/forward":
+	case "/kv/internal/replicate", "/kv/internal/forward":
 		return maxBatchBody
 	}
 	return maxNoBody
@@ -408,36 +371,9 @@ func (s *Server) answerWriteTimeout() time.Duration {
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
-// it does. A node serves them once it is in the cluster map with a known
-// leader and its partition event handler has taken up every partition the
-// map gives it: after a restart, that is after the replay of its log.
-// Until then a request would wait (for a map, for a primary that the old
-// map names, for the handler) or be answered from a stale map, so it fails
-// at once with 503: a client retries, a primary counts this owner as
-// lagging. Streams are served regardless: a copy from a node that is
-// starting gets what it holds. Once ready, the node stays ready.
-func (s *Server) notReady() string {
-	if s.ready.Load() {
-		return ""
-	}
-	switch {
-	case s.ck.Leader() == nil:
-		return "no leader known yet"
-	case s.ck.Node(s.self) == nil:
-		return "this node is not in the cluster map yet"
-	}
-	parts := s.ck.Partitions()
-	if len(parts) == 0 {
-		return "no partition map yet"
-	}
-	for i := range parts {
-		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
-			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
-		}
-	}
-	s.ready.Store(true)
-	return ""
-}
+// it does (migrate.Table.NotReady). Streams are served regardless: a copy
+// from a node that is starting gets what it holds.
+func (s *Server) notReady() string { return s.parts.NotReady(s.ck) }
 
 // opOf returns the metrics label of a client KV path, "" for the node to
 // node paths.
@@ -451,19 +387,4 @@ func opOf(path string) string {
 		return opDelete
 	}
 	return ""
-}
-
-// newClient returns the client of node-to-node requests: keep-alive
-// connections pooled per node, a short dial timeout so that a dead node is
-// noticed at once, and per-request deadlines from contexts; tlsConf (nil
-// without TLS) is the node's client TLS configuration.
-func newClient(tlsConf *tls.Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     tlsConf,
-		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 )
 
 // A write the primary stored but could not get onto a majority (both
@@ -21,26 +22,26 @@ func TestReadNeverReturnsAWriteOnlyThePrimaryHolds(t *testing.T) {
 	pc := startProcCluster(t, 3)
 	prim, count := pc.primaries(0)
 	p0 := -1
-	for i, p := range pc.nodes {
-		if prim[0] == p.id {
+	for i, p := range pc.Nodes {
+		if prim[0] == p.ID {
 			p0 = i
 		}
 	}
 	if p0 < 0 {
 		t.Fatalf("partition 0 has primary %q, not a node of the test", prim[0])
 	}
-	key := keyOfPartition(0, count)
-	primary := pc.nodes[p0].http
+	key := kittest.KeyOfPartition(0, count)
+	primary := pc.Nodes[p0].HTTP
 	hc := &http.Client{Timeout: 5 * time.Second}
 	if status, body := pc.set(hc, primary, key, "v1"); status != http.StatusOK {
 		t.Fatalf("first write: %d %s", status, body)
 	}
 
 	var replicas []int
-	for i := range pc.nodes {
+	for i := range pc.Nodes {
 		if i != p0 {
 			replicas = append(replicas, i)
-			pc.signal(i, syscall.SIGSTOP)
+			pc.Signal(i, syscall.SIGSTOP)
 		}
 	}
 	status, body := pc.set(hc, primary, key, "v2")
@@ -57,7 +58,7 @@ func TestReadNeverReturnsAWriteOnlyThePrimaryHolds(t *testing.T) {
 	}
 
 	for _, i := range replicas {
-		pc.signal(i, syscall.SIGCONT)
+		pc.Signal(i, syscall.SIGCONT)
 	}
 	// The failed write may take effect; once a read has returned it,
 	// every owner holds it.
@@ -74,7 +75,7 @@ func TestReadNeverReturnsAWriteOnlyThePrimaryHolds(t *testing.T) {
 		return // the write did not take effect: nothing more to check
 	}
 	for _, i := range replicas {
-		resp, err := hc.Get("http://" + pc.nodes[i].http + "/kv/get?local=true&key=" + key)
+		resp, err := hc.Get("http://" + pc.Nodes[i].HTTP + "/kv/get?local=true&key=" + key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func TestReadNeverReturnsAWriteOnlyThePrimaryHolds(t *testing.T) {
 		err = json.NewDecoder(resp.Body).Decode(&a)
 		resp.Body.Close()
 		if err != nil || a.Value != "v2" {
-			t.Errorf("%s holds %q (%v) after the primary returned v2", pc.nodes[i].id, a.Value, err)
+			t.Errorf("%s holds %q (%v) after the primary returned v2", pc.Nodes[i].ID, a.Value, err)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -27,6 +29,10 @@ const (
 	// envelope, every byte escaped as \u00XX in the worst case.
 	maxBody = 6*(MaxKeySize+MaxValueSize) + 1024
 )
+
+// streamLimits bound the records of a partition stream as the API bounds
+// writes.
+var streamLimits = stream.Limits{MaxKey: MaxKeySize, MaxValue: MaxValueSize}
 
 // writeRequest is the body of POST /kv/set and POST /kv/delete (which
 // ignores Value). Pointers tell a missing field from an empty one.
@@ -65,7 +71,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(op, role, result(status), start) }()
+	defer func() { s.m.Observe(op, role, result(status), start) }()
 
 	body, err := readBody(r)
 	if err != nil {
@@ -108,7 +114,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opDelete, role, result(status), start) }()
+	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -127,7 +133,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	role, status := roleNone, 0
-	defer func() { s.m.observe(opGet, role, result(status), start) }()
+	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
 	key, err := queryKey(r)
 	if err != nil {
@@ -141,10 +147,6 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if local {
 		role = roleReplica
-		if !s.authorized(w, r) {
-			status = http.StatusUnauthorized
-			return
-		}
 		status = s.replicaRead(w, r, key)
 		return
 	}
@@ -168,7 +170,7 @@ func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
 	}
-	if !owner(p, s.self) {
+	if !migrate.Owner(p, s.self) {
 		return s.writeNotOwner(w, p, "an owner")
 	}
 
@@ -194,10 +196,10 @@ func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string)
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
 	}
-	if !readOwner(p, s.self) {
+	if !migrate.ReadOwner(p, s.self) {
 		return s.writeNotOwner(w, p, "a ready owner")
 	}
-	if !s.parts.ready(p.Index) {
+	if !s.parts.Get(p.Index).Owned() {
 		return s.writeError(w, errUnavailable(fmt.Sprintf("partition %d is still being copied to this node", p.Index)))
 	}
 	rec, found, err := s.store.Get(p.Index, key)
@@ -234,32 +236,6 @@ func (s *Server) awaitClientMap(r *http.Request, d time.Duration) {
 	ctx, cancel := context.WithTimeout(r.Context(), d)
 	defer cancel()
 	_ = s.ck.WaitForMap(ctx, v)
-}
-
-// owner reports whether id owns p in any role: primary, replica or joining.
-func owner(p *clusterkit.Partition, id string) bool {
-	if readOwner(p, id) {
-		return true
-	}
-	for _, r := range p.JoiningNodes {
-		if r == id {
-			return true
-		}
-	}
-	return false
-}
-
-// readOwner reports whether id is p's primary or one of its replicas.
-func readOwner(p *clusterkit.Partition, id string) bool {
-	if p.PrimaryNode == id {
-		return true
-	}
-	for _, r := range p.ReplicaNodes {
-		if r == id {
-			return true
-		}
-	}
-	return false
 }
 
 // readBody reads a request body of at most maxBody bytes.

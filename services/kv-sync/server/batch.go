@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -34,12 +36,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			apiErr = errTooLarge(fmt.Sprintf("batch body over %d bytes", maxBatchBody))
 		}
-		s.m.observe(opBatch, roleReplica, result(s.writeError(w, apiErr)), start)
+		s.m.Observe(opBatch, roleReplica, result(s.writeError(w, apiErr)), start)
 		return
 	}
 	ops, err := batch.ReadOps(body)
 	if err != nil {
-		s.m.observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest(err.Error()))), start)
+		s.m.Observe(opBatch, roleReplica, result(s.writeError(w, errBadRequest(err.Error()))), start)
 		return
 	}
 	results := make([]batch.Result, len(ops))
@@ -83,7 +85,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 	s.m.batchOps.Observe(float64(len(ops)))
-	s.m.observe(opBatch, roleReplica, resultOK, start)
+	s.m.Observe(opBatch, roleReplica, api.ResultOK, start)
 }
 
 // readSized reads r to its end into a buffer sized for hint bytes (the
@@ -105,7 +107,7 @@ func (s *Server) batchWrite(p *clusterkit.Partition, op batch.Op, writes *[]stor
 	case v.IsZero(), v.Counter == math.MaxUint64:
 		// A version that cannot be exceeded would freeze the key.
 		return batch.StatusInvalid
-	case !owner(p, s.self):
+	case !migrate.Owner(p, s.self):
 		return batch.StatusNotOwner
 	}
 	rec := store.Record{Key: op.Key, Version: v, Deleted: op.Deleted}
@@ -119,9 +121,9 @@ func (s *Server) batchWrite(p *clusterkit.Partition, op batch.Op, writes *[]stor
 // batchRead answers a read from this node's store.
 func (s *Server) batchRead(p *clusterkit.Partition, key string) batch.Result {
 	switch {
-	case !readOwner(p, s.self):
+	case !migrate.ReadOwner(p, s.self):
 		return batch.Result{Status: batch.StatusNotOwner}
-	case !s.parts.ready(p.Index):
+	case !s.parts.Get(p.Index).Owned():
 		return batch.Result{Status: batch.StatusUnavailable}
 	}
 	rec, found, err := s.store.Get(p.Index, key)

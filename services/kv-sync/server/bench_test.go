@@ -106,7 +106,7 @@ func BenchmarkThroughput(b *testing.B) {
 			})
 		}
 		_ = c.Close()
-		tc.stopAll()
+		tc.StopAll()
 	}
 }
 

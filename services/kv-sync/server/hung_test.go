@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,255 +24,36 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
-// Nodes as processes. A node stopped with SIGSTOP stands for a paused VM, a
-// stalled process or a machine cut off by the network: the kernel still
-// accepts its connections, and nothing answers. Such a node must cost the
-// cluster's reads and writes at most a short, bounded delay.
+// Nodes as processes (kittest.Procs). Such a node stopped with SIGSTOP
+// must cost the cluster's reads and writes at most a short, bounded delay.
 
 // nodeBin is the kv-sync command, built once per test run.
-var nodeBin struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
+var nodeBin kittest.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if nodeBin.dir != "" {
-		_ = os.RemoveAll(nodeBin.dir)
-	}
+	nodeBin.Remove()
 	os.Exit(code)
-}
-
-// buildNode returns the path of the kv-sync command, building it on first
-// use.
-func buildNode(t *testing.T) string {
-	t.Helper()
-	nodeBin.once.Do(func() {
-		if nodeBin.dir, nodeBin.err = os.MkdirTemp("", "kv-sync-bin"); nodeBin.err != nil {
-			return
-		}
-		nodeBin.path = filepath.Join(nodeBin.dir, "kv-sync")
-		if out, err := exec.Command("go", "build", "-o", nodeBin.path, "..").CombinedOutput(); err != nil {
-			nodeBin.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if nodeBin.err != nil {
-		t.Fatal(nodeBin.err)
-	}
-	return nodeBin.path
-}
-
-// nodeProc is one kv-sync node running as its own process.
-type nodeProc struct {
-	id, http string
-	env      []string
-	logPath  string
-	cmd      *exec.Cmd
 }
 
 // procCluster is a cluster of kv-sync processes on 127.0.0.1.
 type procCluster struct {
-	t     *testing.T
-	bin   string
-	dir   string   // the nodes' data directories and logs
-	env   []string // added to every node's environment
-	nodes []*nodeProc
-	hc    *http.Client
+	*kittest.Procs
 }
 
-// startProcCluster starts n kv-sync processes, the first founding the
-// cluster and the others joining it, with env added to every node's
-// environment, and waits until every node owns and holds its partitions.
-// The processes are resumed (if stopped) and killed when the test ends;
-// their logs are shown if it failed.
+// startProcCluster starts n kv-sync processes (kittest.StartProcs) with
+// env added to every node's environment, and waits until every node owns
+// and holds its partitions.
 func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	t.Helper()
-	dir := t.TempDir()
-	pc := &procCluster{t: t, bin: buildNode(t), dir: dir, env: env, hc: &http.Client{Timeout: 10 * time.Second}}
-	var joins []string
-	for i := range n {
-		p := &nodeProc{id: fmt.Sprintf("node-%d", i+1), http: cktest.FreeAddr(t)}
-		p.logPath = filepath.Join(dir, p.id+".log")
-		joins = append(joins, p.http)
-		pc.nodes = append(pc.nodes, p)
-	}
-	t.Cleanup(func() {
-		for _, p := range pc.nodes {
-			p.kill()
-		}
-		pc.hc.CloseIdleConnections()
-		if t.Failed() {
-			for _, p := range pc.nodes {
-				if b, err := os.ReadFile(p.logPath); err == nil {
-					t.Logf("log of %s:\n%s", p.id, tail(string(b), 60))
-				}
-			}
-		}
-	})
-	for i, p := range pc.nodes {
-		p.env = append([]string{"NODE_ID=" + p.id, "HTTP_ADDR=" + p.http, "RAFT_ADDR=" + cktest.FreeAddr(t),
-			"DATA_DIR=" + filepath.Join(dir, p.id), "LOG_LEVEL=warn",
-			"JOIN_ADDR=" + strings.Join(joins, ","), fmt.Sprintf("BOOTSTRAP=%v", i == 0)}, env...)
-		pc.start(i)
-	}
-	pc.waitReady()
+	pc := &procCluster{kittest.StartProcs(t, nodeBin.Build(t, "kv-sync", ".."), n, env...)}
+	pc.WaitReady(pc.All(), 30*time.Second)
 	return pc
-}
-
-// add starts one more node, joining through every node, and returns its
-// index. It does not wait for it to be ready.
-func (pc *procCluster) add() int {
-	pc.t.Helper()
-	var joins []string
-	for _, q := range pc.nodes {
-		joins = append(joins, q.http)
-	}
-	p := &nodeProc{id: fmt.Sprintf("node-%d", len(pc.nodes)+1), http: cktest.FreeAddr(pc.t)}
-	p.logPath = filepath.Join(pc.dir, p.id+".log")
-	p.env = append([]string{"NODE_ID=" + p.id, "HTTP_ADDR=" + p.http, "RAFT_ADDR=" + cktest.FreeAddr(pc.t),
-		"DATA_DIR=" + filepath.Join(pc.dir, p.id), "LOG_LEVEL=warn",
-		"JOIN_ADDR=" + strings.Join(joins, ","), "BOOTSTRAP=false"}, pc.env...)
-	pc.nodes = append(pc.nodes, p)
-	pc.start(len(pc.nodes) - 1)
-	return len(pc.nodes) - 1
-}
-
-// seeds returns every node's address.
-func (pc *procCluster) seeds() []string {
-	var out []string
-	for _, p := range pc.nodes {
-		out = append(out, p.http)
-	}
-	return out
-}
-
-// start starts node i's process.
-func (pc *procCluster) start(i int) {
-	pc.t.Helper()
-	p := pc.nodes[i]
-	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		pc.t.Fatal(err)
-	}
-	defer logf.Close()
-	p.cmd = exec.Command(pc.bin)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		pc.t.Fatalf("start %s: %v", p.id, err)
-	}
-}
-
-// kill resumes the process, in case it was stopped, and kills it.
-func (p *nodeProc) kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
-
-// signal sends sig to node i's process.
-func (pc *procCluster) signal(i int, sig syscall.Signal) {
-	pc.t.Helper()
-	if err := pc.nodes[i].cmd.Process.Signal(sig); err != nil {
-		pc.t.Fatalf("%v to %s: %v", sig, pc.nodes[i].id, err)
-	}
-}
-
-// clusterInfo is node i's GET /cluster.
-func (pc *procCluster) clusterInfo(i int) (*clusterkit.ClusterInfo, error) {
-	resp, err := pc.hc.Get("http://" + pc.nodes[i].http + "/cluster")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: GET /cluster: %s", pc.nodes[i].id, resp.Status)
-	}
-	var info clusterkit.ClusterInfo
-	return &info, json.NewDecoder(resp.Body).Decode(&info)
-}
-
-// waitReady waits until every node is healthy, every partition has a
-// primary and RF-1 ready replicas in every node's map, and every owner
-// serves reads of every partition it owns (it holds their data).
-func (pc *procCluster) waitReady() {
-	pc.t.Helper()
-	cktest.Eventually(pc.t, 30*time.Second, "cluster of processes ready", func() error {
-		for i, p := range pc.nodes {
-			info, err := pc.clusterInfo(i)
-			if err != nil {
-				return err
-			}
-			if len(info.Nodes) != len(pc.nodes) || len(info.Partitions) == 0 {
-				return fmt.Errorf("%s sees %d nodes, %d partitions", p.id, len(info.Nodes), len(info.Partitions))
-			}
-			for _, part := range info.Partitions {
-				if part.PrimaryNode == "" || len(part.ReplicaNodes) != info.ReplicationFactor-1 || len(part.JoiningNodes) > 0 {
-					return fmt.Errorf("%s: %s is %s+%v, joining %v", p.id, part.ID, part.PrimaryNode, part.ReplicaNodes, part.JoiningNodes)
-				}
-				key := keyOfPartition(part.Index, info.PartitionCount)
-				for j, q := range pc.nodes {
-					if !owner(&part, q.id) {
-						continue
-					}
-					resp, err := pc.hc.Get("http://" + q.http + "/kv/get?local=true&key=" + url.QueryEscape(key))
-					if err != nil {
-						return err
-					}
-					drainBody(resp.Body)
-					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
-						return fmt.Errorf("local read of %s on %s (node %d): %s", part.ID, q.id, j, resp.Status)
-					}
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// leader returns the index of the raft leader, as node i sees it.
-func (pc *procCluster) leader(i int) int {
-	pc.t.Helper()
-	info, err := pc.clusterInfo(i)
-	if err != nil {
-		pc.t.Fatal(err)
-	}
-	for j, p := range pc.nodes {
-		if p.id == info.LeaderID {
-			return j
-		}
-	}
-	pc.t.Fatalf("leader %q is not a node of the test", info.LeaderID)
-	return -1
-}
-
-// keyOfPartition returns a key of partition p.
-func keyOfPartition(p, count int) string {
-	for i := 0; ; i++ {
-		if k := fmt.Sprintf("probe-%d", i); clusterkit.PartitionIndex(k, count) == p {
-			return k
-		}
-	}
-}
-
-func drainBody(b io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, b)
-	_ = b.Close()
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 // timedOp is one operation of the workload below.
@@ -316,16 +95,16 @@ func TestSIGSTOPpedOwnerCostsABoundedDelay(t *testing.T) {
 			// FSYNC=false: the test measures hung nodes, not the disk of a
 			// loaded test machine.
 			pc := startProcCluster(t, 3, "FSYNC=false")
-			v := pc.leader(0)
+			v := pc.Leader(0)
 			if victim == "follower" {
-				v = (v + 1) % len(pc.nodes)
+				v = (v + 1) % len(pc.Nodes)
 			}
 			runFault(t, pc, v, "stopped", victim == "leader", func(since func() time.Duration) (from, to time.Duration) {
 				from = since()
-				pc.signal(v, syscall.SIGSTOP)
+				pc.Signal(v, syscall.SIGSTOP)
 				time.Sleep(5 * time.Second)
 				to = since()
-				pc.signal(v, syscall.SIGCONT)
+				pc.Signal(v, syscall.SIGCONT)
 				return from, to
 			})
 		})
@@ -343,23 +122,23 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 	}
 	const maxAnswer = 500 * time.Millisecond
 	pc := startProcCluster(t, 3, "FSYNC=false")
-	v := (pc.leader(0) + 1) % len(pc.nodes)
-	node := pc.nodes[v].http
+	v := (pc.Leader(0) + 1) % len(pc.Nodes)
+	node := pc.Nodes[v].HTTP
 	runFault(t, pc, v, "restarting", false, func(since func() time.Duration) (from, to time.Duration) {
 		from = since()
-		pc.nodes[v].kill()
+		pc.Nodes[v].Kill()
 		// Long enough to be declared dead (3s), and for the leader to back
 		// off its attempts to reach the node: the restarted node then
 		// waits a while for the leader, with an old map.
 		time.Sleep(4 * time.Second)
-		pc.start(v)
+		pc.Start(v)
 		// Ask the restarting node for a quorum read, a quorum write and a
 		// replica batch until it serves them all.
 		hc := &http.Client{Timeout: 10 * time.Second}
 		defer hc.CloseIdleConnections()
 		// The batch carries the live nodes' map version, as a client's
 		// does: a node whose map is older waits for it.
-		info, err := pc.clusterInfo((v + 1) % len(pc.nodes))
+		info, err := pc.ClusterInfo((v + 1) % len(pc.Nodes))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +179,7 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 				case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound:
 					ok = false
 				}
-				drainBody(resp.Body)
+				kittest.DrainBody(resp.Body)
 				slowest = max(slowest, took)
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -431,10 +210,10 @@ func runFault(t *testing.T, pc *procCluster, v int, what string, leaderless bool
 		pace   = 2 * time.Millisecond
 	)
 	var seeds, live []string
-	for i, p := range pc.nodes {
-		seeds = append(seeds, p.http)
+	for i, p := range pc.Nodes {
+		seeds = append(seeds, p.HTTP)
 		if i != v {
-			live = append(live, p.http)
+			live = append(live, p.HTTP)
 		}
 	}
 	hot := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
@@ -537,7 +316,7 @@ func runFault(t *testing.T, pc *procCluster, v int, what string, leaderless bool
 	if leaderless {
 		t.Logf("%d of %d operations failed while no leader was heard from", len(failed), len(ops))
 	}
-	t.Logf("%s %s from %v to %v; %d operations", pc.nodes[v].id, what, from.Round(time.Millisecond), to.Round(time.Millisecond), len(ops))
+	t.Logf("%s %s from %v to %v; %d operations", pc.Nodes[v].ID, what, from.Round(time.Millisecond), to.Round(time.Millisecond), len(ops))
 	for _, path := range []string{"sdk", "http"} {
 		for _, kind := range []kvOp{kvSet, kvGet} {
 			lat, window := stallOf(ops, path, kind, from, to)

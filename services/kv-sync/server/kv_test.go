@@ -17,6 +17,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -34,15 +35,15 @@ func TestEveryOwnerHoldsEveryAcknowledgedWrite(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tc.checkOwners(want)
+	tc.CheckOwners(want)
 	// Any node runs the quorum for a request without a version.
-	tc.checkReads(want)
+	tc.CheckReads(want)
 
 	// Overwrites win everywhere.
 	c2 := tc.newClient()
 	update := tc.writeKeys(c2, "user", "v2", 100)
 	tc.checkQuorumReads(c2, update)
-	tc.checkReads(update)
+	tc.CheckReads(update)
 }
 
 func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
@@ -50,35 +51,35 @@ func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
 	// Before its first quorum, a node exports the lag of every node of its
 	// map, at 0.
 	for i := range 3 {
-		id := tc.c.Member(i).ID
+		id := tc.C.Member(i).ID
 		for _, name := range []string{"kvsync_replication_lag_operations", "kvsync_replication_lag_seconds", "kvsync_replication_missed_writes_total"} {
 			if got := metricValue(t, tc, 0, name+`{node="`+id+`"}`); got != 0 {
 				t.Errorf("%s of %s on node 0: %v, want 0", name, id, got)
 			}
 		}
 	}
-	set := tc.do(0, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada"}`), nil)
-	if set.status != http.StatusOK || set.version == nil || set.version.Counter != 1 {
-		t.Fatalf("set: %d %s", set.status, set.body)
+	set := tc.Do(0, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada"}`), nil)
+	if set.Status != http.StatusOK || set.Version == nil || set.Version.Counter != 1 {
+		t.Fatalf("set: %d %s", set.Status, set.Body)
 	}
 	for i := range 3 {
-		if a := tc.get(i, "user:1"); a.status != http.StatusOK || a.value != "Ada" || *a.version != *set.version {
-			t.Fatalf("get via node %d: %d %s", i, a.status, a.body)
+		if a := tc.Get(i, "user:1"); a.Status != http.StatusOK || a.Value != "Ada" || *a.Version != *set.Version {
+			t.Fatalf("get via node %d: %d %s", i, a.Status, a.Body)
 		}
 	}
-	again := tc.do(1, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada Lovelace"}`), nil)
-	if again.status != http.StatusOK || again.version.Counter != 2 {
-		t.Fatalf("second set: %d %s, want counter 2", again.status, again.body)
+	again := tc.Do(1, http.MethodPost, "/kv/set", []byte(`{"key":"user:1","value":"Ada Lovelace"}`), nil)
+	if again.Status != http.StatusOK || again.Version.Counter != 2 {
+		t.Fatalf("second set: %d %s, want counter 2", again.Status, again.Body)
 	}
-	if a := tc.do(2, http.MethodDelete, "/kv/key?key=user:1", nil, nil); a.status != http.StatusOK {
-		t.Fatalf("DELETE /kv/key: %d %s", a.status, a.body)
+	if a := tc.Do(2, http.MethodDelete, "/kv/key?key=user:1", nil, nil); a.Status != http.StatusOK {
+		t.Fatalf("DELETE /kv/key: %d %s", a.Status, a.Body)
 	}
-	if a := tc.do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"user:2"}`), nil); a.status != http.StatusOK {
-		t.Fatalf("delete of a missing key: %d %s", a.status, a.body)
+	if a := tc.Do(0, http.MethodPost, "/kv/delete", []byte(`{"key":"user:2"}`), nil); a.Status != http.StatusOK {
+		t.Fatalf("delete of a missing key: %d %s", a.Status, a.Body)
 	}
 	for i := range 3 {
-		if a := tc.get(i, "user:1"); a.status != http.StatusNotFound || a.err != "key not found" {
-			t.Errorf("get via node %d after delete: %d %s", i, a.status, a.body)
+		if a := tc.Get(i, "user:1"); a.Status != http.StatusNotFound || a.Err != "key not found" {
+			t.Errorf("get via node %d after delete: %d %s", i, a.Status, a.Body)
 		}
 	}
 	// The SDK client sees the same data.
@@ -124,8 +125,8 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 			}
 		})
 	}
-	added := tc.add()
-	tc.waitSettled()
+	added := tc.Add()
+	tc.WaitSettled()
 	close(stop)
 	wg.Wait()
 	during.Range(func(k, v any) bool {
@@ -143,25 +144,25 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	newID := tc.c.Member(added).ID
+	newID := tc.C.Member(added).ID
 	owned := 0
-	for _, p := range tc.c.Member(0).CK.Partitions() {
-		if owner(&p, newID) {
+	for _, p := range tc.C.Member(0).CK.Partitions() {
+		if migrate.Owner(&p, newID) {
 			owned++
 		}
 	}
 	if owned == 0 {
 		t.Fatalf("%s owns no partition after joining", newID)
 	}
-	tc.checkOwners(want)
+	tc.CheckOwners(want)
 	tc.checkQuorumReads(tc.newClient(), want)
 
 	// The nodes that gave partitions away delete them after DropAfter.
-	tc.c.Eventually("lost partitions dropped", func() error {
-		for _, m := range tc.c.Running() {
-			s := tc.server(m.Index)
+	tc.C.Eventually("lost partitions dropped", func() error {
+		for _, m := range tc.C.Running() {
+			s := tc.Server(m.Index)
 			for _, p := range m.CK.Partitions() {
-				if owner(&p, m.ID) {
+				if migrate.Owner(&p, m.ID) {
 					continue
 				}
 				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
@@ -174,7 +175,7 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 }
 
 func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
-	cfg := testConfig()
+	cfg := kittest.Config()
 	// The killed node keeps its slots while it is away.
 	cfg.ReReplicationDelay = time.Minute
 	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
@@ -182,11 +183,11 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	want := tc.writeKeys(c, "k", "v1", 1000)
 
 	victim := 1
-	for tc.c.Member(victim).CK.IsLeader() {
+	for tc.C.Member(victim).CK.IsLeader() {
 		victim++
 	}
-	victimID := tc.c.Member(victim).ID
-	tc.kill(victim)
+	victimID := tc.C.Member(victim).ID
+	tc.Kill(victim)
 
 	// Two of three owners answer: every read and write goes on, with no
 	// failover needed.
@@ -197,7 +198,7 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	tc.checkQuorumReads(c, want)
 	// The client saw the dead owner miss each of the 300 writes, and owes
 	// it nothing once their failures are in.
-	tc.c.Eventually("the dead owner's lag", func() error {
+	tc.C.Eventually("the dead owner's lag", func() error {
 		for _, l := range c.Lag() {
 			if l.Node == victimID {
 				if l.Missed < 300 || l.Operations != 0 {
@@ -211,12 +212,12 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	// A node running the quorum of a plain HTTP write reports it on its
 	// /metrics.
 	live := (victim + 1) % 3
-	if a := tc.do(live, http.MethodPost, "/kv/set", []byte(`{"key":"lag","value":"v"}`), nil); a.status != http.StatusOK {
-		t.Fatalf("plain set: %d %s", a.status, a.body)
+	if a := tc.Do(live, http.MethodPost, "/kv/set", []byte(`{"key":"lag","value":"v"}`), nil); a.Status != http.StatusOK {
+		t.Fatalf("plain set: %d %s", a.Status, a.Body)
 	}
 	series := `kvsync_replication_missed_writes_total{node="` + victimID + `"} `
-	tc.c.Eventually("the coordinator's lag metric", func() error {
-		body := string(tc.do(live, http.MethodGet, "/metrics", nil, nil).body)
+	tc.C.Eventually("the coordinator's lag metric", func() error {
+		body := string(tc.Do(live, http.MethodGet, "/metrics", nil, nil).Body)
 		for _, line := range strings.Split(body, "\n") {
 			if v, ok := strings.CutPrefix(line, series); ok && v != "0" {
 				return nil
@@ -230,13 +231,13 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 
 	// Restarted, the node still has what it stored before it died, and
 	// catches up the writes it missed.
-	tc.start(victim)
-	tc.waitSettled()
-	s := tc.server(victim)
+	tc.Start(victim)
+	tc.WaitSettled()
+	s := tc.Server(victim)
 	missing := 0
 	for k, v := range want {
-		p, _ := tc.c.Member(victim).CK.GetPartition(k)
-		if !owner(p, victimID) {
+		p, _ := tc.C.Member(victim).CK.GetPartition(k)
+		if !migrate.Owner(p, victimID) {
 			continue
 		}
 		if rec, found, err := s.store.Get(p.Index, k); err != nil || !found || string(rec.Value) != v {
@@ -246,51 +247,51 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
 	}
-	tc.checkOwners(want)
+	tc.CheckOwners(want)
 	tc.checkQuorumReads(tc.newClient(), want)
 }
 
 func TestReplicaRequests(t *testing.T) {
-	cfg := testConfig()
+	cfg := kittest.Config()
 	cfg.ReplicationFactor = 2
 	tc := newTestCluster(t, 3, Config{}, cktest.WithConfig(cfg))
 	key := "replica"
-	p, _ := tc.c.Member(0).CK.GetPartition(key)
+	p, _ := tc.C.Member(0).CK.GetPartition(key)
 	owners := append([]string{p.PrimaryNode}, p.ReplicaNodes...)
-	in, out := tc.index(owners[0]), -1
-	for _, m := range tc.c.Members() {
+	in, out := tc.Index(owners[0]), -1
+	for _, m := range tc.C.Members() {
 		if !slices.Contains(owners, m.ID) {
 			out = m.Index
 		}
 	}
 	write := func(i int, counter, writer uint64, value string) answer {
 		b, _ := json.Marshal(map[string]any{"key": key, "value": value, "version": map[string]uint64{"counter": counter, "writer": writer}})
-		return tc.do(i, http.MethodPost, "/kv/set", b, nil)
+		return tc.Do(i, http.MethodPost, "/kv/set", b, nil)
 	}
-	if a := write(in, 5, 1, "five"); a.status != http.StatusOK || *a.version != (versionJSON{5, 1}) {
-		t.Fatalf("replica write: %d %s", a.status, a.body)
+	if a := write(in, 5, 1, "five"); a.Status != http.StatusOK || *a.Version != (versionJSON{5, 1}) {
+		t.Fatalf("replica write: %d %s", a.Status, a.Body)
 	}
 	// An older write is acknowledged with the newer version held, and
 	// changes nothing: replica writes are idempotent and order-free.
-	if a := write(in, 4, 9, "four"); a.status != http.StatusOK || *a.version != (versionJSON{5, 1}) {
-		t.Fatalf("older replica write: %d %s, want the held version 5.1", a.status, a.body)
+	if a := write(in, 4, 9, "four"); a.Status != http.StatusOK || *a.Version != (versionJSON{5, 1}) {
+		t.Fatalf("older replica write: %d %s, want the held version 5.1", a.Status, a.Body)
 	}
-	if a := tc.getLocal(in, key); a.status != http.StatusOK || a.value != "five" {
-		t.Fatalf("after an older write: %d %s", a.status, a.body)
+	if a := tc.GetLocal(in, key); a.Status != http.StatusOK || a.Value != "five" {
+		t.Fatalf("after an older write: %d %s", a.Status, a.Body)
 	}
 	if got := metricValue(t, tc, in, "kvsync_stale_writes_total"); got != 1 {
 		t.Errorf("stale writes counted %v, want 1", got)
 	}
 	// A node that does not own the partition refuses replica requests
 	// with 421 and its map version, and stores nothing.
-	for _, a := range []answer{write(out, 6, 1, "six"), tc.getLocal(out, key)} {
+	for _, a := range []answer{write(out, 6, 1, "six"), tc.GetLocal(out, key)} {
 		var nb clusterkit.NotOwnerBody
-		if a.status != clusterkit.StatusNotOwner || json.Unmarshal(a.body, &nb) != nil ||
-			nb.MapVersion != tc.c.Member(out).CK.Version() || nb.Partition != p.Index {
-			t.Errorf("replica request to a non-owner: %d %s", a.status, a.body)
+		if a.Status != clusterkit.StatusNotOwner || json.Unmarshal(a.Body, &nb) != nil ||
+			nb.MapVersion != tc.C.Member(out).CK.Version() || nb.Partition != p.Index {
+			t.Errorf("replica request to a non-owner: %d %s", a.Status, a.Body)
 		}
 	}
-	if recs, _ := tc.server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
+	if recs, _ := tc.Server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
 		t.Errorf("non-owner stored %v", recs)
 	}
 	// The same through a batch, as the client sends them.
@@ -300,11 +301,11 @@ func TestReplicaRequests(t *testing.T) {
 		for k := range ops {
 			b = batch.AppendOp(b, &ops[k])
 		}
-		a := tc.do(i, http.MethodPost, "/kv/batch", batch.AppendEnd(b, len(ops)), nil)
-		if a.status != http.StatusOK {
-			t.Fatalf("batch to node %d: %d %q", i, a.status, a.body)
+		a := tc.Do(i, http.MethodPost, "/kv/batch", batch.AppendEnd(b, len(ops)), nil)
+		if a.Status != http.StatusOK {
+			t.Fatalf("batch to node %d: %d %q", i, a.Status, a.Body)
 		}
-		res, err := batch.ReadResults(a.body, len(ops))
+		res, err := batch.ReadResults(a.Body, len(ops))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,17 +324,17 @@ func TestReplicaRequests(t *testing.T) {
 			t.Errorf("batch op to a non-owner: status %d", r.Status)
 		}
 	}
-	if recs, _ := tc.server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
+	if recs, _ := tc.Server(out).store.Scan(p.Index, "", 10); len(recs) != 0 {
 		t.Errorf("non-owner stored %v", recs)
 	}
 
 	// A versioned delete leaves a tombstone that a local read reports.
 	del, _ := json.Marshal(map[string]any{"key": key, "version": map[string]uint64{"counter": 7, "writer": 1}})
-	if a := tc.do(in, http.MethodPost, "/kv/delete", del, nil); a.status != http.StatusOK {
-		t.Fatalf("replica delete: %d %s", a.status, a.body)
+	if a := tc.Do(in, http.MethodPost, "/kv/delete", del, nil); a.Status != http.StatusOK {
+		t.Fatalf("replica delete: %d %s", a.Status, a.Body)
 	}
-	if a := tc.getLocal(in, key); a.status != http.StatusNotFound || a.version == nil || *a.version != (versionJSON{7, 1}) {
-		t.Fatalf("local read of a tombstone: %d %s", a.status, a.body)
+	if a := tc.GetLocal(in, key); a.Status != http.StatusNotFound || a.Version == nil || *a.Version != (versionJSON{7, 1}) {
+		t.Fatalf("local read of a tombstone: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -370,8 +371,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
 		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
 		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/stream?partition=x", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/stream?partition=100000", "", http.StatusBadRequest},
+		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
+		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
 		{"batch garbage", http.MethodPost, "/kv/batch", "garbage", http.StatusBadRequest},
 	}
 	for _, c := range cases {
@@ -380,18 +381,18 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			if c.body != "" {
 				body = []byte(c.body)
 			}
-			a := tc.do(i, c.method, c.path, body, nil)
-			if a.status != c.status || a.err == "" {
-				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.status, a.body, c.status)
+			a := tc.Do(i, c.method, c.path, body, nil)
+			if a.Status != c.status || a.Err == "" {
+				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.Status, a.Body, c.status)
 			}
-			if a.header.Get(clusterkit.HeaderMapVersion) == "" {
+			if a.Header.Get(clusterkit.HeaderMapVersion) == "" {
 				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
 			}
 		}
 	}
 	for i := range 3 {
-		s := tc.server(i)
-		for p := range tc.c.Member(i).CK.PartitionCount() {
+		s := tc.Server(i)
+		for p := range tc.C.Member(i).CK.PartitionCount() {
 			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
 				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
 			}
@@ -428,8 +429,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 // labels, in the exposition's order) on member i's /metrics.
 func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 	t.Helper()
-	a := tc.do(i, http.MethodGet, "/metrics", nil, nil)
-	for _, line := range strings.Split(string(a.body), "\n") {
+	a := tc.Do(i, http.MethodGet, "/metrics", nil, nil)
+	for _, line := range strings.Split(string(a.Body), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -446,7 +447,7 @@ func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
 // dry runs (GET /cluster/plan).
 func TestNodesReportPartitionSizes(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
-	for _, m := range tc.c.Members() {
+	for _, m := range tc.C.Members() {
 		kittest.CheckPartitionSizes(t, m.URL(""), m.CK)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 )
 
@@ -139,7 +140,7 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for id := range clients {
-		c, err := client.New(context.Background(), pc.seeds(), client.WithTimeout(2*time.Second))
+		c, err := client.New(context.Background(), pc.Seeds(), client.WithTimeout(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +207,7 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 	// operations have succeeded since the fault began.
 	settle := func(fault string, before int64) {
 		t.Helper()
-		pc.waitReady()
+		pc.WaitReady(pc.All(), 30*time.Second)
 		cktest.Eventually(t, 30*time.Second, "operations after "+fault, func() error {
 			if n := ok.Load() - before; n < minOpsAfterFault {
 				return fmt.Errorf("%d operations succeeded since %s", n, fault)
@@ -218,10 +219,10 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 	kill := func(what string, i int) {
 		t.Helper()
 		before := ok.Load()
-		t.Logf("SIGKILL to %s (%s) at %v", pc.nodes[i].id, what, time.Since(start).Round(time.Millisecond))
-		pc.nodes[i].kill()
+		t.Logf("SIGKILL to %s (%s) at %v", pc.Nodes[i].ID, what, time.Since(start).Round(time.Millisecond))
+		pc.Nodes[i].Kill()
 		time.Sleep(time.Second)
-		pc.start(i) // from its data directory
+		pc.Start(i) // from its data directory
 		settle("the kill of the "+what, before)
 	}
 
@@ -231,15 +232,15 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 		}
 		return nil
 	})
-	leader := pc.leader(0)
-	kill("follower", (leader+1)%len(pc.nodes))
-	kill("raft leader", pc.leader((leader+1)%len(pc.nodes)))
+	leader := pc.Leader(0)
+	kill("follower", (leader+1)%len(pc.Nodes))
+	kill("raft leader", pc.Leader((leader+1)%len(pc.Nodes)))
 	before := ok.Load()
-	added := pc.add()
-	newID := pc.nodes[added].id
+	added := pc.Add()
+	newID := pc.Nodes[added].ID
 	t.Logf("%s joins at %v", newID, time.Since(start).Round(time.Millisecond))
 	cktest.Eventually(t, 60*time.Second, newID+" owns partitions", func() error {
-		info, err := pc.clusterInfo(0)
+		info, err := pc.ClusterInfo(0)
 		if err != nil {
 			return err
 		}
@@ -248,7 +249,7 @@ func TestHistoriesAreLinearizable(t *testing.T) {
 			if len(p.JoiningNodes) > 0 {
 				return fmt.Errorf("%s still moving to %v", p.ID, p.JoiningNodes)
 			}
-			if owner(&p, newID) {
+			if migrate.Owner(&p, newID) {
 				owned++
 			}
 		}

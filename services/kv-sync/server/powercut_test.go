@@ -94,22 +94,22 @@ func TestPowerCutLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("only %d keys written before the cut", len(before))
 	}
 	for i := range nodes {
-		tc.kill(i)
+		tc.Kill(i)
 	}
 	mu.Lock()
 	fss = cut
 	mu.Unlock()
 	for i := range nodes {
-		tc.start(i)
+		tc.Start(i)
 	}
-	tc.waitSettled()
+	tc.WaitSettled()
 
 	// Every key reads the newest version acknowledged before the cut, or a
 	// newer one (a write in flight at the cut may have reached the disks).
 	rc := tc.newClient()
 	for key, a := range before {
 		var got client.Version
-		tc.c.Eventually("read "+key, func() error {
+		tc.C.Eventually("read "+key, func() error {
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			_, v, err := rc.Get(rctx, key)

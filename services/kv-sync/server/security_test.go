@@ -32,11 +32,11 @@ var bearer = http.Header{"Authorization": {"Bearer " + testToken}}
 func TestTokenGuardsQuorumRequests(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{ClusterToken: testToken}, cktest.WithSetup(tokenSetup))
 	const key = "guarded"
-	set := func(body string, h http.Header) answer { return tc.do(0, http.MethodPost, "/kv/set", []byte(body), h) }
-	if a := set(`{"key":"guarded","value":"plain"}`, nil); a.status != http.StatusOK {
-		t.Fatalf("plain set without the token: %d %s", a.status, a.body)
+	set := func(body string, h http.Header) answer { return tc.Do(0, http.MethodPost, "/kv/set", []byte(body), h) }
+	if a := set(`{"key":"guarded","value":"plain"}`, nil); a.Status != http.StatusOK {
+		t.Fatalf("plain set without the token: %d %s", a.Status, a.Body)
 	}
-	owner := tc.index(tc.owners(0, key)[0])
+	owner := tc.Index(tc.Owners(0, key)[0])
 	versioned := fmt.Sprintf(`{"key":%q,"value":"forged","version":{"counter":1000,"writer":9}}`, key)
 	var op batch.Op
 	op.Kind, op.Key, op.Counter, op.Writer, op.Value = batch.OpWrite, key, 2000, 9, []byte("forged")
@@ -50,21 +50,21 @@ func TestTokenGuardsQuorumRequests(t *testing.T) {
 		{"versioned delete", http.MethodPost, "/kv/delete", []byte(fmt.Sprintf(`{"key":%q,"version":{"counter":1000,"writer":9}}`, key))},
 		{"owner read", http.MethodGet, "/kv/get?local=true&key=" + key, nil},
 		{"batch", http.MethodPost, "/kv/batch", batchBody},
-		{"stream", http.MethodGet, "/kv/stream?partition=0", nil},
+		{"stream", http.MethodGet, "/kv/internal/stream?partition=0", nil},
 	} {
 		for _, h := range []http.Header{nil, {"Authorization": {"Bearer wrong-token-wrong-token"}}} {
-			if a := tc.do(owner, tcase.method, tcase.path, tcase.body, h); a.status != http.StatusUnauthorized || a.err == "" {
-				t.Errorf("%s with %v: %d %s, want 401 with a JSON error", tcase.name, h, a.status, a.body)
+			if a := tc.Do(owner, tcase.method, tcase.path, tcase.body, h); a.Status != http.StatusUnauthorized || a.Err == "" {
+				t.Errorf("%s with %v: %d %s, want 401 with a JSON error", tcase.name, h, a.Status, a.Body)
 			}
 		}
 	}
-	for _, m := range tc.c.Members() {
-		if a := tc.do(m.Index, http.MethodGet, "/kv/get?local=true&key="+key, nil, bearer); a.status == http.StatusOK && a.value != "plain" {
-			t.Errorf("%s holds %q after refused requests, want \"plain\"", m.ID, a.value)
+	for _, m := range tc.C.Members() {
+		if a := tc.Do(m.Index, http.MethodGet, "/kv/get?local=true&key="+key, nil, bearer); a.Status == http.StatusOK && a.Value != "plain" {
+			t.Errorf("%s holds %q after refused requests, want \"plain\"", m.ID, a.Value)
 		}
 	}
-	if a := tc.do(owner, http.MethodGet, "/kv/get?local=true&key="+key, nil, bearer); a.status != http.StatusOK || a.value != "plain" {
-		t.Errorf("owner read with the token: %d %s", a.status, a.body)
+	if a := tc.Do(owner, http.MethodGet, "/kv/get?local=true&key="+key, nil, bearer); a.Status != http.StatusOK || a.Value != "plain" {
+		t.Errorf("owner read with the token: %d %s", a.Status, a.Body)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -83,25 +83,25 @@ func TestMaximalVersionIsRefused(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
 	const key = "frozen"
 	body := fmt.Sprintf(`{"key":%q,"value":"evil","version":{"counter":%d,"writer":1}}`, key, uint64(math.MaxUint64))
-	for _, o := range tc.owners(0, key) {
-		if a := tc.do(tc.index(o), http.MethodPost, "/kv/set", []byte(body), nil); a.status != http.StatusBadRequest {
-			t.Errorf("owner %s: %d %s, want 400", o, a.status, a.body)
+	for _, o := range tc.Owners(0, key) {
+		if a := tc.Do(tc.Index(o), http.MethodPost, "/kv/set", []byte(body), nil); a.Status != http.StatusBadRequest {
+			t.Errorf("owner %s: %d %s, want 400", o, a.Status, a.Body)
 		}
 	}
 	var op batch.Op
 	op.Kind, op.Key, op.Counter, op.Writer, op.Value = batch.OpWrite, key, math.MaxUint64, 1, []byte("evil")
-	a := tc.do(tc.index(tc.owners(0, key)[0]), http.MethodPost, "/kv/batch", batch.AppendEnd(batch.AppendOp(nil, &op), 1), nil)
-	if a.status != http.StatusOK {
-		t.Fatalf("batch: %d %s", a.status, a.body)
+	a := tc.Do(tc.Index(tc.Owners(0, key)[0]), http.MethodPost, "/kv/batch", batch.AppendEnd(batch.AppendOp(nil, &op), 1), nil)
+	if a.Status != http.StatusOK {
+		t.Fatalf("batch: %d %s", a.Status, a.Body)
 	}
-	if res, err := batch.ReadResults(a.body, 1); err != nil || res[0].Status != batch.StatusInvalid {
+	if res, err := batch.ReadResults(a.Body, 1); err != nil || res[0].Status != batch.StatusInvalid {
 		t.Errorf("batch op with the maximal counter: %+v %v, want StatusInvalid", res, err)
 	}
-	if a := tc.do(1, http.MethodPost, "/kv/set", []byte(`{"key":"frozen","value":"v2"}`), nil); a.status != http.StatusOK {
-		t.Fatalf("plain set: %d %s", a.status, a.body)
+	if a := tc.Do(1, http.MethodPost, "/kv/set", []byte(`{"key":"frozen","value":"v2"}`), nil); a.Status != http.StatusOK {
+		t.Fatalf("plain set: %d %s", a.Status, a.Body)
 	}
-	if a := tc.get(2, key); a.status != http.StatusOK || a.value != "v2" {
-		t.Errorf("read after the refused writes: %d %q, want v2", a.status, a.value)
+	if a := tc.Get(2, key); a.Status != http.StatusOK || a.Value != "v2" {
+		t.Errorf("read after the refused writes: %d %q, want v2", a.Status, a.Value)
 	}
 }
 
@@ -109,9 +109,9 @@ func TestMaximalVersionIsRefused(t *testing.T) {
 // is read whole.
 func TestBatchBodyIsCapped(t *testing.T) {
 	tc := newTestCluster(t, 1, Config{})
-	a := tc.do(0, http.MethodPost, "/kv/batch", make([]byte, maxBatchBody+1), nil)
-	if a.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("oversized batch: %d %s, want 413", a.status, a.body)
+	a := tc.Do(0, http.MethodPost, "/kv/batch", make([]byte, maxBatchBody+1), nil)
+	if a.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized batch: %d %s, want 413", a.Status, a.Body)
 	}
 }
 
@@ -133,18 +133,18 @@ func TestTLSCluster(t *testing.T) {
 	})
 	tc := newTestCluster(t, 3, Config{ClusterToken: testToken}, cktest.WithSetup(tokenSetup), tlsSetup)
 	clientTLS := &tls.Config{RootCAs: ca.Pool()}
-	tc.client.Transport = &http.Transport{TLSClientConfig: clientTLS}
+	tc.Client.Transport = &http.Transport{TLSClientConfig: clientTLS}
 	for i := range 3 {
 		key := fmt.Sprintf("tls-%d", i)
 		b, _ := json.Marshal(map[string]string{"key": key, "value": "v"})
-		if a := tc.do(i, http.MethodPost, "/kv/set", b, nil); a.status != http.StatusOK {
-			t.Fatalf("set through node %d over TLS: %d %s %s", i, a.status, a.body, a.err)
+		if a := tc.Do(i, http.MethodPost, "/kv/set", b, nil); a.Status != http.StatusOK {
+			t.Fatalf("set through node %d over TLS: %d %s %s", i, a.Status, a.Body, a.Err)
 		}
-		if a := tc.get((i+1)%3, key); a.status != http.StatusOK || a.value != "v" {
-			t.Fatalf("get through node %d over TLS: %d %s", (i+1)%3, a.status, a.body)
+		if a := tc.Get((i+1)%3, key); a.Status != http.StatusOK || a.Value != "v" {
+			t.Fatalf("get through node %d over TLS: %d %s", (i+1)%3, a.Status, a.Body)
 		}
 	}
-	if !strings.HasPrefix(tc.c.Member(0).URL("/"), "https://") {
+	if !strings.HasPrefix(tc.C.Member(0).URL("/"), "https://") {
 		t.Fatal("the test cluster does not speak HTTPS")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,12 +5,13 @@
 // writing it back to owners that lag (the ABD protocol). Once a write is
 // acknowledged, no later read returns an older value.
 //
-// A node stores versioned records in a bbolt file in its data directory,
-// one bucket per partition, and keeps only the newest version of each key,
-// so replica writes are idempotent and may arrive in any order. It serves
-// replica requests only for partitions it owns in its map, and answers 421
-// (clusterkit.StatusNotOwner) otherwise. When it gains a partition it
-// streams it from the previous owner and merges it by version.
+// A node stores versioned records in the kit's record store (Pebble, in
+// its data directory, a key range per partition), and keeps only the
+// newest version of each key, so replica writes are idempotent and may
+// arrive in any order. It serves replica requests only for partitions it
+// owns in its map, and answers 421 (clusterkit.StatusNotOwner) otherwise.
+// When it gains a partition it streams it from the previous owner and
+// merges it by version.
 //
 // For clients without the SDK (curl), a node also runs quorum operations
 // itself, with the same client, when a request carries no version:
@@ -23,29 +24,25 @@
 //	POST   /kv/delete   {"key"}                      quorum delete, run by this node
 //	DELETE /kv/key?key=k                             quorum delete, run by this node
 //	POST   /kv/batch                                 many replica reads and writes (package batch)
-//	GET    /kv/stream?partition=N                    node to node: a partition's records
+//	GET    /kv/internal/stream?partition=N           node to node: a partition's records
 package server
 
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-sync/client/lagmetrics"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -170,15 +167,11 @@ type Server struct {
 	m     *metrics
 
 	client *http.Client
-	parts  *partitions
-	drops  *dropper
+	routes api.Routes
+	parts  *migrate.Table
+	copier *migrate.Copier[store.Version]
+	drops  *migrate.Dropper[store.Version]
 	coord  *coordinator
-
-	gainedMu sync.Mutex
-	gained   map[int]bool // partitions filled since the server started
-
-	// ready is set once the node serves KV requests (see notReady).
-	ready atomic.Bool
 
 	// ctx is cancelled by Close; background work runs under it.
 	ctx    context.Context
@@ -213,13 +206,27 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		log:    cfg.Logger.With("service", "kv-sync"),
 		store:  st,
 		m:      m,
-		client: newClient(ck.TLSClientConfig()),
-		parts:  newPartitions(),
-		gained: map[int]bool{},
+		client: knode.NewClient(ck.TLSClientConfig(), 16),
+		parts:  migrate.NewTable(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	s.drops = newDropper(s)
+	s.copier = migrate.NewCopier(migrate.Config[store.Version]{
+		Cluster: ck, Store: st, Version: store.VersionOf, Limits: streamLimits,
+		Send:        s.send,
+		CopyTimeout: cfg.CopyTimeout, IdleTimeout: cfg.StreamIdleTimeout,
+		Need:    copySources,
+		Metrics: m.migrate, Log: s.log,
+	})
+	s.routes = api.Routes{
+		"/kv/set":             {Method: http.MethodPost, Handle: s.handleSet},
+		"/kv/get":             {Method: http.MethodGet, Handle: s.handleGet},
+		"/kv/delete":          {Method: http.MethodPost, Handle: s.handleDelete},
+		"/kv/key":             {Method: http.MethodDelete, Handle: s.handleDeleteKey},
+		"/kv/internal/stream": {Method: http.MethodGet, Handle: s.handleStream},
+		"/kv/batch":           {Method: http.MethodPost, Handle: s.handleBatch},
+	}
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st, s.parts, m.migrate, s.log)
 	s.coord = newCoordinator(s)
 	// The lag of every node of the map and of the owners its quorums wrote to.
 	if err := ck.Registry().Register(lagmetrics.NewCollector(s.coord.lag)); err != nil {
@@ -227,7 +234,11 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("register the replication lag metrics: %w", err)
 	}
-	ck.Echo().Pre(s.intercept)
+	// Batches and replica reads are a client's quorum's: they need the
+	// cluster token, as node-to-node requests do.
+	ck.Echo().Pre(api.Intercept(ck, s, func(r *http.Request) bool {
+		return r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/get" && r.URL.Query().Has("local")
+	}))
 	ck.OnPartitionEvent(s.handleEvent)
 	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
 	ck.SetPartitionSizes(func(p int) (int64, bool) {
@@ -244,62 +255,25 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		s.coord.close()
-		s.drops.close()
+		s.drops.Close()
 		s.client.CloseIdleConnections()
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
 }
 
-// intercept serves the KV API ahead of the library's router. The KV API
-// applies its own body limits: the library caps its own request bodies at
-// 1 MiB, less than a 1 MiB value in its JSON envelope.
-func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if !strings.HasPrefix(r.URL.Path, "/kv/") {
-			return next(c)
-		}
-		s.ServeHTTP(c.Response().Writer, r)
-		return nil
-	}
-}
-
 // ServeHTTP serves the KV API. Until the node is ready (see notReady), and
 // while its map is not known to be current (MapLease), it answers 503 at
 // once, but for streams.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var method string
-	var handle func(http.ResponseWriter, *http.Request)
-	switch r.URL.Path {
-	case "/kv/set":
-		method, handle = http.MethodPost, s.handleSet
-	case "/kv/get":
-		method, handle = http.MethodGet, s.handleGet
-	case "/kv/delete":
-		method, handle = http.MethodPost, s.handleDelete
-	case "/kv/key":
-		method, handle = http.MethodDelete, s.handleDeleteKey
-	case "/kv/stream":
-		method, handle = http.MethodGet, s.handleStream
-	case "/kv/batch":
-		method, handle = http.MethodPost, s.handleBatch
-	default:
-		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
-		return
-	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.URL.Path + " accepts " + method + " only"})
+	handle := s.routes.Find(w, r, s.ck.Version())
+	if handle == nil {
 		return
 	}
 	// An answer must be written within writeTimeout; a stream extends
 	// its deadline as it goes.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
-	if (r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/stream") && !s.authorized(w, r) {
-		return
-	}
-	if r.URL.Path != "/kv/stream" {
+	if r.URL.Path != "/kv/internal/stream" {
 		why := s.notReady()
 		if why != "" {
 			why = "node starting: " + why
@@ -310,7 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if why != "" {
 			start := time.Now()
 			status := s.writeError(w, errUnavailable(why))
-			s.m.observe(opOf(r.URL.Path), roleNone, result(status), start)
+			s.m.Observe(opOf(r.URL.Path), roleNone, result(status), start)
 			return
 		}
 	}
@@ -320,46 +294,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writeTimeout bounds the writing of an answer (a stream: of each page).
 const writeTimeout = 30 * time.Second
 
-// authorized reports whether r, a request of a quorum or a stream, carries
-// the cluster token; if not, it answers 401.
+// authorized reports whether r, a replica write of a client's quorum,
+// carries the cluster token; if not, it answers 401. (Batches, streams and
+// replica reads are guarded before they are routed: see New.)
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if s.ck.CheckToken(r, r.URL.Path) {
 		return true
 	}
-	s.writeError(w, errUnauthorized())
+	s.writeError(w, api.Unauthorized())
 	return false
 }
 
 // notReady returns why the node does not serve KV requests yet, or "" once
-// it does. A node serves them once it is in the cluster map with a known
-// leader and its partition event handler has taken up every partition the
-// map gives it: after a restart, that is after the replay of its log. Until
-// then a request would wait (for a map, for the handler) or be answered
-// from a stale map, so it fails at once, with 503, and the client counts
-// the other owners. Streams are served regardless: a copy from a node
-// that is starting gets what it holds. Once ready, the node stays ready.
-func (s *Server) notReady() string {
-	if s.ready.Load() {
-		return ""
-	}
-	switch {
-	case s.ck.Leader() == nil:
-		return "no leader known yet"
-	case s.ck.Node(s.self) == nil:
-		return "this node is not in the cluster map yet"
-	}
-	parts := s.ck.Partitions()
-	if len(parts) == 0 {
-		return "no partition map yet"
-	}
-	for i := range parts {
-		if owner(&parts[i], s.self) && s.parts.get(parts[i].Index).role == "" {
-			return fmt.Sprintf("partition %d not taken up yet", parts[i].Index)
-		}
-	}
-	s.ready.Store(true)
-	return ""
-}
+// it does (migrate.Table.NotReady). Streams are served regardless: a copy
+// from a node that is starting gets what it holds.
+func (s *Server) notReady() string { return s.parts.NotReady(s.ck) }
 
 // opOf returns the metrics label of a KV path.
 func opOf(path string) string {
@@ -374,27 +323,11 @@ func opOf(path string) string {
 	return opDelete
 }
 
-// newClient returns the client of node-to-node requests: keep-alive
-// connections pooled per node and a short dial timeout, so that a dead node
-// is noticed at once.
-func newClient(tlsConfig *tls.Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     tlsConfig,
-		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        64,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
-}
-
 // send sends a node-to-node request with this node's map version.
 func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.ck.Scheme()+"://"+node.IP+uri, nil)
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.ck.AuthorizeRequest(req)
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	return s.client.Do(req)
 }

@@ -43,7 +43,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.NoSync {
 		o.Store.Durability = kit.NoSync
 	}
-	rs, err := records.Open(dir, o, func(hi, lo uint64) Version { return Version{Epoch: hi, Seq: lo} })
+	rs, err := records.Open(dir, o, VersionOf)
 	if err != nil {
 		return nil, err
 	}
@@ -54,3 +54,6 @@ func Open(dir string, opts Options) (*Store, error) {
 // opened, so that a node that numbers writes with a clock never reuses a
 // number after a restart, even if its clock stepped back.
 func (s *Store) MaxSeq() uint64 { return s.MaxLo() }
+
+// VersionOf makes a Version of its two numbers, the inverse of Pair.
+func VersionOf(hi, lo uint64) Version { return Version{Epoch: hi, Seq: lo} }

@@ -1,6 +1,6 @@
 package store
 
-import "strconv"
+import "clusterkit.dev/services/kit/records"
 
 // Version orders the writes of one key: a record with a greater Version
 // replaces one with a smaller Version, wherever and in whatever order the two
@@ -16,20 +16,9 @@ type Version struct {
 	Seq   uint64 `json:"seq"`
 }
 
-// Compare returns -1, 0 or +1 as v is older than, equal to or newer than o.
-func (v Version) Compare(o Version) int {
-	switch {
-	case v.Epoch < o.Epoch:
-		return -1
-	case v.Epoch > o.Epoch:
-		return 1
-	case v.Seq < o.Seq:
-		return -1
-	case v.Seq > o.Seq:
-		return 1
-	}
-	return 0
-}
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than
+// o: by epoch, then by seq.
+func (v Version) Compare(o Version) int { return records.ComparePairs(v.Epoch, v.Seq, o.Epoch, o.Seq) }
 
 // Less reports whether v is older than o.
 func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
@@ -38,9 +27,7 @@ func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
 func (v Version) IsZero() bool { return v == Version{} }
 
 // String formats v as "epoch.seq".
-func (v Version) String() string {
-	return strconv.FormatUint(v.Epoch, 10) + "." + strconv.FormatUint(v.Seq, 10)
-}
+func (v Version) String() string { return records.FormatPair(v.Epoch, v.Seq) }
 
 // Pair returns the epoch and the seq, the order of versions.
 func (v Version) Pair() (hi, lo uint64) { return v.Epoch, v.Seq }

@@ -46,5 +46,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.NoSync {
 		o.Store.Durability = kit.NoSync
 	}
-	return records.Open(dir, o, func(hi, lo uint64) Version { return Version{Counter: hi, Writer: lo} })
+	return records.Open(dir, o, VersionOf)
 }
+
+// VersionOf makes a Version of its two numbers, the inverse of Pair.
+func VersionOf(hi, lo uint64) Version { return Version{Counter: hi, Writer: lo} }

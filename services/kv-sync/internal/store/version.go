@@ -1,6 +1,6 @@
 package store
 
-import "strconv"
+import "clusterkit.dev/services/kit/records"
 
 // Version orders the writes of one key: a record with a greater Version
 // replaces one with a smaller Version, wherever and in whatever order the
@@ -16,19 +16,10 @@ type Version struct {
 	Writer  uint64 `json:"writer"`
 }
 
-// Compare returns -1, 0 or +1 as v is older than, equal to or newer than o.
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than
+// o: by counter, then by writer.
 func (v Version) Compare(o Version) int {
-	switch {
-	case v.Counter < o.Counter:
-		return -1
-	case v.Counter > o.Counter:
-		return 1
-	case v.Writer < o.Writer:
-		return -1
-	case v.Writer > o.Writer:
-		return 1
-	}
-	return 0
+	return records.ComparePairs(v.Counter, v.Writer, o.Counter, o.Writer)
 }
 
 // Less reports whether v is older than o.
@@ -38,9 +29,7 @@ func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
 func (v Version) IsZero() bool { return v == Version{} }
 
 // String formats v as "counter.writer".
-func (v Version) String() string {
-	return strconv.FormatUint(v.Counter, 10) + "." + strconv.FormatUint(v.Writer, 10)
-}
+func (v Version) String() string { return records.FormatPair(v.Counter, v.Writer) }
 
 // Pair returns the counter and the writer, the order of versions.
 func (v Version) Pair() (hi, lo uint64) { return v.Counter, v.Writer }
