@@ -39,6 +39,12 @@
 //     log and flushes memtables. For measurements and for nodes whose
 //     replicas make up for a lost machine.
 //
+// Whatever the durability, Sync fsyncs the log, and Synced tells without
+// waiting which updates are durable: each update may carry a mark of the
+// caller's (Tx.Mark), and Synced returns the mark of the latest update
+// known durable. A service that ships only durable writes to other nodes
+// reads it.
+//
 // # Reads
 //
 // A point read in Pebble seeks the skiplist of every memtable not yet
