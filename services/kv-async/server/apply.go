@@ -3,9 +3,9 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Replication, receiving side: POST /kv/internal/replicate.
@@ -49,11 +49,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	applied, skipped := 0, 0
 	// The answer tells the primary the records are here: it is given, like
 	// a client's, under the sync policy.
-	err = s.store.mutate(r.Context(), func(m *mutation) error {
+	err = s.store.Change(func(m *store.Change) error {
 		results = make([]sectionResult, len(req.Sections))
 		clear(refused)
 		applied, skipped = 0, 0
-		now := time.Now()
 		for i, sec := range req.Sections {
 			res := &results[i]
 			res.Partition = sec.Partition
@@ -83,7 +82,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				refused[res.Status]++
 				continue
 			}
-			f, err := m.fence(sec.Partition)
+			f, err := m.Fence(sec.Partition)
 			if err != nil {
 				return err
 			}
@@ -92,7 +91,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				refused[res.Status]++
 				continue
 			}
-			cur, _, err := m.cursor(sec.Partition, req.Sender, req.Inc)
+			cur, _, err := m.Cursor(sec.Partition, req.Sender, req.Inc)
 			if err != nil {
 				return err
 			}
@@ -101,7 +100,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				// Record the sender as a source of the partition, even at
 				// 0: promoted to primary, this node pulls from its sources
 				// what they had not shipped yet.
-				if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: cur}); err != nil {
+				if err := m.Advance(sec.Partition, store.Cursor{Node: req.Sender, Inc: req.Inc, Seq: cur}); err != nil {
 					return err
 				}
 				res.Status, res.Cursor = statusCursor, cur
@@ -112,7 +111,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				continue
 			}
 			for _, rec := range sec.Records {
-				ok, err := m.merge(sec.Partition, rec, now)
+				ok, err := m.Merge(sec.Partition, rec)
 				if err != nil {
 					return err
 				}
@@ -122,10 +121,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 					skipped++
 				}
 			}
-			if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
+			if err := m.Advance(sec.Partition, store.Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
 				return err
 			}
-			if err := m.raiseFence(sec.Partition, sec.Epoch); err != nil {
+			if err := m.RaiseFence(sec.Partition, sec.Epoch); err != nil {
 				return err
 			}
 			res.Status, res.Cursor, res.Applied = statusApplied, max(cur, sec.To), len(sec.Records)
@@ -147,7 +146,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 }
 
 // checkRecords validates replicated or migrated records.
-func checkRecords(recs []Record) error {
+func checkRecords(recs []store.Record) error {
 	for _, rec := range recs {
 		switch {
 		case rec.Key == "":

@@ -6,6 +6,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kv-async/internal/opbatch"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // POST /kv/batch carries many sets and deletes in one request, in the
@@ -29,7 +30,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	results := make([]opbatch.Result, len(ops))
-	writes := make([]BatchWrite, 0, len(ops))
+	writes := make([]store.BatchWrite, 0, len(ops))
 	index := make([]int, 0, len(ops)) // the op of each write
 	waited := false
 	opErrs := make([]error, len(ops))
@@ -60,13 +61,13 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 			waited = true
 		}
 		idx := p.Index
-		writes = append(writes, BatchWrite{Partition: idx, Key: key, Value: op.Value, Deleted: op.Kind == opbatch.Delete,
+		writes = append(writes, store.BatchWrite{Partition: idx, Key: key, Value: op.Value, Deleted: op.Kind == opbatch.Delete,
 			Check: func() (uint64, error) { return s.primaryEpoch(idx) }})
 		index = append(index, i)
 	}
 	if len(writes) > 0 {
 		*role = clusterkit.RolePrimary
-		if err := s.store.WriteBatch(r.Context(), writes); err != nil {
+		if err := s.store.WriteBatch(writes); err != nil {
 			for _, i := range index {
 				opErrs[i] = err
 			}
