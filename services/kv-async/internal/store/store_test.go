@@ -53,6 +53,14 @@ type pk struct {
 // model is what a store must hold: each key's latest record.
 type model map[pk]Record
 
+func clone(m model) model {
+	c := make(model, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
 // check checks that s holds exactly m: every key's record, and an index
 // with one entry per key, at the record's position, in order, up to the
 // partition's head.
