@@ -14,8 +14,9 @@ import (
 // MaxReplicationBatchBytes plus one more record, with room to spare.
 const maxBatchBody = 2 * MaxReplicationBatchBytes
 
-// handleReplicate applies a primary's batch. Each section is judged on
-// its own, inside the transaction that applies it:
+// handleReplicate applies a primary's batch, decoded once: the batch as a
+// whole must pass checkBatch, or nothing of it is applied; then each
+// section is judged on its own, inside the change that applies it:
 //   - the receiver must be a replica or joining owner of the partition in
 //     its map (after waiting for the sender's map version, if newer);
 //   - the section's epoch must be at least the partition's epoch in the
@@ -25,7 +26,7 @@ const maxBatchBody = 2 * MaxReplicationBatchBytes
 //   - records are applied only if the receiver holds the sender's index up
 //     to the section's From (else it answers "gap" with its cursor), each
 //     only if newer than the receiver's version of the key, and the cursor
-//     moves to To in the same transaction.
+//     moves to To in the same change.
 func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
 	if ct := r.Header.Get("Content-Type"); ct != contentTypeBatch {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, contentTypeBatch)
@@ -38,10 +39,14 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	if err != nil {
 		return errorf(http.StatusBadRequest, "malformed batch: %v", err)
 	}
-	if req.Sender == "" || req.Sender == s.self {
+	s.awaitMap(r.Context(), req.MapVersion)
+	if err := s.checkBatch(req); err != nil {
+		s.metrics.rejected.WithLabelValues(statusBadRecord).Inc()
+		return err
+	}
+	if req.Sender == s.self {
 		return errorf(http.StatusBadRequest, "batch sender %q is not another node", req.Sender)
 	}
-	s.awaitMap(r.Context(), req.MapVersion)
 	*role = clusterkit.RoleReplica
 
 	var results []sectionResult

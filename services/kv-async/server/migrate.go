@@ -17,7 +17,7 @@ import (
 )
 
 // Migration. A node that gains a partition copies it from the event's
-// CopyFrom over GET /kv/stream, merging each record by version (newest
+// CopyFrom over GET /kv/internal/stream, merging each record by version (newest
 // wins), so writes replicated to it during the copy are not lost and a
 // copy that is interrupted can simply run again. A node promoted to
 // primary first pulls, the same way, what the previous primary had not
@@ -36,7 +36,7 @@ const (
 	frameBytes   = 1 << 20
 )
 
-// handleStream serves GET /kv/stream?partition=N[&since=S&inc=I]: the
+// handleStream serves GET /kv/internal/stream?partition=N[&since=S&inc=I]: the
 // partition's records as gob streamFrames, then an end frame. With inc
 // equal to this store's incarnation, only the records after position
 // since of this node's index are sent. The stream is one consistent

@@ -224,7 +224,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes = s.newRoutes()
-	ck.Echo().Pre(s.dispatch)
+	ck.Echo().Pre(s.intercept)
 	ck.OnPartitionEvent(s.onPartitionEvent)
 	s.goroutine(s.repl.run)
 	if cfg.MaxReplicationLag > 0 {
@@ -406,15 +406,15 @@ func (s *Server) newRoutes() map[string]route {
 		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus, false},
 		// Node to node: a primary's replication batches, and the partition
 		// stream a new owner copies from.
-		pathReplicate: {http.MethodPost, opReplicate, s.handleCheckedReplicate, true},
+		pathReplicate: {http.MethodPost, opReplicate, s.handleReplicate, true},
 		pathStream:    {http.MethodGet, opStream, s.handleStream, true},
 	}
 }
 
-// dispatch serves the KV API from a Pre middleware of the ClusterKit's
+// intercept serves the KV API from a Pre middleware of the ClusterKit's
 // echo instance: before routing, and so before the echo-wide 1 MB body
 // limit, which a 1 MiB value would exceed. Other paths go on to echo.
-func (s *Server) dispatch(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		rt, ok := s.routes[r.URL.Path]

@@ -4,12 +4,12 @@ import "clusterkit.dev/services/kv-async/internal/store"
 
 // The node-to-node protocol of kv-async, gob-encoded: replication batches
 // from a primary to its replicas (POST /kv/internal/replicate) and the
-// partition stream a node copies a partition with (GET /kv/stream).
+// partition stream a node copies a partition with (GET /kv/internal/stream).
 
 // Paths of the node-to-node endpoints.
 const (
 	pathReplicate = "/kv/internal/replicate"
-	pathStream    = "/kv/stream"
+	pathStream    = "/kv/internal/stream"
 )
 
 // contentTypeGob marks gob bodies.
