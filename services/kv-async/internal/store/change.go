@@ -45,8 +45,8 @@ func (s *Store) Change(fn func(c *Change) error) error {
 	if err != nil {
 		return fmt.Errorf("kv-async: store: %w", err)
 	}
-	if s.onDurable != nil {
-		s.onDurable()
+	if s.onChange != nil {
+		s.onChange()
 	}
 	return nil
 }

@@ -36,8 +36,8 @@ type Options struct {
 	// one window (the shared store's Windowed durability).
 	SyncWindow time.Duration
 	// OnDurable, if set, is called when changes became durable: after
-	// each fsync of the window's loop, or after each change with no
-	// window. It must be quick.
+	// each fsync of the window's loop or of Sync, or after each change
+	// with no window. It must be quick.
 	OnDurable func()
 	// OnSync, if set, is told the duration of each fsync of the window's
 	// loop.
@@ -53,7 +53,8 @@ type Store struct {
 	kv        *kit.Store
 	inc       uint64
 	opened    uint64 // the last position handed out before this open: durable
-	onDurable func()
+	onChange  func() // OnDurable, with no window: every change is durable
+	onDurable func() // OnDurable
 
 	// local is the last position handed out; read and written only
 	// inside the shared store's Updates, which run one at a time.
@@ -79,9 +80,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv-async: %w", err)
 	}
-	s := &Store{kv: kv}
+	s := &Store{kv: kv, onDurable: opts.OnDurable}
 	if opts.SyncWindow <= 0 {
-		s.onDurable = opts.OnDurable
+		s.onChange = opts.OnDurable
 	}
 	if err := s.init(); err != nil {
 		_ = kv.Close()
@@ -134,7 +135,15 @@ func (s *Store) Incarnation() uint64 { return s.inc }
 func (s *Store) Close() error { return s.kv.Close() }
 
 // Sync returns once every change made before it is durable.
-func (s *Store) Sync() error { return s.kv.Sync() }
+func (s *Store) Sync() error {
+	if err := s.kv.Sync(); err != nil {
+		return err
+	}
+	if s.onDurable != nil {
+		s.onDurable()
+	}
+	return nil
+}
 
 // Synced returns the index position up to which every change is durable:
 // what may be shipped to replicas.
