@@ -26,8 +26,8 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
-	"clusterkit.dev/services/kv-async/internal/jsonstr"
 	"clusterkit.dev/services/kv-async/internal/batch"
+	"clusterkit.dev/services/kv-async/internal/jsonstr"
 )
 
 // ErrNotFound is returned by Get for a key that has no value.
