@@ -50,12 +50,9 @@ func (s *Store) Synced() uint64 { return s.marks.synced.Load() }
 // Sync fsyncs the log: every update applied before it is durable once it
 // returns, whatever the durability.
 func (s *Store) Sync() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.active.Add(1)
 	defer s.active.Done()
 	m := s.marks.last
 	s.mu.Unlock()

@@ -120,12 +120,9 @@ func (tx *Tx) DropPartition(p int) error {
 // says; an update that writes is refused with ErrDiskFull while the disk
 // is nearly full.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.active.Add(1)
 	defer s.active.Done()
 	tx := Tx{s: s, b: s.db.NewBatch(), mark: s.marks.last}
 	err := fn(&tx)
@@ -180,4 +177,17 @@ func (s *Store) cacheApplied(tx *Tx, err error) {
 		return
 	}
 	s.cache.applied(tx.keys, tx.values, tx.deleted, tx.drops)
+}
+
+// enter locks mu and counts the caller among the active ones, which Close
+// waits for; the caller calls active.Done when finished, and unlocks mu.
+// On a closed store it returns ErrClosed, with mu unlocked.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.active.Add(1)
+	return nil
 }

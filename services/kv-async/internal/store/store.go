@@ -204,18 +204,4 @@ func (s *Store) Partitions() ([]int, error) { return s.kv.Partitions() }
 // between the changes before and after, returns true (nil: always). It
 // reports whether it dropped a partition that held data. cond must be
 // quick and must not call the Store.
-func (s *Store) Drop(p int, cond func() bool) (bool, error) {
-	dropped := false
-	err := s.kv.Update(func(tx *kit.Tx) error {
-		if cond != nil && !cond() {
-			return nil
-		}
-		any, err := tx.Any(p)
-		if err != nil || !any {
-			return err
-		}
-		dropped = true
-		return tx.DropPartition(p)
-	})
-	return dropped, err
-}
+func (s *Store) Drop(p int, cond func() bool) (bool, error) { return s.kv.DropIf(p, cond) }
