@@ -200,24 +200,7 @@ func (s *Store[V]) write(entries []Entry[V], held []V) (int, error) {
 // writes before and after, returns true. It reports whether it dropped a
 // partition that held records. cond must be quick and must not call the
 // Store.
-func (s *Store[V]) DropIf(p int, cond func() bool) (bool, error) {
-	dropped := false
-	err := s.kv.Update(func(tx *store.Tx) error {
-		if cond != nil && !cond() {
-			return nil
-		}
-		any, err := tx.Any(p)
-		if err != nil || !any {
-			return err
-		}
-		dropped = true
-		return tx.DropPartition(p)
-	})
-	if err != nil {
-		return false, err
-	}
-	return dropped, nil
-}
+func (s *Store[V]) DropIf(p int, cond func() bool) (bool, error) { return s.kv.DropIf(p, cond) }
 
 // Scan returns up to limit records of partition p, tombstones included, in
 // key order starting after the key after ("" for the first). An empty

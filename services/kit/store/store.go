@@ -29,6 +29,7 @@ type Store struct {
 
 	cache   readCache // the latest values of recently used keys
 	flights flights   // synced updates whose fsync is running
+	marks   marks     // the updates' marks, applied and durable
 	disk    diskRoom  // the free space, measured now and then
 	window  *window   // the Windowed durability's sync loop, or nil
 
@@ -114,7 +115,10 @@ func (s *Store) Close() error {
 // syncLog fsyncs Pebble's log: every update applied before is durable
 // once it returns.
 func (s *Store) syncLog() error {
-	return s.db.LogData(nil, pebble.Sync)
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
 }
 
 // Get returns the value of key in partition p; found is false when the

@@ -17,7 +17,8 @@ type Tx struct {
 	values  [][]byte // what each key now holds (copies)
 	deleted []bool   // whether each key was deleted
 	drops   []int
-	writes  bool // some Set: the update needs room
+	writes  bool   // some Set: the update needs room
+	mark    uint64 // see Mark
 }
 
 // Get returns the value of key in partition p as the Updates before this
@@ -119,14 +120,11 @@ func (tx *Tx) DropPartition(p int) error {
 // says; an update that writes is refused with ErrDiskFull while the disk
 // is nearly full.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.active.Add(1)
 	defer s.active.Done()
-	tx := Tx{s: s, b: s.db.NewBatch()}
+	tx := Tx{s: s, b: s.db.NewBatch(), mark: s.marks.last}
 	err := fn(&tx)
 	if err == nil && tx.writes {
 		err = s.roomToWrite()
@@ -138,6 +136,9 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	if s.opts.Durability != Synced {
 		err = s.db.Apply(tx.b, pebble.NoSync)
 		s.cacheApplied(&tx, err)
+		if err == nil {
+			s.marks.appliedMark(tx.mark)
+		}
 		s.mu.Unlock()
 		if err == nil && s.window != nil {
 			err = s.window.applied()
@@ -157,12 +158,14 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		return fmt.Errorf("store: update: %w", err)
 	}
 	s.cacheApplied(&tx, nil)
+	s.marks.appliedMark(tx.mark)
 	s.mu.Unlock()
 	err = tx.b.SyncWait()
 	s.flights.finish(f, tx.keys, tx.drops, err)
 	if err != nil {
 		return fmt.Errorf("store: update: sync: %w", err)
 	}
+	s.marks.raise(tx.mark)
 	return tx.b.Close()
 }
 
@@ -174,4 +177,17 @@ func (s *Store) cacheApplied(tx *Tx, err error) {
 		return
 	}
 	s.cache.applied(tx.keys, tx.values, tx.deleted, tx.drops)
+}
+
+// enter locks mu and counts the caller among the active ones, which Close
+// waits for; the caller calls active.Done when finished, and unlocks mu.
+// On a closed store it returns ErrClosed, with mu unlocked.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.active.Add(1)
+	return nil
 }

@@ -71,9 +71,11 @@ func (w *window) sync() error {
 		return nil
 	}
 	w.mu.Unlock()
+	mark := w.s.marks.applied.Load()
 	if err := w.s.syncLog(); err != nil {
 		return err
 	}
+	w.s.marks.raise(mark)
 	if w.s.opts.OnSync != nil {
 		w.s.opts.OnSync(time.Since(start))
 	}

@@ -13,7 +13,7 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
-	"clusterkit.dev/services/kv-async/internal/opbatch"
+	"clusterkit.dev/services/kv-async/internal/batch"
 )
 
 // The client's writes to one primary travel in batches (POST /kv/batch):
@@ -48,13 +48,13 @@ type nodeQueue struct {
 
 // call is one write and, once done is signalled, its outcome.
 type call struct {
-	op         opbatch.Op
+	op         batch.Op
 	mapVersion uint64
 	done       chan callResult
 }
 
 type callResult struct {
-	res         opbatch.Result
+	res         batch.Result
 	nodeVersion uint64 // the answering node's map version
 	err         error  // the batch failed as a whole
 }
@@ -75,7 +75,7 @@ func (c *Client) queue(addr string) *nodeQueue {
 // its result into an error as ckclient.Check turns an answer: a
 // *ckclient.NotOwnerError for 421, a *ckclient.StatusError for any other
 // failure.
-func (c *Client) write(ctx context.Context, r ckclient.Route, op opbatch.Op) (opbatch.Result, error) {
+func (c *Client) write(ctx context.Context, r ckclient.Route, op batch.Op) (batch.Result, error) {
 	addr := r.Primary.IP
 	res, nodeVersion, err := c.queue(addr).do(ctx, op, r.MapVersion)
 	if err != nil {
@@ -93,13 +93,13 @@ func (c *Client) write(ctx context.Context, r ckclient.Route, op opbatch.Op) (op
 
 // do queues op and waits for its result, or for ctx. A result that
 // arrives after ctx is done is dropped.
-func (q *nodeQueue) do(ctx context.Context, op opbatch.Op, mapVersion uint64) (opbatch.Result, uint64, error) {
+func (q *nodeQueue) do(ctx context.Context, op batch.Op, mapVersion uint64) (batch.Result, uint64, error) {
 	cl := &call{op: op, mapVersion: mapVersion, done: make(chan callResult, 1)}
 	c := q.c
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return opbatch.Result{}, 0, errClosed
+		return batch.Result{}, 0, errClosed
 	}
 	q.mu.Lock()
 	q.queue = append(q.queue, cl)
@@ -117,7 +117,7 @@ func (q *nodeQueue) do(ctx context.Context, op opbatch.Op, mapVersion uint64) (o
 	case res := <-cl.done:
 		return res.res, res.nodeVersion, res.err
 	case <-ctx.Done():
-		return opbatch.Result{}, 0, ctx.Err()
+		return batch.Result{}, 0, ctx.Err()
 	}
 }
 
@@ -125,7 +125,7 @@ func (q *nodeQueue) do(ctx context.Context, op opbatch.Op, mapVersion uint64) (o
 func (q *nodeQueue) run() {
 	defer q.c.wg.Done()
 	var buf []byte
-	var ops []opbatch.Op
+	var ops []batch.Op
 	for {
 		// Let callers woken by the previous answer queue their next
 		// write: it then leaves in this batch rather than alone.
@@ -157,7 +157,7 @@ func (q *nodeQueue) run() {
 			ops = append(ops, cl.op)
 			mapVersion = max(mapVersion, cl.mapVersion)
 		}
-		var results []opbatch.Result
+		var results []batch.Result
 		var nodeVersion uint64
 		var err error
 		buf, results, nodeVersion, err = q.post(buf, ops, mapVersion)
@@ -173,8 +173,8 @@ func (q *nodeQueue) run() {
 
 // post sends one batch, within the call timeout, and returns its results
 // and the node's map version. buf is reused for the request.
-func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byte, []opbatch.Result, uint64, error) {
-	buf = opbatch.AppendRequest(buf[:0], ops)
+func (q *nodeQueue) post(buf []byte, ops []batch.Op, mapVersion uint64) ([]byte, []batch.Result, uint64, error) {
+	buf = batch.AppendRequest(buf[:0], ops)
 	ctx, cancel := context.WithTimeout(q.c.bg, q.c.callTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.c.scheme+"://"+q.addr+"/kv/batch", bytes.NewReader(buf))
@@ -195,11 +195,11 @@ func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byt
 	if err := ckclient.Check(resp); err != nil {
 		return buf, nil, 0, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(ops))*(opbatch.MaxKey+32)))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(ops))*(batch.MaxKey+32)))
 	if err != nil {
 		return buf, nil, 0, fmt.Errorf("kv-async: answer of %s: %w", q.addr, err)
 	}
-	results, err := opbatch.DecodeAnswer(body, len(ops))
+	results, err := batch.DecodeAnswer(body, len(ops))
 	if err != nil {
 		return buf, nil, 0, fmt.Errorf("kv-async: answer of %s: %w", q.addr, err)
 	}
@@ -208,6 +208,6 @@ func (q *nodeQueue) post(buf []byte, ops []opbatch.Op, mapVersion uint64) ([]byt
 
 // Header values of batch requests (net/http only reads them).
 var (
-	contentTypeOps   = []string{opbatch.ContentType}
+	contentTypeOps   = []string{batch.ContentType}
 	headerMapVersion = http.CanonicalHeaderKey(wire.HeaderMapVersion)
 )

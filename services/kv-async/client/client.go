@@ -26,8 +26,8 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
+	"clusterkit.dev/services/kv-async/internal/batch"
 	"clusterkit.dev/services/kv-async/internal/jsonstr"
-	"clusterkit.dev/services/kv-async/internal/opbatch"
 )
 
 // ErrNotFound is returned by Get for a key that has no value.
@@ -174,7 +174,7 @@ func (c *Client) SDK() *ckclient.Client { return c.sdk }
 // the replicas receive it shortly after. A node that no longer owns the
 // key makes the client refresh its map and retry once.
 func (c *Client) Set(ctx context.Context, key, value string) error {
-	op := opbatch.Op{Kind: opbatch.Set, Key: []byte(key), Value: []byte(value)}
+	op := batch.Op{Kind: batch.Set, Key: []byte(key), Value: []byte(value)}
 	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
 		if r.Primary == nil {
 			return fmt.Errorf("kv-async: set %q: %w", key, ckclient.ErrNoPrimary)
@@ -186,7 +186,7 @@ func (c *Client) Set(ctx context.Context, key, value string) error {
 
 // Delete removes key. Deleting a key that has no value succeeds.
 func (c *Client) Delete(ctx context.Context, key string) error {
-	op := opbatch.Op{Kind: opbatch.Delete, Key: []byte(key)}
+	op := batch.Op{Kind: batch.Delete, Key: []byte(key)}
 	return c.sdk.WithRetry(ctx, key, func(r ckclient.Route) error {
 		if r.Primary == nil {
 			return fmt.Errorf("kv-async: delete %q: %w", key, ckclient.ErrNoPrimary)

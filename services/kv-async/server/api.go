@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // The KV API:
@@ -83,7 +84,7 @@ func (s *Server) handleSet(w http.ResponseWriter, r *http.Request, role *cluster
 	if err != nil {
 		return err
 	}
-	resp := WriteResponse{Key: rec.Key, Partition: p, Version: string(rec.Version.appendTo(make([]byte, 0, 24)))}
+	resp := WriteResponse{Key: rec.Key, Partition: p, Version: string(rec.Version.Append(make([]byte, 0, 24)))}
 	writeBody(w, http.StatusOK, resp.appendJSON(make([]byte, 0, 64+len(key))))
 	return nil
 }
@@ -110,23 +111,23 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, role *clus
 
 // write stores a set or delete on this node, which must be the key's
 // primary, and queues it for the replicas.
-func (s *Server) write(r *http.Request, role *clusterkit.Role, key string, value []byte, deleted bool) (Record, bool, int, error) {
+func (s *Server) write(r *http.Request, role *clusterkit.Role, key string, value []byte, deleted bool) (store.Record, bool, int, error) {
 	p, err := s.ck.GetPartition(key)
 	if err != nil {
-		return Record{}, false, 0, err
+		return store.Record{}, false, 0, err
 	}
 	if *role = s.role(p); *role != clusterkit.RolePrimary {
 		s.awaitMap(r.Context(), requestMapVersion(r))
 		if p = s.partition(p.Index); s.role(p) != clusterkit.RolePrimary {
 			*role = s.role(p)
-			return Record{}, false, p.Index, s.notOwner(p, "this node is not the primary of "+p.ID)
+			return store.Record{}, false, p.Index, s.notOwner(p, "this node is not the primary of "+p.ID)
 		}
 		*role = clusterkit.RolePrimary
 	}
 	idx := p.Index
-	rec, existed, err := s.store.Write(r.Context(), idx, key, value, deleted, func() (uint64, error) { return s.primaryEpoch(idx) })
+	rec, existed, err := s.store.Write(idx, key, value, deleted, func() (uint64, error) { return s.primaryEpoch(idx) })
 	if err != nil {
-		return Record{}, false, idx, err
+		return store.Record{}, false, idx, err
 	}
 	if existed || !deleted {
 		s.repl.notify()

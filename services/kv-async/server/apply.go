@@ -3,9 +3,9 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Replication, receiving side: POST /kv/internal/replicate.
@@ -14,8 +14,9 @@ import (
 // MaxReplicationBatchBytes plus one more record, with room to spare.
 const maxBatchBody = 2 * MaxReplicationBatchBytes
 
-// handleReplicate applies a primary's batch. Each section is judged on
-// its own, inside the transaction that applies it:
+// handleReplicate applies a primary's batch, decoded once: the batch as a
+// whole must pass checkBatch, or nothing of it is applied; then each
+// section is judged on its own, inside the change that applies it:
 //   - the receiver must be a replica or joining owner of the partition in
 //     its map (after waiting for the sender's map version, if newer);
 //   - the section's epoch must be at least the partition's epoch in the
@@ -25,7 +26,7 @@ const maxBatchBody = 2 * MaxReplicationBatchBytes
 //   - records are applied only if the receiver holds the sender's index up
 //     to the section's From (else it answers "gap" with its cursor), each
 //     only if newer than the receiver's version of the key, and the cursor
-//     moves to To in the same transaction.
+//     moves to To in the same change.
 func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
 	if ct := r.Header.Get("Content-Type"); ct != contentTypeBatch {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, contentTypeBatch)
@@ -38,10 +39,14 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	if err != nil {
 		return errorf(http.StatusBadRequest, "malformed batch: %v", err)
 	}
-	if req.Sender == "" || req.Sender == s.self {
+	s.awaitMap(r.Context(), req.MapVersion)
+	if err := s.checkBatch(req); err != nil {
+		s.metrics.rejected.WithLabelValues(statusBadRecord).Inc()
+		return err
+	}
+	if req.Sender == s.self {
 		return errorf(http.StatusBadRequest, "batch sender %q is not another node", req.Sender)
 	}
-	s.awaitMap(r.Context(), req.MapVersion)
 	*role = clusterkit.RoleReplica
 
 	var results []sectionResult
@@ -49,11 +54,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 	applied, skipped := 0, 0
 	// The answer tells the primary the records are here: it is given, like
 	// a client's, under the sync policy.
-	err = s.store.mutate(r.Context(), func(m *mutation) error {
+	err = s.store.Change(func(m *store.Change) error {
 		results = make([]sectionResult, len(req.Sections))
 		clear(refused)
 		applied, skipped = 0, 0
-		now := time.Now()
 		for i, sec := range req.Sections {
 			res := &results[i]
 			res.Partition = sec.Partition
@@ -83,7 +87,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				refused[res.Status]++
 				continue
 			}
-			f, err := m.fence(sec.Partition)
+			f, err := m.Fence(sec.Partition)
 			if err != nil {
 				return err
 			}
@@ -92,7 +96,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				refused[res.Status]++
 				continue
 			}
-			cur, _, err := m.cursor(sec.Partition, req.Sender, req.Inc)
+			cur, _, err := m.Cursor(sec.Partition, req.Sender, req.Inc)
 			if err != nil {
 				return err
 			}
@@ -101,7 +105,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				// Record the sender as a source of the partition, even at
 				// 0: promoted to primary, this node pulls from its sources
 				// what they had not shipped yet.
-				if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: cur}); err != nil {
+				if err := m.Advance(sec.Partition, store.Cursor{Node: req.Sender, Inc: req.Inc, Seq: cur}); err != nil {
 					return err
 				}
 				res.Status, res.Cursor = statusCursor, cur
@@ -112,7 +116,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 				continue
 			}
 			for _, rec := range sec.Records {
-				ok, err := m.merge(sec.Partition, rec, now)
+				ok, err := m.Merge(sec.Partition, rec)
 				if err != nil {
 					return err
 				}
@@ -122,10 +126,10 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 					skipped++
 				}
 			}
-			if err := m.advance(sec.Partition, Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
+			if err := m.Advance(sec.Partition, store.Cursor{Node: req.Sender, Inc: req.Inc, Seq: sec.To}); err != nil {
 				return err
 			}
-			if err := m.raiseFence(sec.Partition, sec.Epoch); err != nil {
+			if err := m.RaiseFence(sec.Partition, sec.Epoch); err != nil {
 				return err
 			}
 			res.Status, res.Cursor, res.Applied = statusApplied, max(cur, sec.To), len(sec.Records)
@@ -147,7 +151,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request, role *c
 }
 
 // checkRecords validates replicated or migrated records.
-func checkRecords(recs []Record) error {
+func checkRecords(recs []store.Record) error {
 	for _, rec := range recs {
 		switch {
 		case rec.Key == "":

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // sendBatch posts a hand-made replication batch to a node.
@@ -51,9 +53,9 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 		t.Fatalf("no partition with primary %s and one with primary %s", a.ID, b.ID)
 	}
 	epoch := b.CK.Partitions()[replicaOf].Epoch
-	store := tc.server(1).Store()
+	st := tc.server(1).Store()
 	get := func(key string) string {
-		rec, found, err := store.Get(replicaOf, key)
+		rec, found, err := st.Get(replicaOf, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +64,8 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 		}
 		return string(rec.Value)
 	}
-	rec := func(key, value string, e, seq uint64) Record {
-		return Record{Key: key, Value: []byte(value), Version: Version{Epoch: e, Seq: seq}}
+	rec := func(key, value string, e, seq uint64) store.Record {
+		return store.Record{Key: key, Value: []byte(value), Version: store.Version{Epoch: e, Seq: seq}}
 	}
 	// A sender incarnation of its own, so the real primary's cursor is
 	// not disturbed.
@@ -79,7 +81,7 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 		t.Fatalf("first probe: %+v, want cursor 0", res[0])
 	}
 	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, From: 0, To: 10,
-		Records: []Record{rec("f1", "new", newer, 10)}}))
+		Records: []store.Record{rec("f1", "new", newer, 10)}}))
 	if res[0].Status != statusApplied || res[0].Cursor != 10 || get("f1") != "new" {
 		t.Fatalf("batch from the newer epoch: %+v, f1=%q", res[0], get("f1"))
 	}
@@ -87,7 +89,7 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 	// A deposed primary (older epoch) is refused, even though the map's
 	// epoch would allow it: the replica has seen the newer one.
 	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: epoch, From: 10, To: 11,
-		Records: []Record{rec("f2", "stale", epoch, 11)}}))
+		Records: []store.Record{rec("f2", "stale", epoch, 11)}}))
 	if res[0].Status != statusStale || get("f2") != "" {
 		t.Fatalf("batch from the older epoch: %+v, f2=%q; want refused", res[0], get("f2"))
 	}
@@ -95,20 +97,20 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 	// Records must follow what the replica holds: a gap is refused with
 	// the replica's cursor, so the primary resends from there.
 	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, From: 50, To: 60,
-		Records: []Record{rec("f3", "after-gap", newer, 60)}}))
+		Records: []store.Record{rec("f3", "after-gap", newer, 60)}}))
 	if res[0].Status != statusGap || res[0].Cursor != 10 || get("f3") != "" {
 		t.Fatalf("batch after a gap: %+v, f3=%q; want gap at cursor 10", res[0], get("f3"))
 	}
 
 	// Applying is idempotent and keeps the newest version of a key.
 	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, From: 0, To: 12,
-		Records: []Record{rec("f1", "older", newer, 5), rec("f1", "new", newer, 10), rec("f4", "x", newer, 12)}}))
+		Records: []store.Record{rec("f1", "older", newer, 5), rec("f1", "new", newer, 10), rec("f4", "x", newer, 12)}}))
 	if res[0].Status != statusApplied || res[0].Cursor != 12 || get("f1") != "new" || get("f4") != "x" {
 		t.Fatalf("replayed batch: %+v, f1=%q f4=%q; want f1 still new", res[0], get("f1"), get("f4"))
 	}
-	del := Record{Key: "f4", Version: Version{Epoch: newer, Seq: 13}, Deleted: true}
-	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, From: 12, To: 13, Records: []Record{del}}))
-	if r, found, _ := store.Get(replicaOf, "f4"); res[0].Status != statusApplied || !found || !r.Deleted {
+	del := store.Record{Key: "f4", Version: store.Version{Epoch: newer, Seq: 13}, Deleted: true}
+	res = sendBatch(t, b.HTTPAddr(), batch(section{Partition: replicaOf, Epoch: newer, From: 12, To: 13, Records: []store.Record{del}}))
+	if r, found, _ := st.Get(replicaOf, "f4"); res[0].Status != statusApplied || !found || !r.Deleted {
 		t.Fatalf("tombstone: %+v, record %+v; want a tombstone", res[0], r)
 	}
 
@@ -124,14 +126,14 @@ func TestReplicaFencesAndOrdersBatches(t *testing.T) {
 	// A node refuses sections for a partition it does not replicate, and
 	// bad records; other sections of the same batch still apply.
 	res = sendBatch(t, b.HTTPAddr(), batch(
-		section{Partition: primaryOf, Epoch: newer, From: 0, To: 1, Records: []Record{rec("g", "x", newer, 1)}},
-		section{Partition: replicaOf, Epoch: newer, From: 13, To: 14, Records: []Record{rec("", "no key", newer, 14)}},
-		section{Partition: replicaOf, Epoch: newer, From: 13, To: 15, Records: []Record{rec("f5", "ok", newer, 15)}},
+		section{Partition: primaryOf, Epoch: newer, From: 0, To: 1, Records: []store.Record{rec("g", "x", newer, 1)}},
+		section{Partition: replicaOf, Epoch: newer, From: 13, To: 14, Records: []store.Record{rec("", "no key", newer, 14)}},
+		section{Partition: replicaOf, Epoch: newer, From: 13, To: 15, Records: []store.Record{rec("f5", "ok", newer, 15)}},
 	))
 	if res[0].Status != statusNotOwner || res[1].Status != statusBadRecord || res[2].Status != statusApplied {
 		t.Fatalf("mixed batch: %+v", res)
 	}
-	if store = tc.server(1).Store(); get("f5") != "ok" {
+	if st = tc.server(1).Store(); get("f5") != "ok" {
 		t.Fatalf("f5 = %q after the mixed batch", get("f5"))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kv-async/client"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
@@ -150,7 +151,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 }
 
 // countRecords counts the keys (values and tombstones) of a store.
-func countRecords(t testing.TB, s *Store) int {
+func countRecords(t testing.TB, s *store.Store) int {
 	t.Helper()
 	parts, err := s.Partitions()
 	if err != nil {
@@ -158,8 +159,8 @@ func countRecords(t testing.TB, s *Store) int {
 	}
 	keys := map[string]bool{}
 	for _, p := range parts {
-		_, err := s.scan(p, 0, s.written(), false, func(r *indexRecord) bool {
-			keys[fmt.Sprint(p, r.rec.Key)] = true
+		err := s.Scan(p, 0, store.All, false, func(e *store.Entry) bool {
+			keys[fmt.Sprint(p, e.Record.Key)] = true
 			return true
 		})
 		if err != nil {

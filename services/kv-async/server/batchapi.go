@@ -5,11 +5,12 @@ import (
 	"net/http"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/services/kv-async/internal/opbatch"
+	"clusterkit.dev/services/kv-async/internal/batch"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // POST /kv/batch carries many sets and deletes in one request, in the
-// binary format of package opbatch: the client sends the writes that
+// binary format of package batch: the client sends the writes that
 // queue up for one primary while its previous batch is in flight. Each op
 // is judged as its single request would be (the key's primary only, the
 // same limits) and has its own result; the ops this node accepts are
@@ -24,12 +25,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 	if err != nil {
 		return err
 	}
-	ops, err := opbatch.DecodeRequest(body)
+	ops, err := batch.DecodeRequest(body)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	results := make([]opbatch.Result, len(ops))
-	writes := make([]BatchWrite, 0, len(ops))
+	results := make([]batch.Result, len(ops))
+	writes := make([]store.BatchWrite, 0, len(ops))
 	index := make([]int, 0, len(ops)) // the op of each write
 	waited := false
 	opErrs := make([]error, len(ops))
@@ -60,13 +61,13 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 			waited = true
 		}
 		idx := p.Index
-		writes = append(writes, BatchWrite{Partition: idx, Key: key, Value: op.Value, Deleted: op.Kind == opbatch.Delete,
+		writes = append(writes, store.BatchWrite{Partition: idx, Key: key, Value: op.Value, Deleted: op.Kind == batch.Delete,
 			Check: func() (uint64, error) { return s.primaryEpoch(idx) }})
 		index = append(index, i)
 	}
 	if len(writes) > 0 {
 		*role = clusterkit.RolePrimary
-		if err := s.store.WriteBatch(r.Context(), writes); err != nil {
+		if err := s.store.WriteBatch(writes); err != nil {
 			for _, i := range index {
 				opErrs[i] = err
 			}
@@ -80,7 +81,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 			*res, opErrs[index[j]] = failed(wr.Err), wr.Err
 			continue
 		}
-		*res = opbatch.Result{Code: http.StatusOK, Epoch: wr.Record.Version.Epoch, Seq: wr.Record.Version.Seq, Existed: wr.Existed || !wr.Deleted}
+		*res = batch.Result{Code: http.StatusOK, Epoch: wr.Record.Version.Epoch, Seq: wr.Record.Version.Seq, Existed: wr.Existed || !wr.Deleted}
 		notify = notify || wr.Existed || !wr.Deleted
 	}
 	if notify {
@@ -88,18 +89,18 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, role *clust
 	}
 	w.Header()["Content-Type"] = contentTypeBatchOps
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(opbatch.AppendAnswer(make([]byte, 0, 16*len(results)), results))
+	_, _ = w.Write(batch.AppendAnswer(make([]byte, 0, 16*len(results)), results))
 	return nil
 }
 
 // contentTypeBatchOps is the Content-Type of POST /kv/batch's answers.
-var contentTypeBatchOps = []string{opbatch.ContentType}
+var contentTypeBatchOps = []string{batch.ContentType}
 
 // primaryEpoch returns partition idx's epoch if this node is its primary
 // in the current map, or the StatusNotOwner error, or a 503 while the
 // partition's replication is behind by more than MaxReplicationLag (see
 // replicator.admit). A write checks it
-// inside its mutation: a node that stops being primary accepts nothing
+// inside its change: a node that stops being primary accepts nothing
 // after the map change, which is what lets a new owner copy everything
 // this node acknowledged.
 func (s *Server) primaryEpoch(idx int) (uint64, error) {
@@ -118,17 +119,17 @@ func (s *Server) primaryEpoch(idx int) (uint64, error) {
 
 // opName is an op kind's name in metrics.
 func opName(kind byte) string {
-	if kind == opbatch.Delete {
+	if kind == batch.Delete {
 		return opDelete
 	}
 	return opSet
 }
 
 // failed is the result of an op that failed with err.
-func failed(err error) opbatch.Result {
+func failed(err error) batch.Result {
 	var he *httpError
 	if errors.As(err, &he) {
-		return opbatch.Result{Code: he.code, Message: he.msg}
+		return batch.Result{Code: he.code, Message: he.msg}
 	}
-	return opbatch.Result{Code: statusOf(err), Message: err.Error()}
+	return batch.Result{Code: statusOf(err), Message: err.Error()}
 }

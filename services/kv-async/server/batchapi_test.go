@@ -11,14 +11,14 @@ import (
 	"testing"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/services/kv-async/internal/opbatch"
+	"clusterkit.dev/services/kv-async/internal/batch"
 )
 
 // postBatch sends body to base's POST /kv/batch and returns the answer's
 // status and body.
 func postBatch(t *testing.T, base string, body []byte) (int, []byte) {
 	t.Helper()
-	resp, err := http.Post(base+"/kv/batch", opbatch.ContentType, bytes.NewReader(body))
+	resp, err := http.Post(base+"/kv/batch", batch.ContentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func TestBatchJudgesEachOp(t *testing.T) {
 	}{
 		{"empty body", nil, 400},
 		{"garbage", []byte("garbage"), 400},
-		{"no ops", []byte{opbatch.Format, 0}, 400},
-		{"truncated", opbatch.AppendRequest(nil, []opbatch.Op{{Kind: opbatch.Set, Key: []byte("k"), Value: []byte("v")}})[:5], 400},
-		{"too many ops", opbatch.AppendRequest(nil, make([]opbatch.Op, opbatch.MaxOps+1)), 400},
-		{"body over the limit", opbatch.AppendRequest(nil, []opbatch.Op{{Kind: opbatch.Set, Key: []byte("k"), Value: make([]byte, maxOpsBody)}}), 413},
+		{"no ops", []byte{batch.Format, 0}, 400},
+		{"truncated", batch.AppendRequest(nil, []batch.Op{{Kind: batch.Set, Key: []byte("k"), Value: []byte("v")}})[:5], 400},
+		{"too many ops", batch.AppendRequest(nil, make([]batch.Op, batch.MaxOps+1)), 400},
+		{"body over the limit", batch.AppendRequest(nil, []batch.Op{{Kind: batch.Set, Key: []byte("k"), Value: make([]byte, maxOpsBody)}}), 413},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, b := postBatch(t, prim, tt.body)
@@ -83,21 +83,21 @@ func TestBatchJudgesEachOp(t *testing.T) {
 		})
 	}
 
-	sent := []opbatch.Op{
-		{Kind: opbatch.Set, Key: []byte(a), Value: []byte("1")},
-		{Kind: opbatch.Set, Key: []byte(""), Value: []byte("1")},
-		{Kind: opbatch.Set, Key: bytes.Repeat([]byte("k"), MaxKeyBytes+1), Value: []byte("1")},
-		{Kind: opbatch.Set, Key: []byte("big"), Value: make([]byte, MaxValueBytes+1)},
-		{Kind: opbatch.Set, Key: []byte(other), Value: []byte("1")},
-		{Kind: opbatch.Delete, Key: []byte(gone)},
-		{Kind: opbatch.Delete, Key: []byte(neverSet)},
-		{Kind: opbatch.Set, Key: []byte(a), Value: []byte("2")}, // the later op on a key wins
+	sent := []batch.Op{
+		{Kind: batch.Set, Key: []byte(a), Value: []byte("1")},
+		{Kind: batch.Set, Key: []byte(""), Value: []byte("1")},
+		{Kind: batch.Set, Key: bytes.Repeat([]byte("k"), MaxKeyBytes+1), Value: []byte("1")},
+		{Kind: batch.Set, Key: []byte("big"), Value: make([]byte, MaxValueBytes+1)},
+		{Kind: batch.Set, Key: []byte(other), Value: []byte("1")},
+		{Kind: batch.Delete, Key: []byte(gone)},
+		{Kind: batch.Delete, Key: []byte(neverSet)},
+		{Kind: batch.Set, Key: []byte(a), Value: []byte("2")}, // the later op on a key wins
 	}
-	code, b := postBatch(t, prim, opbatch.AppendRequest(nil, sent))
+	code, b := postBatch(t, prim, batch.AppendRequest(nil, sent))
 	if code != 200 {
 		t.Fatalf("batch: status %d %s", code, b)
 	}
-	results, err := opbatch.DecodeAnswer(b, len(sent))
+	results, err := batch.DecodeAnswer(b, len(sent))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,12 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+
+	"clusterkit.dev/services/kv-async/internal/store"
 )
+
+// flagDeleted marks a tombstone in a record's flags.
+const flagDeleted = 1
 
 // The binary encoding of replication batches and their answers (the
 // body of POST /kv/internal/replicate), built for the hot path: no
@@ -50,7 +55,7 @@ func appendBatchRequest(b []byte, req *batchRequest) []byte {
 	return b
 }
 
-func appendRecord(b []byte, r *Record) []byte {
+func appendRecord(b []byte, r *store.Record) []byte {
 	var flags byte
 	if r.Deleted {
 		flags |= flagDeleted
@@ -87,7 +92,7 @@ func decodeBatchRequest(b []byte) (*batchRequest, error) {
 		sec.From = d.uvarint()
 		sec.To = d.uvarint()
 		if m := d.count(5); m > 0 {
-			sec.Records = make([]Record, m)
+			sec.Records = make([]store.Record, m)
 			for j := range sec.Records {
 				d.record(&sec.Records[j])
 			}
@@ -102,7 +107,7 @@ func decodeBatchRequest(b []byte) (*batchRequest, error) {
 	return req, nil
 }
 
-func (d *decoder) record(r *Record) {
+func (d *decoder) record(r *store.Record) {
 	flags := d.byte()
 	if flags&^flagDeleted != 0 {
 		d.fail()

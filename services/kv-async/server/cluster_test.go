@@ -251,9 +251,9 @@ func TestKillAndRestartNode(t *testing.T) {
 
 	// Restarted from its data dir, the node has every key it held...
 	tc.Start(victim)
-	store := tc.server(victim).Store()
+	st := tc.server(victim).Store()
 	for i := 0; i < n; i++ {
-		rec, found, err := store.Get(clusterkit.PartitionIndex(key(i), live.CK.PartitionCount()), key(i))
+		rec, found, err := st.Get(clusterkit.PartitionIndex(key(i), live.CK.PartitionCount()), key(i))
 		if err != nil || !found || (string(rec.Value) != "v"+strconv.Itoa(i) && string(rec.Value) != "w"+strconv.Itoa(i)) {
 			t.Fatalf("%s after restart: %s = %q (found %v, %v)", victimID, key(i), rec.Value, found, err)
 		}

@@ -94,12 +94,6 @@ func decodeJSON(body []byte, v any) error {
 	return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
 }
 
-func (v Version) appendTo(b []byte) []byte {
-	b = strconv.AppendUint(b, v.Epoch, 10)
-	b = append(b, '.')
-	return strconv.AppendUint(b, v.Seq, 10)
-}
-
 // appendJSON appends r as encoding/json's Encoder writes it.
 func (r *WriteResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"key":`...)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // TestAnswersMatchEncodingJSON checks that the hand-written answers are
@@ -25,8 +27,8 @@ func TestAnswersMatchEncodingJSON(t *testing.T) {
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		p := rapid.IntRange(0, 1<<20).Draw(t, "partition")
-		v := Version{Epoch: rapid.Uint64().Draw(t, "epoch"), Seq: rapid.Uint64().Draw(t, "seq")}
-		if got := string(v.appendTo(nil)); got != v.String() {
+		v := store.Version{Epoch: rapid.Uint64().Draw(t, "epoch"), Seq: rapid.Uint64().Draw(t, "seq")}
+		if got := string(v.Append(nil)); got != v.String() {
 			t.Fatalf("version %v: %s", v, got)
 		}
 		w := WriteResponse{Key: str.Draw(t, "key"), Partition: p, Version: v.String()}

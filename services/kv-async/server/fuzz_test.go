@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Fuzz targets of the request decoders; `go test` runs them on their
@@ -18,10 +20,10 @@ func seedBatches() []*batchRequest {
 		{Sender: "node-1", Inc: 7, MapVersion: 3},
 		{Sender: "node-1", Inc: 7, MapVersion: 3, Sections: []section{{Partition: 2, Epoch: 4, Probe: true}}},
 		{Sender: "n", Inc: math.MaxUint64, MapVersion: 1, Sections: []section{
-			{Partition: 0, Epoch: 1, From: 5, To: 9, Records: []Record{
-				{Key: "k", Value: []byte("v"), Version: Version{Epoch: 1, Seq: 9}, Time: 1700000000000},
-				{Key: "gone", Deleted: true, Version: Version{Epoch: 1, Seq: 8}, Time: -1},
-				{Key: "empty", Value: []byte{}, Version: Version{Epoch: 1, Seq: 7}},
+			{Partition: 0, Epoch: 1, From: 5, To: 9, Records: []store.Record{
+				{Key: "k", Value: []byte("v"), Version: store.Version{Epoch: 1, Seq: 9}, Time: 1700000000000},
+				{Key: "gone", Deleted: true, Version: store.Version{Epoch: 1, Seq: 8}, Time: -1},
+				{Key: "empty", Value: []byte{}, Version: store.Version{Epoch: 1, Seq: 7}},
 			}},
 			{Partition: 15, Epoch: 2, Probe: true},
 		}},
@@ -56,7 +58,7 @@ func normalized(req *batchRequest) *batchRequest {
 	out := *req
 	out.Sections = append([]section{}, req.Sections...)
 	for i := range out.Sections {
-		recs := append([]Record{}, out.Sections[i].Records...)
+		recs := append([]store.Record{}, out.Sections[i].Records...)
 		for j := range recs {
 			if len(recs[j].Value) == 0 {
 				recs[j].Value = nil

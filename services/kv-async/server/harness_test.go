@@ -76,9 +76,8 @@ func (tc *testCluster) server(i int) *Server {
 }
 
 // kill stops member i's ClusterKit and its server as a crash of the
-// process would: no leave, no flush of pending replication, and the
-// store's log left written but neither fsynced nor applied, to be
-// replayed by the next start.
+// process would: no leave, no flush of pending replication; the store is
+// closed with what its log holds, to be replayed by the next start.
 func (tc *testCluster) kill(i int) {
 	tc.Stop(i)
 	tc.mu.Lock()

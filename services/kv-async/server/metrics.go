@@ -15,11 +15,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	batchOps    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
-	syncSize    prometheus.Histogram
 	syncTime    prometheus.Histogram
-	applySize   prometheus.Histogram
-	applyTime   prometheus.Histogram
-	unapplied   prometheus.GaugeFunc
 	batches     *prometheus.CounterVec
 	shipped     *prometheus.CounterVec
 	applied     *prometheus.CounterVec
@@ -107,34 +103,10 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to serve a request, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
 		}, []string{"op"}),
-		syncSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvasync_wal_sync_entries",
-			Help:    "Write-ahead log entries (writes, replicated batches) made durable by one fsync.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
-		}),
 		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kvasync_wal_sync_duration_seconds",
-			Help:    "Time of one fsync of the write-ahead log.",
+			Help:    "Time of one fsync of the store's write-ahead log (Pebble's) by the SYNC_WINDOW loop.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
-		}),
-		applySize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvasync_store_apply_entries",
-			Help:    "Write-ahead log entries applied to the bbolt file by one transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
-		}),
-		applyTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "kvasync_store_apply_duration_seconds",
-			Help:    "Time to apply write-ahead log entries to the bbolt file in one transaction, fsync included.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
-		}),
-		unapplied: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kvasync_wal_unapplied_bytes",
-			Help: "Bytes of write-ahead log entries not yet applied to the bbolt file (writes wait above 64 MiB).",
-		}, func() float64 {
-			if st := s.store; st != nil {
-				return float64(st.unapplied())
-			}
-			return 0
 		}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvasync_replication_batches_total",
@@ -211,7 +183,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.batchOps, m.latency, m.syncSize, m.syncTime, m.applySize, m.applyTime, m.unapplied, m.batches, m.shipped,
+	return []prometheus.Collector{m.requests, m.batchOps, m.latency, m.syncTime, m.batches, m.shipped,
 		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m}}
 }
 
@@ -239,14 +211,8 @@ func (m *metrics) observeBatchOp(op string, err error) {
 	m.batchOps.WithLabelValues(op, resultOf(err)).Inc()
 }
 
-func (m *metrics) observeSync(entries uint64, d time.Duration) {
-	m.syncSize.Observe(float64(entries))
+func (m *metrics) observeSync(d time.Duration) {
 	m.syncTime.Observe(d.Seconds())
-}
-
-func (m *metrics) observeApply(entries, _ int, d time.Duration) {
-	m.applySize.Observe(float64(entries))
-	m.applyTime.Observe(d.Seconds())
 }
 
 // resultOf names the outcome of a request for the requests metric.

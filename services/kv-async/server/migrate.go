@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Migration. A node that gains a partition copies it from the event's
-// CopyFrom over GET /kv/stream, merging each record by version (newest
+// CopyFrom over GET /kv/internal/stream, merging each record by version (newest
 // wins), so writes replicated to it during the copy are not lost and a
 // copy that is interrupted can simply run again. A node promoted to
 // primary first pulls, the same way, what the previous primary had not
@@ -35,7 +36,7 @@ const (
 	frameBytes   = 1 << 20
 )
 
-// handleStream serves GET /kv/stream?partition=N[&since=S&inc=I]: the
+// handleStream serves GET /kv/internal/stream?partition=N[&since=S&inc=I]: the
 // partition's records as gob streamFrames, then an end frame. With inc
 // equal to this store's incarnation, only the records after position
 // since of this node's index are sent. The stream is one consistent
@@ -63,11 +64,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 	*role = s.role(s.partition(p))
 	s.awaitMap(r.Context(), requestMapVersion(r))
 	// A snapshot taken once every write accepted before is fsynced.
-	sn, err := s.store.snapshot(p)
+	sn, err := s.store.Snapshot(p)
 	if err != nil {
 		return err
 	}
-	defer sn.Close()
 	// The answer may take long as a whole; each frame gets WriteTimeout to
 	// go out, so a copier that stops reading holds the stream that long.
 	rc := http.NewResponseController(w)
@@ -76,13 +76,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, role *clus
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := gob.NewEncoder(bw)
 	w.Header().Set("Content-Type", contentTypeGob)
-	end := streamEnd{Node: s.self, Inc: s.store.Incarnation(), Head: sn.head, Cursors: sn.cursors}
-	var frame []Record
+	end := streamEnd{Node: s.self, Inc: s.store.Incarnation(), Head: sn.Head, Cursors: sn.Cursors}
+	var frame []store.Record
 	size := 0
 	var encErr error
-	err = sn.each(since, func(r *indexRecord) bool {
-		frame = append(frame, r.rec)
-		size += len(r.rec.Key) + len(r.rec.Value)
+	err = sn.Each(since, func(e *store.Entry) bool {
+		frame = append(frame, e.Record)
+		size += len(e.Record.Key) + len(e.Record.Value)
 		end.Records++
 		if len(frame) >= frameRecords || size >= frameBytes {
 			extend()
@@ -290,22 +290,21 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		for _, r := range f.Records {
 			bytes += len(r.Key) + len(r.Value)
 		}
-		err := s.store.mutate(ctx, func(m *mutation) error {
-			now := time.Now()
+		err := s.store.Change(func(m *store.Change) error {
 			for _, rec := range f.Records {
-				if _, err := m.merge(p, rec, now); err != nil {
+				if _, err := m.Merge(p, rec); err != nil {
 					return err
 				}
 			}
 			if f.End == nil {
 				return nil
 			}
-			if err := m.advance(p, Cursor{Node: f.End.Node, Inc: f.End.Inc, Seq: f.End.Head}); err != nil {
+			if err := m.Advance(p, store.Cursor{Node: f.End.Node, Inc: f.End.Inc, Seq: f.End.Head}); err != nil {
 				return err
 			}
 			for _, c := range f.End.Cursors {
 				if c.Node != s.self {
-					if err := m.advance(p, c); err != nil {
+					if err := m.Advance(p, c); err != nil {
 						return err
 					}
 				}
@@ -325,7 +324,7 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 			}
 			// The copy is complete: make it durable before the partition is
 			// reported ready and its source may drop it.
-			return total, s.store.Barrier()
+			return total, s.store.Sync()
 		}
 	}
 }
@@ -366,11 +365,14 @@ func (s *Server) drop(p int) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	if s.role(s.partition(p)) != clusterkit.RoleNone {
+	// Judged inside the change that drops: a partition gained again
+	// meanwhile is kept.
+	dropped, err := s.store.Drop(p, func() bool { return s.role(s.partition(p)) == clusterkit.RoleNone })
+	if err != nil {
+		s.log.Warn("drop lost partition", "partition", p, "err", err)
 		return
 	}
-	if err := s.store.DropPartition(s.ctx, p); err != nil {
-		s.log.Warn("drop lost partition", "partition", p, "err", err)
+	if !dropped {
 		return
 	}
 	s.metrics.dropped.Inc()

@@ -23,6 +23,14 @@ import (
 // stalled process or a machine cut off by the network: the kernel still
 // accepts its connections, and nothing answers.
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if nodeBin.dir != "" {
+		_ = os.RemoveAll(nodeBin.dir)
+	}
+	os.Exit(code)
+}
+
 // nodeBin is the kv-async command, built once per test run; TestMain
 // removes it.
 var nodeBin struct {

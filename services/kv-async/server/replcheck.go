@@ -1,16 +1,14 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 
 	"clusterkit.dev/clusterkit"
 )
 
-// The checks of a replication batch against this node's map, made before
-// the batch is applied, whatever the cluster token says: a batch that no
+// The checks of a replication batch against this node's map, made by
+// handleReplicate on the decoded batch before it applies anything, whatever the cluster token says: a batch that no
 // primary of the map could have sent is refused whole (400, or 503 while
 // this node's map is older than the sender's) and changes nothing, so
 // that it can neither raise a partition's fence (which would make the
@@ -21,29 +19,6 @@ import (
 // batch may carry: far beyond what a node can hand out, far below 2^64,
 // so no accepted version or cursor is one that cannot be exceeded.
 const maxWireSeq = 1 << 62
-
-// handleCheckedReplicate reads a replication batch, checks it (checkBatch)
-// and hands it to handleReplicate.
-func (s *Server) handleCheckedReplicate(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error {
-	if ct := r.Header.Get("Content-Type"); ct != contentTypeBatch {
-		return errorf(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, contentTypeBatch)
-	}
-	body, err := readBody(w, r, maxBatchBody)
-	if err != nil {
-		return err
-	}
-	req, err := decodeBatchRequest(body)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "malformed batch: %v", err)
-	}
-	s.awaitMap(r.Context(), req.MapVersion)
-	if err := s.checkBatch(req); err != nil {
-		s.metrics.rejected.WithLabelValues(statusBadRecord).Inc()
-		return err
-	}
-	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	return s.handleReplicate(w, r, role)
-}
 
 // checkBatch refuses a batch unless every section could come from the
 // partition's primary in this node's map:

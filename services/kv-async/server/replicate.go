@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Replication, primary side. For every partition this node is primary of,
@@ -282,7 +282,7 @@ func (sh *shipper) round(ctx context.Context) (sent, full bool, retryAt time.Tim
 	records, bytesLeft := s.cfg.ReplicationBatch, s.cfg.ReplicationBatchBytes
 	// Only fsynced changes are shipped: a replica never holds a change that
 	// its primary could lose in a crash, and then number anew.
-	upto := s.store.synced()
+	upto := s.store.Synced()
 	for _, t := range order {
 		st := states[t.partition]
 		if now.Before(st.retryAt) {
@@ -299,11 +299,11 @@ func (sh *shipper) round(ctx context.Context) (sent, full bool, retryAt time.Tim
 			continue
 		}
 		sec := section{Partition: t.partition, Epoch: t.epoch, From: st.cursor}
-		_, err = s.store.scan(t.partition, st.cursor, upto, true, func(r *indexRecord) bool {
-			sec.Records = append(sec.Records, r.rec)
-			sec.To = r.local
+		err = s.store.Scan(t.partition, st.cursor, upto, true, func(e *store.Entry) bool {
+			sec.Records = append(sec.Records, e.Record)
+			sec.To = e.Position
 			records--
-			bytesLeft -= len(r.rec.Key) + len(r.rec.Value)
+			bytesLeft -= len(e.Record.Key) + len(e.Record.Value)
 			return records > 0 && bytesLeft > 0
 		})
 		if err != nil {
@@ -481,19 +481,19 @@ func (r *replicator) lag() []PeerLag {
 	slices.Sort(peers)
 	out := make([]PeerLag, 0, len(peers))
 	now := time.Now()
-	upto := r.s.store.written()
 	for _, id := range peers {
 		pl := PeerLag{Peer: id, Partitions: []PartitionLag{}}
 		for _, t := range targets[id] {
 			cur, known := r.cursor(id, t.partition)
 			l := PartitionLag{Partition: t.partition, Cursor: cur, Known: known}
-			l.Head, _ = r.s.store.scan(t.partition, cur, upto, false, func(e *indexRecord) bool {
+			_ = r.s.store.Scan(t.partition, cur, store.All, false, func(e *store.Entry) bool {
 				if l.Operations == 0 {
-					l.Seconds = max(now.Sub(time.UnixMilli(e.at)).Seconds(), 0)
+					l.Seconds = max(now.Sub(time.UnixMilli(e.At)).Seconds(), 0)
 				}
 				l.Operations++
 				return l.Operations < maxLagCount
 			})
+			l.Head, _ = r.s.store.Head(t.partition)
 			pl.Operations += l.Operations
 			pl.Seconds = max(pl.Seconds, l.Seconds)
 			if l.Operations > 0 || !l.Known {
@@ -555,7 +555,7 @@ func (r *replicator) watchLag(ctx context.Context) {
 		}
 		for p := range *un {
 			now := time.Now() // before the head is read: see checkpoint
-			head, err := r.s.store.scan(p, math.MaxUint64, r.s.store.written(), false, nil)
+			head, err := r.s.store.Head(p)
 			if err != nil {
 				return // the store is closed
 			}

@@ -20,6 +20,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 const testToken = "kv-async test token"
@@ -87,7 +88,7 @@ func ownersOf(t testing.TB, tc *testCluster, r ckclient.Route) (primary, replica
 }
 
 // forgedBatch is one section of partition p from sender, with recs.
-func forgedBatch(sender string, inc, mapVersion uint64, p int, epoch, from, to uint64, recs ...Record) []byte {
+func forgedBatch(sender string, inc, mapVersion uint64, p int, epoch, from, to uint64, recs ...store.Record) []byte {
 	return appendBatchRequest(nil, &batchRequest{Sender: sender, Inc: inc, MapVersion: mapVersion,
 		Sections: []section{{Partition: p, Epoch: epoch, From: from, To: to, Records: recs}}})
 }
@@ -110,7 +111,7 @@ func TestNodeToNodeRoutesNeedTheToken(t *testing.T) {
 	primary, replica := ownersOf(t, tc, r)
 	part := replica.CK.Partitions()[r.Partition]
 	forged := forgedBatch(primary.ID, tc.server(primary.Index).Store().Incarnation(), replica.CK.Version(), r.Partition,
-		part.Epoch, 0, 1<<40, Record{Key: key(0), Value: []byte("forged"), Version: Version{Epoch: part.Epoch, Seq: 1 << 40}})
+		part.Epoch, 0, 1<<40, store.Record{Key: key(0), Value: []byte("forged"), Version: store.Version{Epoch: part.Epoch, Seq: 1 << 40}})
 	stream := replica.URL(pathStream + "?partition=" + strconv.Itoa(r.Partition))
 	for _, token := range []string{"", "wrong token"} {
 		for _, a := range []answer{
@@ -170,8 +171,8 @@ func TestForgedReplicationBatchesAreRefused(t *testing.T) {
 	part := replica.CK.Partitions()[r.Partition]
 	ep, p, mv := part.Epoch, r.Partition, replica.CK.Version()
 	inc := tc.server(primary.Index).Store().Incarnation()
-	rec := func(epoch, seq uint64) Record {
-		return Record{Key: key(0), Value: []byte("forged"), Version: Version{Epoch: epoch, Seq: seq}}
+	rec := func(epoch, seq uint64) store.Record {
+		return store.Record{Key: key(0), Value: []byte("forged"), Version: store.Version{Epoch: epoch, Seq: seq}}
 	}
 	for _, tt := range []struct {
 		name  string
@@ -397,8 +398,8 @@ func TestCopyRefusesUnboundedVersions(t *testing.T) {
 		name   string
 		frames []streamFrame
 	}{
-		{"version", []streamFrame{{Records: []Record{{Key: "unbounded", Value: []byte("v"), Version: Version{Epoch: 1, Seq: math.MaxUint64}}}}}},
-		{"cursor", []streamFrame{{End: &streamEnd{Node: "src", Inc: 1, Head: 1, Cursors: []Cursor{{Node: "other", Inc: 1, Seq: math.MaxUint64}}}}}},
+		{"version", []streamFrame{{Records: []store.Record{{Key: "unbounded", Value: []byte("v"), Version: store.Version{Epoch: 1, Seq: math.MaxUint64}}}}}},
+		{"cursor", []streamFrame{{End: &streamEnd{Node: "src", Inc: 1, Head: 1, Cursors: []store.Cursor{{Node: "other", Inc: 1, Seq: math.MaxUint64}}}}}},
 	} {
 		src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", contentTypeGob)

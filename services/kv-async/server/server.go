@@ -1,6 +1,6 @@
 // Package server is the kv-async node: a key-value store whose writes are
-// accepted by the primary of the key's partition, logged there (see
-// Store), and then replicated by that primary to the partition's other
+// accepted by the primary of the key's partition, stored there (see
+// clusterkit.dev/services/kv-async/internal/store), and then replicated by that primary to the partition's other
 // owners in the background, in order and in batches.
 //
 // A Server attaches to a ClusterKit node: it serves its KV API on the
@@ -26,17 +26,17 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // Config configures a Server. Only DataDir is required.
 type Config struct {
-	// DataDir holds the store: the bbolt file kv.db and the write-ahead
-	// log wal/. Required.
+	// DataDir holds the store (a Pebble database). Required.
 	DataDir string
-	// SyncWindow is the sync policy of the write-ahead log (see
-	// StoreOptions.SyncWindow): 0 acknowledges a write once fsynced; a
-	// positive window once written to the operating system, while the
-	// oldest write not yet fsynced is younger than the window.
+	// SyncWindow is the sync policy of the store's log (see
+	// store.Options.SyncWindow): 0 acknowledges a write once fsynced; a
+	// positive window once written to the log, while the oldest write not
+	// yet fsynced is younger than the window.
 	SyncWindow time.Duration
 	// ReplicationBatch caps the records of one replication request to a
 	// replica (across partitions). Larger batches amortise a round trip
@@ -160,7 +160,7 @@ type Server struct {
 	ck      *clusterkit.ClusterKit
 	self    string
 	log     *slog.Logger
-	store   *Store
+	store   *store.Store
 	metrics *metrics
 	repl    *replicator
 	routes  map[string]route
@@ -212,14 +212,11 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("kv-async: register metrics: %w", err)
 	}
 	s.repl = newReplicator(s)
-	s.store, err = OpenStore(cfg.DataDir, StoreOptions{
+	s.store, err = store.Open(cfg.DataDir, store.Options{
 		SyncWindow: cfg.SyncWindow,
-		OnSync: func(entries uint64, d time.Duration) {
-			s.metrics.observeSync(entries, d)
-			// Only fsynced writes are shipped: the shippers may have more.
-			s.repl.notify()
-		},
-		OnApply: s.metrics.observeApply,
+		OnSync:     s.metrics.observeSync,
+		// Only durable writes are shipped: the shippers may have more.
+		OnDurable: s.repl.notify,
 	})
 	if err != nil {
 		s.metrics.unregister(ck.Registry())
@@ -227,7 +224,7 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes = s.newRoutes()
-	ck.Echo().Pre(s.dispatch)
+	ck.Echo().Pre(s.intercept)
 	ck.OnPartitionEvent(s.onPartitionEvent)
 	s.goroutine(s.repl.run)
 	if cfg.MaxReplicationLag > 0 {
@@ -247,11 +244,12 @@ func (s *Server) Close() error {
 	return s.store.Close()
 }
 
-// crash stops the server as a crash of its process would: the store's
-// log is left written but neither fsynced nor applied. For tests.
+// crash stops the server as a crash of its process would: no pending
+// replication is flushed. The store is closed, which writes what its log
+// holds as the operating system would keep it. For tests.
 func (s *Server) crash() {
 	if s.stop() {
-		s.store.crash()
+		_ = s.store.Close()
 	}
 }
 
@@ -276,7 +274,7 @@ func (s *Server) stop() bool {
 }
 
 // Store returns the server's store, for inspection.
-func (s *Server) Store() *Store { return s.store }
+func (s *Server) Store() *store.Store { return s.store }
 
 func (s *Server) goroutine(fn func(ctx context.Context)) {
 	s.wg.Add(1)
@@ -408,15 +406,15 @@ func (s *Server) newRoutes() map[string]route {
 		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus, false},
 		// Node to node: a primary's replication batches, and the partition
 		// stream a new owner copies from.
-		pathReplicate: {http.MethodPost, opReplicate, s.handleCheckedReplicate, true},
+		pathReplicate: {http.MethodPost, opReplicate, s.handleReplicate, true},
 		pathStream:    {http.MethodGet, opStream, s.handleStream, true},
 	}
 }
 
-// dispatch serves the KV API from a Pre middleware of the ClusterKit's
+// intercept serves the KV API from a Pre middleware of the ClusterKit's
 // echo instance: before routing, and so before the echo-wide 1 MB body
 // limit, which a 1 MiB value would exceed. Other paths go on to echo.
-func (s *Server) dispatch(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		rt, ok := s.routes[r.URL.Path]

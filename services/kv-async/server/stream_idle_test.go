@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // A copy source that sends one frame of records and then hangs, the
@@ -27,9 +28,9 @@ func TestCopyFailsWhenTheSourceHangsMidStream(t *testing.T) {
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", contentTypeGob)
 		bw := bufio.NewWriter(w)
-		var recs []Record
+		var recs []store.Record
 		for i := 0; i < 3; i++ {
-			recs = append(recs, Record{Key: "hung-" + strconv.Itoa(i), Value: []byte("v"), Version: Version{Epoch: 1, Seq: uint64(i + 1)}})
+			recs = append(recs, store.Record{Key: "hung-" + strconv.Itoa(i), Value: []byte("v"), Version: store.Version{Epoch: 1, Seq: uint64(i + 1)}})
 		}
 		_ = gob.NewEncoder(bw).Encode(streamFrame{Records: recs})
 		_ = bw.Flush()

@@ -1,13 +1,15 @@
 package server
 
+import "clusterkit.dev/services/kv-async/internal/store"
+
 // The node-to-node protocol of kv-async, gob-encoded: replication batches
 // from a primary to its replicas (POST /kv/internal/replicate) and the
-// partition stream a node copies a partition with (GET /kv/stream).
+// partition stream a node copies a partition with (GET /kv/internal/stream).
 
 // Paths of the node-to-node endpoints.
 const (
 	pathReplicate = "/kv/internal/replicate"
-	pathStream    = "/kv/stream"
+	pathStream    = "/kv/internal/stream"
 )
 
 // contentTypeGob marks gob bodies.
@@ -38,7 +40,7 @@ type section struct {
 	// From and To bound the index range (From, To] the records come from:
 	// the receiver applies them only if it holds everything up to From.
 	From, To uint64
-	Records  []Record
+	Records  []store.Record
 }
 
 // Section statuses.
@@ -70,7 +72,7 @@ type sectionResult struct {
 // streamFrame is one message of a partition stream: records, then a last
 // frame with End set.
 type streamFrame struct {
-	Records []Record
+	Records []store.Record
 	End     *streamEnd
 }
 
@@ -84,7 +86,7 @@ type streamEnd struct {
 	Head uint64
 	// Cursors are the source's own cursors for the partition: the receiver
 	// inherits them, since it now holds everything the source did.
-	Cursors []Cursor
+	Cursors []store.Cursor
 	// Records counts the records streamed.
 	Records int
 }

@@ -1,4 +1,4 @@
-// Package opbatch is the binary format of POST /kv/batch, which carries
+// Package batch is the binary format of POST /kv/batch, which carries
 // many writes of one client to one primary in one HTTP request: under
 // load, a client's concurrent writes share a round trip, and the primary
 // logs them as one entry.
@@ -12,7 +12,7 @@
 // Integers are uvarints; keys, values and messages are uvarint
 // length-prefixed bytes. A result's code is the HTTP status the op would
 // have had as a single request (200, 400, 413, 421, 503, 500).
-package opbatch
+package batch
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package opbatch
+package batch
 
 import (
 	"bytes"

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kv-async/internal/store"
 )
 
 // httpError is an error answer of the KV API: a JSON {"error": ...} body,
@@ -39,8 +40,10 @@ func statusOf(err error) int {
 		return http.StatusOK
 	case errors.As(err, &he):
 		return he.code
-	case errors.Is(err, clusterkit.ErrNoPartitionMap), errors.Is(err, ErrClosed):
+	case errors.Is(err, clusterkit.ErrNoPartitionMap), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, store.ErrDiskFull):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

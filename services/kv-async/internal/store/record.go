@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"encoding/binary"
@@ -31,6 +31,13 @@ func (v Version) String() string {
 	return strconv.FormatUint(v.Epoch, 10) + "." + strconv.FormatUint(v.Seq, 10)
 }
 
+// Append appends v formatted as String does to b.
+func (v Version) Append(b []byte) []byte {
+	b = strconv.AppendUint(b, v.Epoch, 10)
+	b = append(b, '.')
+	return strconv.AppendUint(b, v.Seq, 10)
+}
+
 // ParseVersion parses "epoch.seq".
 func ParseVersion(s string) (Version, error) {
 	e, q, ok := strings.Cut(s, ".")
@@ -56,8 +63,8 @@ type Record struct {
 	Time int64
 }
 
-// stored is a record as kept in a partition's data bucket, with the local
-// sequence number of its index entry.
+// stored is a record as kept under its key in the partition, with the
+// local sequence number of its index entry.
 type stored struct {
 	Record
 	local uint64
@@ -65,7 +72,7 @@ type stored struct {
 
 const flagDeleted = 1
 
-// encode lays out a stored record (its key is the bucket key):
+// encode lays out a stored record (its key is in the stored key):
 // flags | uvarint epoch | uvarint seq | varint time | uvarint local | value.
 func (s *stored) encode() []byte {
 	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(s.Value))
@@ -81,7 +88,8 @@ func (s *stored) encode() []byte {
 	return append(b, s.Value...)
 }
 
-var errCorrupt = errors.New("corrupt record")
+// ErrCorrupt is returned for stored data the store cannot decode.
+var ErrCorrupt = errors.New("kv-async: store: corrupt data")
 
 // header is the fixed part of a stored record.
 type header struct {
@@ -97,7 +105,7 @@ type header struct {
 func decodeHeader(b []byte) (header, error) {
 	var h header
 	if len(b) < 1 {
-		return h, errCorrupt
+		return h, ErrCorrupt
 	}
 	h.deleted = b[0]&flagDeleted != 0
 	off, bad := 1, false
@@ -118,21 +126,20 @@ func decodeHeader(b []byte) (header, error) {
 	if !bad {
 		t, n := binary.Varint(b[off:])
 		if n <= 0 {
-			return h, errCorrupt
+			return h, ErrCorrupt
 		}
 		h.time = t
 		off += n
 	}
 	h.local = uvarint()
 	if bad {
-		return h, errCorrupt
+		return h, ErrCorrupt
 	}
 	h.valueAt = off
 	return h, nil
 }
 
-// decodeStored parses what encode wrote. The value is copied out of b,
-// which bbolt owns.
+// decodeStored parses what encode wrote. The value is copied out of b.
 func decodeStored(key string, b []byte) (stored, error) {
 	h, err := decodeHeader(b)
 	if err != nil {
