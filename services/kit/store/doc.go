@@ -51,9 +51,9 @@
 // A point read in Pebble seeks the skiplist of every memtable not yet
 // flushed and the tables of each level. The services read every key
 // before they write it and read keys soon after writing them, so the
-// store keeps a bounded cache of the latest value of recently written and
-// read keys, and of recently read absent ones (Options.ReadCacheSize),
-// which Updates keep exact: an entry holds what Pebble holds, or is
+// store keeps a bounded cache of the latest value of recently read keys,
+// and of recently read absent ones (Options.ReadCacheSize), which Updates
+// keep exact: an entry holds what Pebble holds, or is
 // absent.
 //
 // # A full disk

@@ -56,7 +56,7 @@ type Options struct {
 	// CacheSize is the size of Pebble's block cache. Default 64 MiB.
 	CacheSize int64
 	// ReadCacheSize bounds the store's own cache of the latest value of
-	// recently written and read keys, which answers most point reads
+	// recently read keys, which answers most point reads
 	// without a seek through Pebble's memtables and levels. Default
 	// 32 MiB; negative turns it off.
 	ReadCacheSize int64

@@ -6,15 +6,15 @@ import (
 	"sync"
 )
 
-// readCache keeps the latest value of recently written and read keys, and
-// the absence of recently read missing ones, in front of Pebble. A point
+// readCache keeps the latest value of recently read keys, and the absence
+// of recently read missing ones, in front of Pebble. A point
 // read in Pebble seeks the skiplist of every memtable not yet flushed and
 // the tables of each level; the services read every key before they write
 // it (the newer version wins) and read keys soon after writing them, so
 // most of their reads are answered here.
 //
 // The cache holds exactly what Pebble holds for a key, or nothing: Updates
-// put what they applied, under the Store's mu and after Pebble made it
+// put what they applied to the keys it holds, under the Store's mu and after Pebble made it
 // visible; a read that missed fills the cache only if no Update touched
 // the key's shard since the read began (the shard's seq), so a slow
 // reader never puts back a value an Update replaced. Whether a value may
@@ -102,8 +102,11 @@ func (c *readCache) fill(k, value []byte, found bool, seq uint64) {
 }
 
 // applied records the writes of an Update that Pebble has made visible:
-// keys[i] now holds values[i] (nil with deleted[i]: absent), and the
-// partitions in drops hold nothing. It must be called under the Store's
+// keys[i] now holds values[i] (nil with deleted[i]: absent; nil without:
+// not copied, as the key was not cached), and the partitions in drops hold
+// nothing. Only keys already cached are updated: a key enters the cache
+// when it is read, so keys that are written and never read (a change log)
+// cost the cache nothing. It must be called under the Store's
 // mu, which orders Updates.
 func (c *readCache) applied(keys []string, values [][]byte, deleted []bool, drops []int) {
 	if c.shards == nil {
@@ -116,9 +119,30 @@ func (c *readCache) applied(keys []string, values [][]byte, deleted []bool, drop
 		sh := c.shard([]byte(k))
 		sh.mu.Lock()
 		sh.seq++
-		sh.put(k, values[i], !deleted[i])
+		if old, ok := sh.entries[k]; ok {
+			if values[i] != nil || deleted[i] {
+				sh.put(k, values[i], !deleted[i])
+			} else {
+				// Cached by a read after the Update took its copies.
+				delete(sh.entries, k)
+				sh.bytes -= entrySize(k, old.value)
+			}
+		}
 		sh.mu.Unlock()
 	}
+}
+
+// holds reports whether stored key k is cached: an Update keeps a copy of
+// what it writes only for the keys it will have to update.
+func (c *readCache) holds(k []byte) bool {
+	if c.shards == nil {
+		return false
+	}
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, ok := sh.entries[string(k)]
+	return ok
 }
 
 // dropPartitions forgets every key of the partitions and makes the reads

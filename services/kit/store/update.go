@@ -93,7 +93,14 @@ func (tx *Tx) Delete(p int, key []byte) error {
 func (tx *Tx) wrote(k, value []byte, deleted bool) {
 	tx.keys = append(tx.keys, string(k))
 	if tx.s.cache.shards != nil {
-		tx.values = append(tx.values, bytes.Clone(value))
+		var v []byte
+		if !deleted && tx.s.cache.holds(k) {
+			v = bytes.Clone(value)
+			if v == nil {
+				v = []byte{}
+			}
+		}
+		tx.values = append(tx.values, v)
 		tx.deleted = append(tx.deleted, deleted)
 	}
 }
