@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -244,4 +245,51 @@ func listDir(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestSourceFiles checks which files a copy takes: in a git work tree the
+// tracked ones still present and the untracked ones git does not ignore;
+// elsewhere every file.
+func TestSourceFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		".gitignore":        "/kv\n",
+		"main.go":           "package main\n",
+		"kv":                "a built binary",
+		"server/new.go":     "package server\n",
+		"server/gone.go":    "package server\n",
+		"server/testdata/x": "data",
+	} {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	all := []string{".gitignore", "kv", "main.go", "server/gone.go", "server/new.go", "server/testdata/x"}
+	if got, err := sourceFiles(ctx, dir); err != nil || !slices.Equal(got, all) {
+		t.Errorf("outside git: %q, %v; want %q", got, err, all)
+	}
+
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	git("init", "-q")
+	git("add", ".gitignore", "main.go", "server/gone.go", "server/testdata/x")
+	git("commit", "-q", "-m", "files")
+	if err := os.Remove(filepath.Join(dir, "server", "gone.go")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".gitignore", "main.go", "server/new.go", "server/testdata/x"}
+	if got, err := sourceFiles(ctx, filepath.Join(dir)); err != nil || !slices.Equal(got, want) {
+		t.Errorf("in git: %q, %v; want %q", got, err, want)
+	}
 }
