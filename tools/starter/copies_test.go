@@ -88,7 +88,12 @@ func TestCopiesBuildAndPass(t *testing.T) {
 			run("vet", "./...")
 			run("test", "-count=1", "-run", "^$", "./...")
 			if *full {
-				run("test", "-race", "-count=1", "-timeout", "20m", "./...")
+				out := run("test", "-race", "-count=1", "-timeout", "20m", "./...")
+				for line := range strings.Lines(out) {
+					if strings.HasPrefix(line, "ok ") {
+						t.Log(strings.TrimSpace(line))
+					}
+				}
 				return
 			}
 			pkg, name, _ := strings.Cut(fastTests[s], ":")

@@ -272,8 +272,10 @@ func (r *result) report(w io.Writer) {
 	for _, rep := range r.Replacements {
 		fmt.Fprintf(w, "  replace %s => %s\n", rep.Old, rep.Dir)
 	}
+	env := ""
 	if within(r.Dest, r.Repo) {
 		fmt.Fprintf(w, "note: %s is inside the repository's workspace (go.work): add it with `go work use` or build it with GOWORK=off\n", r.Dest)
+		env = "GOWORK=off "
 	}
-	fmt.Fprintf(w, "next: cd %s && go build ./... && go test ./...\n", r.Dest)
+	fmt.Fprintf(w, "next: cd %s && %sgo build ./... && %sgo test ./...\n", r.Dest, env, env)
 }
