@@ -51,6 +51,20 @@ observability-images: ## a Prometheus image from Debian's package when the offic
 test: build tidy-check ## every module's tests with -race, each on its own (GOWORK=off), the compose end-to-end test included
 	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...); done
 
+# make starter: which service to copy (sync, async, server-side), where to,
+# and the module path of the copy.
+STRATEGY ?=
+DEST ?=
+MODULE ?=
+
+.PHONY: starter
+starter: ## copy a service as the start of your own system: STRATEGY=sync|async|server-side DEST=../my-kv MODULE=example.com/my-kv
+	@cd tools && GOWORK=off $(GO) run ./starter -repo '$(CURDIR)' -strategy '$(STRATEGY)' -dest '$(if $(DEST),$(abspath $(DEST)))' -module '$(MODULE)'
+
+.PHONY: test-starter
+test-starter: ## make a starter of each service in a temporary directory and run its whole test suite there with -race
+	@cd tools && GOWORK=off $(GO) test -count=1 -v -timeout 60m -run '^TestCopiesBuildAndPass$$' ./starter -args -full
+
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 30s
 

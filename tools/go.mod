@@ -1,0 +1,3 @@
+module clusterkit.dev/tools
+
+go 1.26.8
