@@ -137,8 +137,15 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		err = s.roomToWrite()
 	}
 	if err != nil || tx.b.Empty() {
+		// An update that writes nothing may have decided so on what it
+		// read (a key already holds a newer version): it returns once
+		// what it read is as durable as its own writes would have been.
+		var last *flight
+		if err == nil && s.opts.Durability == Synced {
+			last = s.flights.latest()
+		}
 		s.mu.Unlock()
-		return errors.Join(err, tx.b.Close())
+		return errors.Join(err, last.wait(), tx.b.Close())
 	}
 	if s.opts.Durability != Synced {
 		err = s.db.Apply(tx.b, pebble.NoSync)

@@ -12,7 +12,8 @@ import (
 
 // TestReadsWaitForTheFsyncOfWhatTheySee holds the fsync of Pebble's log
 // while an update is in flight: Pebble already shows the update to
-// readers, but Get and Scan must not return it before the fsync is done.
+// readers, but Get and Scan must not return it before the fsync is done,
+// nor may an Update that read it and so wrote nothing.
 func TestReadsWaitForTheFsyncOfWhatTheySee(t *testing.T) {
 	var hold atomic.Bool
 	entered := make(chan struct{}, 1)
@@ -44,7 +45,7 @@ func TestReadsWaitForTheFsyncOfWhatTheySee(t *testing.T) {
 		found, released bool
 		err             error
 	}
-	got, scanned := make(chan result, 1), make(chan result, 1)
+	got, scanned, decided := make(chan result, 1), make(chan result, 1), make(chan result, 1)
 	go func() {
 		_, found, err := s.Get(0, []byte("k"))
 		got <- result{found, released.Load(), err}
@@ -52,6 +53,17 @@ func TestReadsWaitForTheFsyncOfWhatTheySee(t *testing.T) {
 	go func() {
 		n, err := s.Scan(0, nil, 0, func(k, v []byte) error { return nil })
 		scanned <- result{n == 2, released.Load(), err}
+	}()
+	// An update that reads the key and, seeing it written, writes
+	// nothing: what it decided rests on the write in flight.
+	go func() {
+		var found bool
+		err := s.Update(func(tx *Tx) error {
+			_, f, err := tx.Get(0, []byte("k"))
+			found = f
+			return err
+		})
+		decided <- result{found, released.Load(), err}
 	}()
 	// A key no update in flight wrote is read at once.
 	wantValue(t, s, 0, "other", "synced", true)
@@ -63,7 +75,7 @@ func TestReadsWaitForTheFsyncOfWhatTheySee(t *testing.T) {
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
-	for what, ch := range map[string]chan result{"Get": got, "Scan": scanned} {
+	for what, ch := range map[string]chan result{"Get": got, "Scan": scanned, "an Update that wrote nothing": decided} {
 		r := <-ch
 		if r.err != nil {
 			t.Fatalf("%s: %v", what, r.err)
