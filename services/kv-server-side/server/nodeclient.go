@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
 )
 
 // nodeClient posts the batches nodes exchange (forwarded ops, replicated
@@ -236,4 +238,19 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err
+}
+
+// send sends one request to node, marked as forwarded by this node and
+// with the cluster token.
+func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(headerForwardedBy, s.self)
+	return s.client.Do(req)
 }

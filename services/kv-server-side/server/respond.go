@@ -44,11 +44,7 @@ func (s *Server) write(w http.ResponseWriter, rep reply) int {
 	return api.Write(w, s.ck.Version(), rep)
 }
 
-// writeJSON answers status with v as JSON; writeError answers err.
-func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) int {
-	return s.write(w, jsonReply(status, v))
-}
-
+// writeError answers err.
 func (s *Server) writeError(w http.ResponseWriter, err error) int {
 	return s.write(w, errReply(err))
 }
