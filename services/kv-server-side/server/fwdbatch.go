@@ -282,15 +282,9 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 		buf = appendFwdOp(buf, &c.op)
 	}
 	buf = stream.AppendEnd(buf, len(calls))
-	s := q.f.s
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardTimeout)
-	defer cancel()
-	a, err := s.nodes.post(ctx, q.addr, "/kv/internal/forward", s.self, s.ck.Version(), buf)
+	a, err := q.f.s.postBatch(q.addr, "/kv/internal/forward", q.f.s.cfg.ForwardTimeout, buf)
 	if err != nil {
 		return buf, nil, err
-	}
-	if a.status != http.StatusOK {
-		return buf, nil, fmt.Errorf("%s answered %d: %s", q.addr, a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
 	}
 	replies, err := readFwdReplies(bytes.NewReader(a.body), len(calls))
 	return buf, replies, err

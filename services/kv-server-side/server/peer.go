@@ -1,10 +1,7 @@
 package server
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -148,23 +145,16 @@ func (pr *peer) lag() {
 }
 
 // post sends one batch and returns the node's statuses, one per record, and
-// its map version. A batch carries the writes of many requests, so no one
-// request's context bounds it: the server's does, and ReplicationTimeout.
+// its map version, bounded by ReplicationTimeout.
 func (pr *peer) post(buf []byte, batch []*repItem) ([]byte, []byte, uint64, error) {
 	buf = buf[:0]
 	for _, it := range batch {
 		buf = stream.AppendRecord(buf, &it.rec)
 	}
 	buf = stream.AppendEnd(buf, len(batch))
-	s := pr.r.s
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplicationTimeout)
-	defer cancel()
-	a, err := s.nodes.post(ctx, pr.addr, "/kv/internal/replicate", s.self, s.ck.Version(), buf)
+	a, err := pr.r.s.postBatch(pr.addr, "/kv/internal/replicate", pr.r.s.cfg.ReplicationTimeout, buf)
 	if err != nil {
 		return buf, nil, 0, err
-	}
-	if a.status != http.StatusOK {
-		return buf, nil, 0, fmt.Errorf("answered %d: %s", a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
 	}
 	if len(a.body) != len(batch) {
 		return buf, nil, 0, fmt.Errorf("answered %d statuses for %d records", len(a.body), len(batch))
