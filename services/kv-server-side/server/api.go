@@ -185,39 +185,50 @@ func (s *Server) serve(ctx context.Context, p *clusterkit.Partition, o op) reply
 	}
 	switch o.kind {
 	case opKindSet:
-		return s.writeLocal(p, o.key, o.value, false)
+		return s.writeLocal(ctx, p, o.key, o.value, false)
 	case opKindDelete:
-		return s.writeLocal(p, o.key, nil, true)
+		return s.writeLocal(ctx, p, o.key, nil, true)
 	}
 	return s.readPrimary(ctx, p, o.key)
 }
 
 // writeLocal accepts a write (or a delete, as a tombstone) as the primary
 // of p: it numbers it, stores it and replicates it according to the ack
-// mode. With AckAll the local commit and the replication run at the same
-// time.
-func (s *Server) writeLocal(p *clusterkit.Partition, key string, value []byte, deleted bool) reply {
+// mode. With AckAll it starts the replication, stores this node's copy
+// meanwhile, marks the write uncommitted until a majority holds it, and
+// waits for the owners' acknowledgements, or ctx (see replication.wait).
+func (s *Server) writeLocal(ctx context.Context, p *clusterkit.Partition, key string, value []byte, deleted bool) reply {
 	rec := store.Record{Key: key, Value: value, Deleted: deleted,
 		Version: store.Version{Epoch: p.Epoch, Seq: s.clock.now()}}
-	local := func() error { return s.storeOwn(p, rec) }
-	var err error
-	if s.cfg.Ack == AckPrimary {
-		if err = local(); err == nil {
-			s.repl.replicateAsync(p, rec)
-		}
-	} else {
-		err = s.repl.replicate(p, rec, func() error {
-			s.unc.begin(p.Index, key, rec.Version)
-			return local()
-		})
-		if err == nil {
-			s.unc.commit(p.Index, key, rec.Version)
-		}
-	}
-	if err != nil {
+	if err := s.replicateWrite(ctx, p, rec); err != nil {
 		return errReply(err)
 	}
 	return jsonReply(http.StatusOK, writeAnswer{Key: key, Version: rec.Version})
+}
+
+// replicateWrite stores rec as the primary of p and has it replicated as
+// the ack mode asks.
+func (s *Server) replicateWrite(ctx context.Context, p *clusterkit.Partition, rec store.Record) error {
+	if s.cfg.Ack == AckPrimary {
+		if err := s.storeOwn(p, rec); err != nil {
+			return err
+		}
+		s.repl.replicateAsync(p, rec)
+		return nil
+	}
+	w, err := s.repl.start(p, rec)
+	if err != nil {
+		return err
+	}
+	s.unc.begin(p.Index, rec.Key, rec.Version)
+	if err := s.storeOwn(p, rec); err != nil {
+		return err
+	}
+	if err := w.wait(ctx); err != nil {
+		return err
+	}
+	s.unc.commit(p.Index, rec.Key, rec.Version)
+	return nil
 }
 
 // storeOwn stores a write this node accepted as primary. The store refuses
@@ -249,7 +260,11 @@ func (s *Server) readPrimary(ctx context.Context, p *clusterkit.Partition, key s
 		// The newest write of key may not be on a majority of owners yet
 		// (in flight, or it failed): have it stored there before anyone
 		// sees it, or it could vanish with this node.
-		if err := s.repl.replicate(p, rec, func() error { return nil }); err != nil {
+		w, err := s.repl.start(p, rec)
+		if err == nil {
+			err = w.wait(ctx)
+		}
+		if err != nil {
 			return errReply(errUnavailable(fmt.Sprintf("the newest write of %q is not yet on a majority of the owners of partition %d; retry: %v",
 				key, p.Index, err)))
 		}

@@ -1,20 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"clusterkit.dev/clusterkit"
-	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kit/stream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,12 +19,6 @@ import (
 // that queue meanwhile leave together in the next one, so under load many
 // client requests share one round trip between two nodes. Reads and writes queue
 // apart: reads are answered at once, while writes wait for replication.
-//
-//	request: op* then 'E' | uvarint count
-//	op:      kind ('S' set, 'G' get, 'D' delete) | uvarint len(key) | key
-//	         [ | uvarint len(value) | value ]   (set only)
-//	answer:  per op: uvarint status | uvarint len(body) | body (the JSON
-//	         reply), then 'E' | uvarint count
 const (
 	fwdReadsInflight  = 1
 	fwdWritesInflight = 2
@@ -93,21 +82,23 @@ type fwdKey struct {
 type fwdQueue struct {
 	f    *forwarder
 	addr string
-	max  int
 	// batchSize is kvss_forward_batch_ops of the queue's kind.
 	batchSize prometheus.Observer
 
-	mu     sync.Mutex
-	queue  []*fwdCall
-	active int
+	mu sync.Mutex
+	q  batchQueue[*fwdCall]
 }
 
+// fwdCall is one op on its way to its primary.
 type fwdCall struct {
 	op   op
 	node *fwdNode
 	done chan fwdResult
 	once sync.Once
 }
+
+// size returns the bytes the call counts for in its queue.
+func (c *fwdCall) size() int { return len(c.op.key) + len(c.op.value) }
 
 // deliver sends the call's result, once: a call released because its
 // primary stopped answering ignores the batch's late outcome.
@@ -158,18 +149,16 @@ func (f *forwarder) send(ctx context.Context, node *clusterkit.Node, o op) (repl
 	}
 	q := f.queues[k]
 	if q == nil {
-		q = &fwdQueue{f: f, addr: node.IP, max: fwdReadsInflight,
-			batchSize: f.s.m.fwdBatch.WithLabelValues(fwdRead)}
+		q = &fwdQueue{f: f, addr: node.IP, batchSize: f.s.m.fwdBatch.WithLabelValues(fwdRead),
+			q: batchQueue[*fwdCall]{maxInflight: fwdReadsInflight, maxCount: fwdMaxBatch, maxBytes: fwdMaxBatchBytes, size: (*fwdCall).size}}
 		if k.writes {
-			q.max = fwdWritesInflight
+			q.q.maxInflight = fwdWritesInflight
 			q.batchSize = f.s.m.fwdBatch.WithLabelValues(fwdWrite)
 		}
 		f.queues[k] = q
 	}
 	q.mu.Lock()
-	q.queue = append(q.queue, call)
-	if q.active < q.max {
-		q.active++
+	if q.q.push(call) {
 		f.wg.Add(1) // under f.mu: close cannot be waiting yet
 		go q.run()
 	}
@@ -257,43 +246,33 @@ func (f *forwarder) close() {
 func (q *fwdQueue) run() {
 	defer q.f.wg.Done()
 	var buf []byte
-	for {
-		q.mu.Lock()
-		if len(q.queue) == 0 {
-			q.active--
-			q.mu.Unlock()
-			return
-		}
-		n, size := 0, 0
-		for n < len(q.queue) && n < fwdMaxBatch && (n == 0 || size < fwdMaxBatchBytes) {
-			size += len(q.queue[n].op.key) + len(q.queue[n].op.value)
-			n++
-		}
-		calls := make([]*fwdCall, n)
-		copy(calls, q.queue)
-		rest := copy(q.queue, q.queue[n:])
-		clear(q.queue[rest:])
-		q.queue = q.queue[:rest]
-		q.mu.Unlock()
+	q.q.run(q.f.s.ctx, &q.mu,
+		func() (bool, time.Duration) { return q.q.len() == 0, 0 },
+		func(calls []*fwdCall) { buf = q.send(buf, calls) })
+}
 
-		var replies []reply
-		var err error
-		q.batchSize.Observe(float64(n))
-		fn := calls[0].node
-		watch := time.AfterFunc(q.f.s.cfg.ForwardProbeTimeout, func() { q.f.suspect(fn) })
-		buf, replies, err = q.post(buf, calls)
-		watch.Stop()
-		if err != nil && q.f.s.ctx.Err() == nil {
-			q.f.suspect(fn)
-		}
-		for i, c := range calls {
-			if err != nil {
-				c.deliver(fwdResult{err: err})
-			} else {
-				c.deliver(fwdResult{rep: replies[i]})
-			}
+// send sends one batch, probing the primary when it does not answer
+// within ForwardProbeTimeout, and delivers each op's reply. It returns buf,
+// the encoding buffer, for the next batch.
+func (q *fwdQueue) send(buf []byte, calls []*fwdCall) []byte {
+	var replies []reply
+	var err error
+	q.batchSize.Observe(float64(len(calls)))
+	fn := calls[0].node
+	watch := time.AfterFunc(q.f.s.cfg.ForwardProbeTimeout, func() { q.f.suspect(fn) })
+	buf, replies, err = q.post(buf, calls)
+	watch.Stop()
+	if err != nil && q.f.s.ctx.Err() == nil {
+		q.f.suspect(fn)
+	}
+	for i, c := range calls {
+		if err != nil {
+			c.deliver(fwdResult{err: err})
+		} else {
+			c.deliver(fwdResult{rep: replies[i]})
 		}
 	}
+	return buf
 }
 
 // post sends one batch and returns the primary's replies.
@@ -303,158 +282,10 @@ func (q *fwdQueue) post(buf []byte, calls []*fwdCall) ([]byte, []reply, error) {
 		buf = appendFwdOp(buf, &c.op)
 	}
 	buf = stream.AppendEnd(buf, len(calls))
-	s := q.f.s
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ForwardTimeout)
-	defer cancel()
-	a, err := s.nodes.post(ctx, q.addr, "/kv/internal/forward", s.self, s.ck.Version(), buf)
+	a, err := q.f.s.postBatch(q.addr, "/kv/internal/forward", q.f.s.cfg.ForwardTimeout, buf)
 	if err != nil {
 		return buf, nil, err
 	}
-	if a.status != http.StatusOK {
-		return buf, nil, fmt.Errorf("%s answered %d: %s", q.addr, a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
-	}
 	replies, err := readFwdReplies(bytes.NewReader(a.body), len(calls))
 	return buf, replies, err
-}
-
-// handleForward serves POST /kv/internal/forward: ops forwarded by another node, run
-// here as their primary; an op whose primary is not this node is answered
-// 421, never forwarded again. Writes run concurrently, since each waits for
-// its replication.
-func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
-	ops, err := readFwdOps(r.Body)
-	if err != nil {
-		s.writeError(w, bodyError(err))
-		return
-	}
-	replies := make([]reply, len(ops))
-	var wg sync.WaitGroup
-	for i := range ops {
-		run := func() {
-			start := time.Now()
-			role, rep := s.route(r.Context(), ops[i], true)
-			replies[i] = rep
-			s.m.Observe(ops[i].name(), role, result(rep.Status), start)
-		}
-		if ops[i].kind == opKindGet {
-			run()
-		} else {
-			wg.Go(run)
-		}
-	}
-	wg.Wait()
-	var buf []byte
-	for _, rep := range replies {
-		buf = binary.AppendUvarint(buf, uint64(rep.Status))
-		buf = binary.AppendUvarint(buf, uint64(len(rep.Body)))
-		buf = append(buf, rep.Body...)
-	}
-	buf = stream.AppendEnd(buf, len(replies))
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf)
-}
-
-func appendFwdOp(dst []byte, o *op) []byte {
-	dst = append(dst, o.kind)
-	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
-	dst = append(dst, o.key...)
-	if o.kind == opKindSet {
-		dst = binary.AppendUvarint(dst, uint64(len(o.value)))
-		dst = append(dst, o.value...)
-	}
-	return dst
-}
-
-// readFwdOps decodes a forwarded batch; keys and values obey the API's
-// limits, which the forwarding node checked.
-func readFwdOps(r io.Reader) ([]op, error) {
-	br := bufio.NewReaderSize(r, 4<<10)
-	var ops []op
-	for {
-		kind, err := br.ReadByte()
-		if err != nil {
-			return nil, stream.Truncated(err)
-		}
-		switch kind {
-		case stream.FrameEnd:
-			n, err := binary.ReadUvarint(br)
-			if err != nil {
-				return nil, stream.Truncated(err)
-			}
-			if n != uint64(len(ops)) {
-				return nil, fmt.Errorf("forward batch: end frame counts %d ops, received %d", n, len(ops))
-			}
-			return ops, nil
-		case opKindSet, opKindGet, opKindDelete:
-		default:
-			return nil, fmt.Errorf("forward batch: unknown op %q", kind)
-		}
-		if len(ops) == fwdMaxOps {
-			return nil, fmt.Errorf("forward batch: more than %d ops", fwdMaxOps)
-		}
-		key, err := stream.ReadField(br, MaxKeySize)
-		if err != nil {
-			return nil, err
-		}
-		if len(key) == 0 {
-			return nil, errors.New("forward batch: empty key")
-		}
-		o := op{kind: kind, key: string(key)}
-		if kind == opKindSet {
-			if o.value, err = stream.ReadField(br, MaxValueSize); err != nil {
-				return nil, err
-			}
-		}
-		ops = append(ops, o)
-	}
-}
-
-// readFwdReplies decodes the answer to a batch of n ops.
-func readFwdReplies(r io.Reader, n int) ([]reply, error) {
-	br := bufio.NewReaderSize(r, 4<<10)
-	replies := make([]reply, n)
-	for i := range replies {
-		status, err := binary.ReadUvarint(br)
-		if err != nil {
-			return nil, stream.Truncated(err)
-		}
-		if status < 100 || status > 599 {
-			return nil, fmt.Errorf("forward batch: status %d", status)
-		}
-		body, err := stream.ReadField(br, maxWireValue)
-		if err != nil {
-			return nil, err
-		}
-		replies[i] = reply{Status: int(status), Body: body}
-	}
-	kind, err := br.ReadByte()
-	if err != nil {
-		return nil, stream.Truncated(err)
-	}
-	count, err := binary.ReadUvarint(br)
-	if err != nil {
-		return nil, stream.Truncated(err)
-	}
-	if kind != stream.FrameEnd || count != uint64(n) {
-		return nil, fmt.Errorf("forward batch: bad end frame after %d replies", n)
-	}
-	return replies, nil
-}
-
-// send sends one request to node, marked as forwarded by this node and
-// with the cluster token.
-func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set(headerForwardedBy, s.self)
-	return s.client.Do(req)
 }

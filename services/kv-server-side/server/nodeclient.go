@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
 )
 
 // nodeClient posts the batches nodes exchange (forwarded ops, replicated
@@ -236,4 +238,36 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err
+}
+
+// postBatch posts a batch to addr+path as this node and returns the
+// answer of a 200; another status is an error quoting the answer. A batch
+// carries the ops of many requests, so no one request's context bounds it:
+// the server's does, and timeout.
+func (s *Server) postBatch(addr, path string, timeout time.Duration, body []byte) (nodeAnswer, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	a, err := s.nodes.post(ctx, addr, path, s.self, s.ck.Version(), body)
+	if err != nil {
+		return a, err
+	}
+	if a.status != http.StatusOK {
+		return a, fmt.Errorf("%s answered %d: %s", addr, a.status, bytes.TrimSpace(a.body[:min(len(a.body), 1024)]))
+	}
+	return a, nil
+}
+
+// send sends one request to node, marked as forwarded by this node and
+// with the cluster token.
+func (s *Server) send(ctx context.Context, node *clusterkit.Node, method, uri string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := knode.NewRequest(ctx, s.ck, node, method, uri, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(headerForwardedBy, s.self)
+	return s.client.Do(req)
 }
