@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -441,7 +442,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 			err = errorf(http.StatusInternalServerError, "internal error")
 			writeError(w, err)
 		}
-		s.metrics.observeRequest(rt.op, role, err, time.Since(start))
+		s.metrics.Observe(rt.op, string(role), api.Result(statusOf(err)), start)
 	}()
 	s.setMapVersion(w.Header())
 	if r.Method != rt.method {
