@@ -89,6 +89,10 @@ type Procs struct {
 	Env   []string // added to every node's environment
 	Nodes []*Proc
 	HC    *http.Client
+	// ReadQuery is the query, besides the key, of a read that an owner
+	// serves from its own data; WaitReady asks it of every owner.
+	// StartProcs sets it to "local=true".
+	ReadQuery string
 }
 
 // StartProcs starts n processes of bin, the first founding the cluster and
@@ -99,7 +103,7 @@ type Procs struct {
 func StartProcs(t *testing.T, bin string, n int, env ...string) *Procs {
 	t.Helper()
 	dir := t.TempDir()
-	pc := &Procs{T: t, Bin: bin, Dir: dir, Env: env, HC: &http.Client{Timeout: 10 * time.Second}}
+	pc := &Procs{T: t, Bin: bin, Dir: dir, Env: env, HC: &http.Client{Timeout: 10 * time.Second}, ReadQuery: "local=true"}
 	var joins []string
 	for i := range n {
 		p := &Proc{ID: fmt.Sprintf("node-%d", i+1), HTTP: cktest.FreeAddr(t)}
@@ -228,8 +232,8 @@ func (pc *Procs) ClusterInfo(i int) (*clusterkit.ClusterInfo, error) {
 
 // WaitReady waits, at most timeout, until the nodes live see every node,
 // every partition has a primary and RF-1 replicas and no joining owner in
-// their maps, and every owner among them serves local reads of its
-// partitions (it holds their data).
+// their maps, and every owner among them serves reads of its partitions
+// from its own data (ReadQuery).
 func (pc *Procs) WaitReady(live []int, timeout time.Duration) {
 	pc.T.Helper()
 	cktest.Eventually(pc.T, timeout, "cluster of processes ready", func() error {
@@ -252,7 +256,7 @@ func (pc *Procs) WaitReady(live []int, timeout time.Duration) {
 					if !migrate.Owner(&part, q.ID) {
 						continue
 					}
-					resp, err := pc.HC.Get("http://" + q.HTTP + "/kv/get?local=true&key=" + url.QueryEscape(key))
+					resp, err := pc.HC.Get("http://" + q.HTTP + "/kv/get?" + pc.ReadQuery + "&key=" + url.QueryEscape(key))
 					if err != nil {
 						return err
 					}

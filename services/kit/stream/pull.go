@@ -18,9 +18,6 @@ const (
 	mergeBytes = 1 << 20
 )
 
-// ErrIdle fails a Pull whose source stopped sending.
-var ErrIdle = errors.New("copy source idle")
-
 // Merger stores records by version. *records.Store is one.
 type Merger[V records.Version[V]] interface {
 	Merge(entries []records.Entry[V]) (int, error)
@@ -50,26 +47,16 @@ type Pull[V records.Version[V]] struct {
 // (records merge by version). The time spent merging does not count as the
 // source's idle time.
 func (pl Pull[V]) Run(ctx context.Context) (got Sent, err error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	idle := pl.IdleTimeout
-	timer := time.AfterFunc(idle, func() {
-		cancel(fmt.Errorf("%w: %s sent nothing for %v", ErrIdle, pl.Source, idle))
-	})
-	defer timer.Stop()
-	defer func() {
-		if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrIdle) && !errors.Is(err, ErrIdle) {
-			err = fmt.Errorf("%w (%v)", cause, err)
-		}
-	}()
+	ctx, idle := WatchIdle(ctx, pl.Source, pl.IdleTimeout)
+	defer func() { err = idle.Stop(err) }()
 	resp, err := pl.Open(ctx)
 	if err != nil {
 		return got, err
 	}
 	defer resp.Body.Close()
-	alive := func() { timer.Reset(idle) }
+	alive := idle.Alive
 	alive()
-	body := &progressReader{r: resp.Body, progress: alive}
+	body := idle.Reader(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(body, 1024))
 		return got, fmt.Errorf("%s answered %s: %s", pl.Source, resp.Status, msg)
@@ -106,18 +93,4 @@ func (pl Pull[V]) Run(ctx context.Context) (got Sent, err error) {
 		}
 	}
 	return got, flush()
-}
-
-// progressReader calls progress after every read that returned bytes.
-type progressReader struct {
-	r        io.Reader
-	progress func()
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 {
-		p.progress()
-	}
-	return n, err
 }

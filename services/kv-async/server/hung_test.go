@@ -24,19 +24,8 @@ const (
 )
 
 // nonLeader returns a node that is not the raft leader.
-func nonLeader(t *testing.T, pc *procCluster) int {
-	t.Helper()
-	var info clusterkit.ClusterInfo
-	if err := pc.getJSON(0, "/cluster", &info); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range pc.nodes {
-		if p.id != info.LeaderID {
-			return i
-		}
-	}
-	t.Fatal("every node leads")
-	return -1
+func nonLeader(pc *procCluster) int {
+	return (pc.Leader(0) + 1) % len(pc.Nodes)
 }
 
 // keysOf returns n keys whose primary in c's map satisfies want.
@@ -125,13 +114,13 @@ func TestSIGSTOPpedPrimaryFailsWritesFastThenFailsOver(t *testing.T) {
 		t.Skip("starts node processes")
 	}
 	pc := startProcCluster(t, 3)
-	c, err := client.New(context.Background(), pc.seeds())
+	c, err := client.New(context.Background(), pc.Seeds())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	vi := nonLeader(t, pc)
-	victim := pc.nodes[vi].id
+	vi := nonLeader(pc)
+	victim := pc.Nodes[vi].ID
 	key := keysOf(t, c, 1, func(p string) bool { return p == victim })[0]
 	if err := c.Set(context.Background(), key, "before"); err != nil {
 		t.Fatal(err)
@@ -141,9 +130,9 @@ func TestSIGSTOPpedPrimaryFailsWritesFastThenFailsOver(t *testing.T) {
 	others := keysOf(t, c, 32, func(p string) bool { return p != victim })
 	load := startWrites(c, others, 4)
 
-	pc.signal(vi, syscall.SIGSTOP)
+	pc.Signal(vi, syscall.SIGSTOP)
 	stopped := time.Now()
-	defer pc.signal(vi, syscall.SIGCONT)
+	defer pc.Signal(vi, syscall.SIGCONT)
 
 	start := time.Now()
 	v, err := c.Get(context.Background(), key)
@@ -159,7 +148,7 @@ func TestSIGSTOPpedPrimaryFailsWritesFastThenFailsOver(t *testing.T) {
 	var failed []time.Duration
 	var last string
 	var failover time.Duration // when a live node's map first moved the key
-	live := (vi + 1) % len(pc.nodes)
+	live := (vi + 1) % len(pc.Nodes)
 	count := c.SDK().Topology().PartitionCount
 	for i := 0; ; i++ {
 		if failover == 0 {
@@ -191,7 +180,7 @@ func TestSIGSTOPpedPrimaryFailsWritesFastThenFailsOver(t *testing.T) {
 	recovered := time.Since(stopped)
 	load.end()
 	t.Logf("writes to the stopped primary: %d failed, the slowest in %v; failover in %s's map %v after SIGSTOP, the first write that succeeded %v after",
-		len(failed), slices.Max(append(failed, 0)), pc.nodes[live].id, failover, recovered)
+		len(failed), slices.Max(append(failed, 0)), pc.Nodes[live].ID, failover, recovered)
 	if len(failed) == 0 {
 		t.Fatal("no write failed while the primary was stopped: the test proves nothing")
 	}
@@ -222,23 +211,23 @@ func TestSIGSTOPpedReplicaDoesNotHoldThePrimaries(t *testing.T) {
 		t.Skip("starts node processes")
 	}
 	pc := startProcCluster(t, 3)
-	c, err := client.New(context.Background(), pc.seeds())
+	c, err := client.New(context.Background(), pc.Seeds())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	vi := nonLeader(t, pc)
-	victim := pc.nodes[vi].id
+	vi := nonLeader(pc)
+	victim := pc.Nodes[vi].ID
 	keys := keysOf(t, c, 32, func(p string) bool { return p != victim })
 	load := startWrites(c, keys, 4)
 	time.Sleep(time.Second)
 
-	pc.signal(vi, syscall.SIGSTOP)
+	pc.Signal(vi, syscall.SIGSTOP)
 	stopped := time.Now()
 	var worstLive float64
 	polls := 0
 	for time.Since(stopped) < 6*time.Second {
-		for i := range pc.nodes {
+		for i := range pc.Nodes {
 			if i == vi {
 				continue
 			}
@@ -255,7 +244,7 @@ func TestSIGSTOPpedReplicaDoesNotHoldThePrimaries(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	pc.signal(vi, syscall.SIGCONT)
+	pc.Signal(vi, syscall.SIGCONT)
 	load.end()
 	t.Logf("writes with a replica stopped for 6s: %d, p50 %v, p99 %v, max %v, %d failed; worst lag of a live replica %.3fs over %d polls",
 		len(load.latencies), quantile(load.latencies, 0.5), quantile(load.latencies, 0.99), slices.Max(load.latencies), len(load.failures), worstLive, polls)
@@ -272,10 +261,10 @@ func TestSIGSTOPpedReplicaDoesNotHoldThePrimaries(t *testing.T) {
 	// Resumed, the node is a replica again and holds every acknowledged
 	// write.
 	pc.waitReady()
-	for i := range pc.nodes {
+	for i := range pc.Nodes {
 		pc.replicated(i)
 	}
-	node := clusterkit.Node{ID: victim, IP: pc.nodes[vi].http}
+	node := clusterkit.Node{ID: victim, IP: pc.Nodes[vi].HTTP}
 	for k, want := range load.acked {
 		if got, err := c.GetFrom(context.Background(), node, k); err != nil || got != want {
 			t.Fatalf("%s after resuming: %q = %q, %v; want %q", victim, k, got, err, want)
@@ -293,22 +282,22 @@ func TestPrimaryRefusesWritesBeyondTheReplicationLagBound(t *testing.T) {
 		t.Skip("starts node processes")
 	}
 	pc := startProcCluster(t, 3)
-	c, err := client.New(context.Background(), pc.seeds())
+	c, err := client.New(context.Background(), pc.Seeds())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	pi := nonLeader(t, pc)
-	primary := pc.nodes[pi].id
+	pi := nonLeader(pc)
+	primary := pc.Nodes[pi].ID
 	keys := keysOf(t, c, 16, func(p string) bool { return p == primary })
 	if err := c.Set(context.Background(), keys[0], "warm"); err != nil {
 		t.Fatal(err)
 	}
 	pc.replicated(pi)
 
-	for i := range pc.nodes {
+	for i := range pc.Nodes {
 		if i != pi {
-			pc.signal(i, syscall.SIGSTOP)
+			pc.Signal(i, syscall.SIGSTOP)
 		}
 	}
 	stopped := time.Now()
@@ -342,9 +331,9 @@ func TestPrimaryRefusesWritesBeyondTheReplicationLagBound(t *testing.T) {
 		t.Fatalf("a refused write took %v, want an answer at once, well within the %v call timeout", slowestRefusal, callTimeout)
 	}
 
-	for i := range pc.nodes {
+	for i := range pc.Nodes {
 		if i != pi {
-			pc.signal(i, syscall.SIGCONT)
+			pc.Signal(i, syscall.SIGCONT)
 		}
 	}
 	resumed := time.Now()

@@ -1,20 +1,18 @@
 package server
 
 import (
-	"errors"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 )
 
 // metrics are the server's Prometheus metrics, all named kvasync_*.
 type metrics struct {
-	requests    *prometheus.CounterVec
+	*api.RequestMetrics
 	batchOps    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
 	syncTime    prometheus.Histogram
 	batches     *prometheus.CounterVec
 	shipped     *prometheus.CounterVec
@@ -29,19 +27,10 @@ type metrics struct {
 	lagProvider func() []PeerLag
 }
 
-// Results of kvasync_requests_total and kvasync_batch_ops_total.
-const (
-	resultOK          = "ok"
-	resultNotFound    = "not_found"
-	resultNotOwner    = "not_owner"
-	resultBadRequest  = "bad_request"
-	resultTooLarge    = "too_large"
-	resultUnavailable = "unavailable"
-	resultError       = "error"
-)
-
-// Operations of kvasync_requests_total, one per endpoint
-// (kvasync_batch_ops_total counts sets and deletes).
+// Operations of kvasync_requests_total and
+// kvasync_request_duration_seconds (api.RequestMetrics), one per endpoint
+// (kvasync_batch_ops_total counts sets and deletes). The result label of
+// both counters is api.Result of the answer's status.
 const (
 	opSet               = "set"
 	opGet               = "get"
@@ -52,26 +41,21 @@ const (
 	opStream            = "stream"
 )
 
-// results are the values of the result label of kvasync_requests_total and
-// kvasync_batch_ops_total.
-var results = []string{resultOK, resultNotFound, resultNotOwner, resultBadRequest,
-	resultTooLarge, resultUnavailable, resultError}
-
 // requestRoles are the roles each operation of kvasync_requests_total is
 // counted with: the node's role for the key's partition where the handler
 // looks it up, none for a request refused before.
-var requestRoles = map[string][]clusterkit.Role{
+var requestRoles = map[string][]string{
 	opSet:               anyRole,
 	opGet:               anyRole,
 	opDelete:            anyRole,
-	opBatch:             {clusterkit.RoleNone, clusterkit.RolePrimary},
-	opReplicationStatus: {clusterkit.RoleNone},
-	opReplicate:         {clusterkit.RoleNone, clusterkit.RoleReplica},
+	opBatch:             {string(clusterkit.RoleNone), string(clusterkit.RolePrimary)},
+	opReplicationStatus: {string(clusterkit.RoleNone)},
+	opReplicate:         {string(clusterkit.RoleNone), string(clusterkit.RoleReplica)},
 	opStream:            anyRole,
 }
 
 // anyRole are the roles a node can have for a partition.
-var anyRole = []clusterkit.Role{clusterkit.RoleNone, clusterkit.RolePrimary, clusterkit.RoleReplica, clusterkit.RoleJoining}
+var anyRole = []string{string(clusterkit.RoleNone), string(clusterkit.RolePrimary), string(clusterkit.RoleReplica), string(clusterkit.RoleJoining)}
 
 // Kinds of kvasync_migrated_partitions_total, and the results of it and of
 // kvasync_replication_batches_total.
@@ -90,19 +74,13 @@ const (
 
 func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvasync_requests_total",
-			Help: "Requests served, by operation, this node's role for the key's partition, and result.",
-		}, []string{"op", "role", "result"}),
+		RequestMetrics: api.NewRequestMetrics("kvasync", requestRoles,
+			"Requests served, by operation, this node's role for the key's partition, and result.",
+			"Time to serve a request, by operation and this node's role for the key's partition."),
 		batchOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvasync_batch_ops_total",
 			Help: "Writes carried by POST /kv/batch requests (each request also counts once in kvasync_requests_total as op batch), by operation and result.",
 		}, []string{"op", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kvasync_request_duration_seconds",
-			Help:    "Time to serve a request, by operation.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
-		}, []string{"op"}),
 		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kvasync_wal_sync_duration_seconds",
 			Help:    "Time of one fsync of the store's write-ahead log (Pebble's) by the SYNC_WINDOW loop.",
@@ -149,16 +127,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	// Every label combination known in advance exists from the start, at
 	// 0, so that a rate sees the first event and a query of a failure has
 	// a series to show. Those of a peer are created with its shipper.
-	for op, roles := range requestRoles {
-		m.latency.WithLabelValues(op)
-		for _, role := range roles {
-			for _, r := range results {
-				m.requests.WithLabelValues(op, string(role), r)
-			}
-		}
-	}
 	for _, op := range []string{opSet, opDelete} {
-		for _, r := range results {
+		for _, r := range api.Results {
 			m.batchOps.WithLabelValues(op, r)
 		}
 	}
@@ -183,8 +153,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.batchOps, m.latency, m.syncTime, m.batches, m.shipped,
-		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m}}
+	return append(m.Collectors(), m.batchOps, m.syncTime, m.batches, m.shipped,
+		m.applied, m.rejected, m.migrations, m.migRecords, m.migBytes, m.dropped, lagCollector{m})
 }
 
 // unregister removes the metrics from reg.
@@ -202,44 +172,12 @@ func (m *metrics) addPeer(peer string) {
 	m.shipped.WithLabelValues(peer)
 }
 
-func (m *metrics) observeRequest(op string, role clusterkit.Role, err error, d time.Duration) {
-	m.requests.WithLabelValues(op, string(role), resultOf(err)).Inc()
-	m.latency.WithLabelValues(op).Observe(d.Seconds())
-}
-
 func (m *metrics) observeBatchOp(op string, err error) {
-	m.batchOps.WithLabelValues(op, resultOf(err)).Inc()
+	m.batchOps.WithLabelValues(op, api.Result(statusOf(err))).Inc()
 }
 
 func (m *metrics) observeSync(d time.Duration) {
 	m.syncTime.Observe(d.Seconds())
-}
-
-// resultOf names the outcome of a request for the requests metric.
-func resultOf(err error) string {
-	if err == nil {
-		return resultOK
-	}
-	var he *httpError
-	if !errors.As(err, &he) {
-		if statusOf(err) == http.StatusServiceUnavailable {
-			return resultUnavailable
-		}
-		return resultError
-	}
-	switch he.code {
-	case http.StatusNotFound:
-		return resultNotFound
-	case clusterkit.StatusNotOwner:
-		return resultNotOwner
-	case http.StatusBadRequest, http.StatusMethodNotAllowed:
-		return resultBadRequest
-	case http.StatusRequestEntityTooLarge:
-		return resultTooLarge
-	case http.StatusServiceUnavailable:
-		return resultUnavailable
-	}
-	return resultError
 }
 
 // lagCollector computes the replication lag when scraped.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -238,19 +239,8 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		q.Set("since", strconv.FormatUint(since, 10))
 		q.Set("inc", strconv.FormatUint(inc, 10))
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	idle := s.cfg.StreamIdleTimeout
-	timer := time.AfterFunc(idle, func() {
-		cancel(fmt.Errorf("%w: %s sent nothing for %v", errStreamIdle, src.ID, idle))
-	})
-	defer timer.Stop()
-	alive := func() { timer.Reset(idle) }
-	defer func() {
-		if err != nil && errors.Is(context.Cause(ctx), errStreamIdle) && !errors.Is(err, errStreamIdle) {
-			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
-		}
-	}()
+	ctx, idle := stream.WatchIdle(ctx, src.ID, s.cfg.StreamIdleTimeout)
+	defer func() { err = idle.Stop(err) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.scheme+"://"+src.IP+pathStream+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
@@ -272,8 +262,8 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, fmt.Errorf("%s answered %s: %s", src.IP, resp.Status, b)
 	}
-	alive()
-	dec := gob.NewDecoder(bufio.NewReaderSize(&progressReader{r: resp.Body, progress: alive}, 64<<10))
+	idle.Alive()
+	dec := gob.NewDecoder(bufio.NewReaderSize(idle.Reader(resp.Body), 64<<10))
 	total := 0
 	for {
 		var f streamFrame
@@ -314,7 +304,7 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 		if err != nil {
 			return total, err
 		}
-		alive() // the time spent merging is not the source's
+		idle.Alive() // the time spent merging is not the source's
 		total += len(f.Records)
 		s.metrics.migRecords.Add(float64(len(f.Records)))
 		s.metrics.migBytes.Add(float64(bytes))
@@ -391,21 +381,4 @@ func (s *Server) dropUnowned() {
 			s.scheduleDrop(p)
 		}
 	}
-}
-
-// errStreamIdle fails a copy whose source stopped sending.
-var errStreamIdle = errors.New("copy source idle")
-
-// progressReader calls progress after every read that returned bytes.
-type progressReader struct {
-	r        io.Reader
-	progress func()
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 {
-		p.progress()
-	}
-	return n, err
 }

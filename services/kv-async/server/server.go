@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -224,7 +224,9 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes = s.newRoutes()
-	ck.Echo().Pre(s.intercept)
+	// The node-to-node routes are under api.InternalPrefix: with a cluster
+	// token, a request without it is answered 401 before it reaches them.
+	ck.Echo().Pre(api.Intercept(ck, http.HandlerFunc(s.serveKV), func(*http.Request) bool { return false }))
 	ck.OnPartitionEvent(s.onPartitionEvent)
 	s.goroutine(s.repl.run)
 	if cfg.MaxReplicationLag > 0 {
@@ -389,9 +391,6 @@ type route struct {
 	method string
 	op     string
 	h      func(w http.ResponseWriter, r *http.Request, role *clusterkit.Role) error
-	// internal marks the node-to-node endpoints: with a cluster token set
-	// they answer 401 to a request without it.
-	internal bool
 }
 
 func (s *Server) newRoutes() map[string]route {
@@ -399,36 +398,32 @@ func (s *Server) newRoutes() map[string]route {
 		// The application's API: open, as clients use it (POST /kv/batch
 		// is the client's batch of sets and deletes, judged op by op as
 		// /kv/set and /kv/delete are).
-		"/kv/set":         {http.MethodPost, opSet, s.handleSet, false},
-		"/kv/get":         {http.MethodGet, opGet, s.handleGet, false},
-		"/kv/delete":      {http.MethodPost, opDelete, s.handleDelete, false},
-		"/kv/batch":       {http.MethodPost, opBatch, s.handleBatch, false},
-		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus, false},
+		"/kv/set":         {http.MethodPost, opSet, s.handleSet},
+		"/kv/get":         {http.MethodGet, opGet, s.handleGet},
+		"/kv/delete":      {http.MethodPost, opDelete, s.handleDelete},
+		"/kv/batch":       {http.MethodPost, opBatch, s.handleBatch},
+		"/kv/replication": {http.MethodGet, opReplicationStatus, s.handleReplicationStatus},
 		// Node to node: a primary's replication batches, and the partition
 		// stream a new owner copies from.
-		pathReplicate: {http.MethodPost, opReplicate, s.handleReplicate, true},
-		pathStream:    {http.MethodGet, opStream, s.handleStream, true},
+		pathReplicate: {http.MethodPost, opReplicate, s.handleReplicate},
+		pathStream:    {http.MethodGet, opStream, s.handleStream},
 	}
 }
 
-// intercept serves the KV API from a Pre middleware of the ClusterKit's
-// echo instance: before routing, and so before the echo-wide 1 MB body
-// limit, which a 1 MiB value would exceed. Other paths go on to echo.
-func (s *Server) intercept(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		rt, ok := s.routes[r.URL.Path]
-		if !ok {
-			if strings.HasPrefix(r.URL.Path, "/kv/") {
-				s.setMapVersion(c.Response().Header())
-				writeError(c.Response(), errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
-				return nil
-			}
-			return next(c)
-		}
-		s.serve(c.Response(), r, rt)
-		return nil
+// serveKV serves the KV API, every path under api.Prefix, from a Pre
+// middleware of the ClusterKit's echo instance (api.Intercept): before
+// routing, and so before the echo-wide 1 MB body limit, which a 1 MiB
+// value would exceed.
+func (s *Server) serveKV(rw http.ResponseWriter, r *http.Request) {
+	// An echo.Response tells writeError whether an answer has started.
+	w := echo.NewResponse(rw, s.ck.Echo())
+	rt, ok := s.routes[r.URL.Path]
+	if !ok {
+		s.setMapVersion(w.Header())
+		writeError(w, errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
+		return
 	}
+	s.serve(w, r, rt)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
@@ -441,7 +436,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 			err = errorf(http.StatusInternalServerError, "internal error")
 			writeError(w, err)
 		}
-		s.metrics.observeRequest(rt.op, role, err, time.Since(start))
+		s.metrics.Observe(rt.op, string(role), api.Result(statusOf(err)), start)
 	}()
 	s.setMapVersion(w.Header())
 	if r.Method != rt.method {
@@ -457,11 +452,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if rt.op != opStream { // the stream extends its own, per frame
 		_ = http.NewResponseController(w).SetWriteDeadline(start.Add(maxRequestWait + s.cfg.WriteTimeout))
-	}
-	if rt.internal && !s.ck.CheckToken(r, r.URL.Path) {
-		err = errorf(http.StatusUnauthorized, "%v", clusterkit.ErrUnauthorized)
-		writeError(w, err)
-		return
 	}
 	if err = rt.h(w, r, &role); err != nil {
 		writeError(w, err)

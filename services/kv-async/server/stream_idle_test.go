@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -48,8 +49,8 @@ func TestCopyFailsWhenTheSourceHangsMidStream(t *testing.T) {
 	n, err := s.copyFrom(context.Background(), 0, node)
 	took := time.Since(start)
 	t.Logf("copy from a source hung mid-stream failed after %v: %v", took, err)
-	if !errors.Is(err, errStreamIdle) {
-		t.Fatalf("copy from a hung source: %v, want errStreamIdle", err)
+	if !errors.Is(err, stream.ErrIdle) {
+		t.Fatalf("copy from a hung source: %v, want stream.ErrIdle", err)
 	}
 	if took < idle || took > idle+2*time.Second {
 		t.Fatalf("copy from a hung source failed after %v, want about the %v idle timeout (copy timeout %v)", took, idle, s.cfg.CopyTimeout)
