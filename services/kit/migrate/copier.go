@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	knode "clusterkit.dev/services/kit/node"
 	"context"
 	"fmt"
 	"log/slog"
@@ -165,7 +166,7 @@ func (c *Copier[V]) need(p int) int {
 func (c *Copier[V]) copyFrom(ctx context.Context, p int, node *clusterkit.Node) error {
 	var err error
 	for attempt := range copyAttempts {
-		if attempt > 0 && !sleep(ctx, copyBackoff<<(attempt-1)) {
+		if attempt > 0 && !knode.Sleep(ctx, copyBackoff<<(attempt-1)) {
 			return ctx.Err()
 		}
 		if err = c.copyOnce(ctx, p, node, KindCopy); err == nil || ctx.Err() != nil {
@@ -204,7 +205,7 @@ func (c *Copier[V]) CatchUpEnough(ctx context.Context, p int, enough func(others
 			return nil
 		}
 		c.cfg.Log.Warn("could not catch up from enough owners; retrying", "partition", p, "needed", need)
-		if !sleep(ctx, copyBackoff<<min(attempt, 4)) {
+		if !knode.Sleep(ctx, copyBackoff<<min(attempt, 4)) {
 			return ctx.Err()
 		}
 	}
@@ -257,16 +258,4 @@ func (c *Copier[V]) copyOnce(ctx context.Context, p int, node *clusterkit.Node, 
 			"records", got.Records, "bytes", got.Bytes, "took", time.Since(start))
 	}
 	return err
-}
-
-// sleep waits d, and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -123,7 +123,8 @@ func (c *readCache) applied(keys []string, values [][]byte, deleted []bool, drop
 			if values[i] != nil || deleted[i] {
 				sh.put(k, values[i], !deleted[i])
 			} else {
-				// Cached by a read after the Update took its copies.
+				// Cached by a read after the Update took its copies, or
+				// the Update failed (forget).
 				delete(sh.entries, k)
 				sh.bytes -= entrySize(k, old.value)
 			}
@@ -203,21 +204,7 @@ func entrySize(k string, value []byte) int64 {
 
 // forget drops the keys and partitions from the cache: an Update that
 // wrote them failed, and what Pebble holds for them is not known here.
+// A key with no value copied and not deleted is dropped by applied.
 func (c *readCache) forget(keys []string, drops []int) {
-	if c.shards == nil {
-		return
-	}
-	if len(drops) > 0 {
-		c.dropPartitions(drops)
-	}
-	for _, k := range keys {
-		sh := c.shard([]byte(k))
-		sh.mu.Lock()
-		sh.seq++
-		if e, ok := sh.entries[k]; ok {
-			delete(sh.entries, k)
-			sh.bytes -= entrySize(k, e.value)
-		}
-		sh.mu.Unlock()
-	}
+	c.applied(keys, make([][]byte, len(keys)), make([]bool, len(keys)), drops)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	knode "clusterkit.dev/services/kit/node"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -169,7 +170,7 @@ func (s *Server) copyIn(ctx context.Context, ev clusterkit.PartitionEvent) error
 		}
 		err := errors.Join(errs...)
 		s.log.Warn("partition copy failed, retrying", "partition", ev.PartitionID, "err", err)
-		if !sleep(ctx, pause) {
+		if !knode.Sleep(ctx, pause) {
 			s.metrics.migrations.WithLabelValues(kindCopy, outcomeFailed).Inc()
 			return fmt.Errorf("copy %s: %w", ev.PartitionID, err)
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	knode "clusterkit.dev/services/kit/node"
 	"context"
 	"fmt"
 	"io"
@@ -216,7 +217,7 @@ func (sh *shipper) run(ctx context.Context) {
 	failing := false
 	var next time.Time // earliest start of the next round
 	for {
-		if !sleep(ctx, time.Until(next)) {
+		if !knode.Sleep(ctx, time.Until(next)) {
 			return
 		}
 		start := time.Now()
@@ -670,20 +671,4 @@ func (r *replicator) admit(p int) error {
 			p, behind.Round(time.Millisecond), bound)
 	}
 	return nil
-}
-
-// sleep waits d or until ctx is done, and reports whether ctx is still
-// live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
