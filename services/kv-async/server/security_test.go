@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"clusterkit.dev/services/kit/kittest"
 	"context"
 	"encoding/gob"
 	"encoding/json"
@@ -344,7 +345,7 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 	fmt.Fprintf(conn, "GET %s?partition=%d HTTP/1.1\r\nHost: kv\r\n\r\n", pathStream, p0.Index)
 	// 512 KiB every 50 ms: a 1 MiB frame in 100 ms, within the bound, and
 	// the whole stream in over a second, twice the bound and more.
-	resp, err := http.ReadResponse(bufio.NewReaderSize(&pacedReader{r: conn, per: 512 << 10, every: 50 * time.Millisecond}, 4<<10), nil)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&kittest.PacedReader{R: conn, Per: 512 << 10, Every: 50 * time.Millisecond}, 4<<10), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,24 +370,6 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 		t.Fatalf("streamed %d records, want %d", got, want)
 	}
 	t.Logf("the stream took %v (write timeout %v)", time.Since(start), wt)
-}
-
-// pacedReader reads at most per bytes every interval.
-type pacedReader struct {
-	r     io.Reader
-	per   int
-	every time.Duration
-	left  int
-}
-
-func (p *pacedReader) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		time.Sleep(p.every)
-		p.left = p.per
-	}
-	n, err := p.r.Read(b[:min(len(b), p.left)])
-	p.left -= n
-	return n, err
 }
 
 // A copy source whose stream carries a version or a cursor that could

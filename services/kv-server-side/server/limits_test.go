@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"clusterkit.dev/services/kit/kittest"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,7 +207,7 @@ func TestSlowStreamIsNotCut(t *testing.T) {
 	// 256 KiB every 50 ms: a 1 MiB chunk in 200 ms, well within the
 	// bound, and the whole 12 MiB (the sockets buffer some 4 MiB of it)
 	// in over 2 s, twice the bound and more.
-	slow := &pacedReader{r: resp.Body, per: 256 << 10, every: 50 * time.Millisecond}
+	slow := &kittest.PacedReader{R: resp.Body, Per: 256 << 10, Every: 50 * time.Millisecond}
 	start := time.Now()
 	recs, err := readAll(mustRead(t, slow))
 	if err != nil {
@@ -248,24 +249,6 @@ func dial(t *testing.T, addr string, rcvbuf int) *net.TCPConn {
 		}
 	}
 	return tcp
-}
-
-// pacedReader reads at most per bytes every interval.
-type pacedReader struct {
-	r     io.Reader
-	per   int
-	every time.Duration
-	left  int
-}
-
-func (p *pacedReader) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		time.Sleep(p.every)
-		p.left = p.per
-	}
-	n, err := p.r.Read(b[:min(len(b), p.left)])
-	p.left -= n
-	return n, err
 }
 
 func mustRead(t *testing.T, r io.Reader) []byte {
