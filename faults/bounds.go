@@ -87,7 +87,16 @@ func boundsFor(strategy string) Bounds {
 	for _, k := range Kinds {
 		b.Window[k] = w(led)
 	}
-	if strategy != "sync" {
+	if strategy == "sync" {
+		// A split takes the Raft leader with it: until the majority has
+		// elected a new one (one to two election timeouts, as its
+		// followers still reject votes while their leader's lease runs)
+		// nodes past MapLease refuse, and an owner restarted by an earlier
+		// fault must first hear from that leader. Two lost nodes may
+		// include the leader too. kv-sync still needs no failover.
+		b.Window[SplitMinority] = w(6 * time.Second)
+		b.Window[TwoNodes] = w(6 * time.Second)
+	} else {
 		// A split cuts off the leader and one more node: the new leader
 		// is elected (up to 2 s) and starts counting the other node's
 		// silence afresh, DeadTimeout more before its partitions move.
