@@ -371,7 +371,10 @@ func TestReplicaRefusesADeposedPrimary(t *testing.T) {
 }
 
 func TestBadRequestsChangeNothing(t *testing.T) {
-	tc := newTestCluster(t, 3, Config{})
+	// The longest value is a megabyte: under -race on a loaded machine its
+	// replication can take longer than the default 300ms lag timeout,
+	// which is not what this test is about.
+	tc := newTestCluster(t, 3, Config{ReplicaLagTimeout: 4 * time.Second, ReplicationTimeout: 5 * time.Second})
 	longKey := strings.Repeat("k", MaxKeySize+1)
 	bigValue := strings.Repeat("v", MaxValueSize+1)
 	setBody := func(key, value string) string {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -209,24 +210,36 @@ func (pc *procCluster) checkAcknowledged(ops []timedOp, via []int, when string) 
 	pc.T.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	acked, lost := 0, 0
-	for _, op := range ops {
-		if !op.write || !op.ok() {
-			continue
-		}
-		acked++
-		for _, i := range via {
-			status, value := pc.get(hc, pc.Nodes[i].HTTP, op.key)
-			if status != http.StatusOK || value != op.value {
-				lost++
-				if lost <= 5 {
-					pc.T.Errorf("%s: acknowledged write %s=%s reads %d %q through %s", when, op.key, op.value, status, value, pc.Nodes[i].ID)
+	// The reads are independent: a few at a time, so that ten thousand
+	// writes are checked in seconds.
+	work := make(chan timedOp)
+	var lost atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for op := range work {
+				for _, i := range via {
+					status, value := pc.get(hc, pc.Nodes[i].HTTP, op.key)
+					if status != http.StatusOK || value != op.value {
+						if lost.Add(1) <= 5 {
+							pc.T.Errorf("%s: acknowledged write %s=%s reads %d %q through %s", when, op.key, op.value, status, value, pc.Nodes[i].ID)
+						}
+					}
 				}
 			}
+		})
+	}
+	acked := 0
+	for _, op := range ops {
+		if op.write && op.ok() {
+			acked++
+			work <- op
 		}
 	}
-	if lost > 0 {
-		pc.T.Errorf("%s: %d reads of %d acknowledged writes missed them", when, lost, acked)
+	close(work)
+	wg.Wait()
+	if n := lost.Load(); n > 0 {
+		pc.T.Errorf("%s: %d reads of %d acknowledged writes missed them", when, n, acked)
 	}
 	return acked
 }
