@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -63,4 +64,63 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetAbsent measures point reads of keys the store does not hold
+// (what every write of a new key reads first), with the key filter and
+// without it, while an update of 16 new keys lands every millisecond.
+func BenchmarkGetAbsent(b *testing.B) {
+	for _, filter := range []int64{0, -1} {
+		name := "filter"
+		if filter < 0 {
+			name = "no-filter"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := openAt(b, vfs.Default, b.TempDir(), Options{Durability: NoSync, ReadCacheSize: -1, KeyFilterSize: filter})
+			value := make([]byte, 128)
+			var n atomic.Uint64
+			write := func() {
+				err := s.Update(func(tx *Tx) error {
+					for range 16 {
+						k := binary.BigEndian.AppendUint64(nil, n.Add(1)*2654435761)
+						if err := tx.Set(int(k[7])%64, k, value); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Error(err)
+				}
+			}
+			for range 200_000 / 16 {
+				write()
+			}
+			stop, done := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(done)
+				tick := time.NewTicker(time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						write()
+					}
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				k := binary.BigEndian.AppendUint64(nil, uint64(i+1<<40)*2654435761)
+				if _, found, err := s.Get(int(k[7])%64, k); err != nil || found {
+					b.Fatalf("Get = %v, %v", found, err)
+				}
+			}
+			b.StopTimer()
+			close(stop)
+			<-done
+		})
+	}
 }

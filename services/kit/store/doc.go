@@ -51,10 +51,17 @@
 // A point read in Pebble seeks the skiplist of every memtable not yet
 // flushed and the tables of each level. The services read every key
 // before they write it and read keys soon after writing them, so the
-// store keeps a bounded cache of the latest value of recently read keys,
-// and of recently read absent ones (Options.ReadCacheSize), which Updates
-// keep exact: an entry holds what Pebble holds, or is
-// absent.
+// store keeps two things in memory:
+//
+//   - a Bloom filter of the keys each partition holds
+//     (Options.KeyFilterSize), filled at Open from a scan of every key and
+//     by each Update before Pebble applies it, so that a read of a key the
+//     store does not hold (every new key a write checks) is answered
+//     without Pebble, but for about 1% of them. It never answers "absent"
+//     for a key Pebble holds;
+//   - a bounded cache of the latest value of recently read keys, and of
+//     recently read absent ones (Options.ReadCacheSize), which Updates
+//     keep exact: an entry holds what Pebble holds, or is absent.
 //
 // # A full disk
 //

@@ -15,7 +15,11 @@ import (
 func TestStoreMatchesAMap(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		fs := vfs.NewMem()
-		s, err := Open("db", Options{FS: fs, MemTableSize: 64 << 10})
+		// The key filters' default, a budget for one partition's (the
+		// others unfiltered), and none.
+		opts := Options{FS: fs, MemTableSize: 64 << 10, KeyFilterSize: rapid.SampledFrom([]int64{0, 2048, -1}).Draw(rt, "filter"),
+			UnfilteredPrefixes: rapid.SampledFrom([][][]byte{nil, {[]byte("k")}}).Draw(rt, "unfiltered")}
+		s, err := Open("db", opts)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -79,6 +83,31 @@ func TestStoreMatchesAMap(t *testing.T) {
 				}
 				delete(model, p)
 			},
+			"drop and write": func(rt *rapid.T) {
+				// An update that drops a partition and then writes to it
+				// keeps those writes.
+				p := part.Draw(rt, "p")
+				ks := rapid.SliceOfN(key, 1, 3).Draw(rt, "keys")
+				v := value.Draw(rt, "v")
+				err := s.Update(func(tx *Tx) error {
+					if err := tx.DropPartition(p); err != nil {
+						return err
+					}
+					for _, k := range ks {
+						if err := tx.Set(p, []byte(k), []byte(v)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					rt.Fatal(err)
+				}
+				model[p] = map[string]string{}
+				for _, k := range ks {
+					model[p][k] = v
+				}
+			},
 			"get": func(rt *rapid.T) {
 				p, k := part.Draw(rt, "p"), key.Draw(rt, "k")
 				v, found, err := s.Get(p, []byte(k))
@@ -115,7 +144,7 @@ func TestStoreMatchesAMap(t *testing.T) {
 				if err := s.Close(); err != nil {
 					rt.Fatal(err)
 				}
-				if s, err = Open("db", Options{FS: fs, MemTableSize: 64 << 10}); err != nil {
+				if s, err = Open("db", opts); err != nil {
 					rt.Fatal(err)
 				}
 				hasData := false

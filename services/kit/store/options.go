@@ -60,6 +60,19 @@ type Options struct {
 	// without a seek through Pebble's memtables and levels. Default
 	// 32 MiB; negative turns it off.
 	ReadCacheSize int64
+	// KeyFilterSize bounds the memory of the store's Bloom filters of the
+	// keys each partition holds (about 1.3 bytes a key, filled at Open by
+	// reading every key), which answer a point read of an absent key —
+	// every new key a write checks — without a seek through Pebble. A
+	// partition whose filter would pass the bound is read from Pebble
+	// until the store is opened again or the partition dropped. Default
+	// 64 MiB; negative turns them off.
+	KeyFilterSize int64
+	// UnfilteredPrefixes are the prefixes of keys (within a partition)
+	// the key filter leaves out; a Get of one always reads Pebble. For
+	// keys that are many and read only by Scan, such as a change log's
+	// entries, which would fill the filter's budget to no use.
+	UnfilteredPrefixes [][]byte
 	// MinFreeBytes is the free space under which updates that write are
 	// refused with ErrDiskFull. It must cover a memtable's flush and a log
 	// file. Default 4 × MemTableSize + 64 MiB.
@@ -84,6 +97,7 @@ const (
 	defaultMemTableSize  = 4 << 20
 	defaultCacheSize     = 64 << 20
 	defaultReadCacheSize = 32 << 20
+	defaultKeyFilterSize = 64 << 20
 	defaultDiskCheck     = 100 * time.Millisecond
 )
 
@@ -106,6 +120,9 @@ func (o *Options) fill() error {
 	}
 	if o.ReadCacheSize == 0 {
 		o.ReadCacheSize = defaultReadCacheSize
+	}
+	if o.KeyFilterSize == 0 {
+		o.KeyFilterSize = defaultKeyFilterSize
 	}
 	if o.MinFreeBytes == 0 {
 		o.MinFreeBytes = 4*o.MemTableSize + 64<<20

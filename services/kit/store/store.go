@@ -28,6 +28,7 @@ type Store struct {
 	active sync.WaitGroup // Updates past the closed check
 
 	cache   readCache // the latest values of recently used keys
+	keys    keyFilter // which keys each partition may hold
 	flights flights   // synced updates whose fsync is running
 	marks   marks     // the updates' marks, applied and durable
 	disk    diskRoom  // the free space, measured now and then
@@ -52,6 +53,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{opts: opts, dir: dir}
 	s.flights.init()
 	s.cache.init(opts.ReadCacheSize)
+	s.keys.init(opts.KeyFilterSize, opts.UnfilteredPrefixes)
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, opts.pebbleOptions(cache, s.disk.events(opts.Logger)))
@@ -59,7 +61,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	s.db = db
-	if s.hadData, err = s.anyPartition(); err != nil {
+	if s.hadData, err = s.loadKeys(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
@@ -69,8 +71,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// anyPartition reports whether some partition holds a key.
-func (s *Store) anyPartition() (bool, error) {
+// loadKeys fills the key filter from a scan of every partition's keys and
+// reports whether there was any.
+func (s *Store) loadKeys() (bool, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{partitionPrefix},
 		UpperBound: []byte{partitionPrefix + 1},
@@ -78,8 +81,30 @@ func (s *Store) anyPartition() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	found := it.First()
-	return found, errors.Join(it.Error(), it.Close())
+	any := false
+	if s.keys.budget == 0 {
+		any = it.First()
+		return any, errors.Join(it.Error(), it.Close())
+	}
+	p, hashes := -1, []uint64(nil)
+	for valid := it.First(); valid; valid = it.Next() {
+		q, key, ok := splitPartitionKey(it.Key())
+		if !ok {
+			continue
+		}
+		if q != p && p >= 0 {
+			s.keys.load(p, hashes)
+			hashes = hashes[:0]
+		}
+		p, any = q, true
+		if !s.keys.skipped(key) {
+			hashes = append(hashes, s.keys.hash(key))
+		}
+	}
+	if p >= 0 {
+		s.keys.load(p, hashes)
+	}
+	return any, errors.Join(it.Error(), it.Close())
 }
 
 // HadData reports whether a partition held a key when the store was
@@ -146,6 +171,9 @@ func (s *Store) Get(p int, key []byte) (value []byte, found bool, err error) {
 func (s *Store) get(k []byte) ([]byte, bool, error) {
 	if s.shut.Load() {
 		return nil, false, ErrClosed
+	}
+	if p, key, ok := splitPartitionKey(k); ok && !s.keys.mayHold(p, key) {
+		return nil, false, nil
 	}
 	v, found, cached, seq := s.cache.get(k)
 	if cached {

@@ -59,6 +59,9 @@ func (tx *Tx) Set(p int, key, value []byte) error {
 	if err := checkPartition(p); err != nil {
 		return err
 	}
+	// Before Pebble holds it, the filter knows it: no read finds it
+	// missing once it is there.
+	tx.s.keys.add(p, key)
 	return tx.set(partitionKey(p, key), value)
 }
 
@@ -149,7 +152,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	}
 	if s.opts.Durability != Synced {
 		err = s.db.Apply(tx.b, pebble.NoSync)
-		s.cacheApplied(&tx, err)
+		s.afterApply(&tx, err)
 		if err == nil {
 			s.marks.appliedMark(tx.mark)
 		}
@@ -166,12 +169,12 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	// Applied under mu, in the order of the decisions; the fsync is
 	// waited for outside it, so concurrent updates share fsyncs.
 	if err := s.db.ApplyNoSyncWait(tx.b, pebble.Sync); err != nil {
-		s.cacheApplied(&tx, err)
+		s.afterApply(&tx, err)
 		s.mu.Unlock()
 		s.flights.finish(f, tx.keys, tx.drops, err)
 		return fmt.Errorf("store: update: %w", err)
 	}
-	s.cacheApplied(&tx, nil)
+	s.afterApply(&tx, nil)
 	s.marks.appliedMark(tx.mark)
 	s.mu.Unlock()
 	err = tx.b.SyncWait()
@@ -183,14 +186,25 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	return tx.b.Close()
 }
 
-// cacheApplied tells the read cache what tx's apply left in Pebble: its
-// writes, or, if the apply failed, that those keys are unknown.
-func (s *Store) cacheApplied(tx *Tx, err error) {
+// afterApply tells the read cache what tx's apply left in Pebble: its
+// writes, or, if the apply failed, that those keys are unknown. After a
+// drop is applied, the key filter forgets the partition's keys but for
+// those tx wrote.
+func (s *Store) afterApply(tx *Tx, err error) {
 	if err != nil {
 		s.cache.forget(tx.keys, tx.drops)
 		return
 	}
 	s.cache.applied(tx.keys, tx.values, tx.deleted, tx.drops)
+	for _, p := range tx.drops {
+		var kept [][]byte
+		for _, k := range tx.keys {
+			if q, key, ok := splitPartitionKey([]byte(k)); ok && q == p {
+				kept = append(kept, key)
+			}
+		}
+		s.keys.dropped(p, kept)
+	}
 }
 
 // enter locks mu and counts the caller among the active ones, which Close
