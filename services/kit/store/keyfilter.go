@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"hash/maphash"
 	"math/bits"
 	"sync"
@@ -19,12 +18,11 @@ import (
 // read. A dropped partition's filter is emptied once the drop is applied.
 // A partition whose filter would take the store past its budget (Options.
 // KeyFilterSize) is no longer filtered until the store is opened again or
-// the partition dropped. Keys with a prefix of Options.UnfilteredPrefixes
-// are left out: a read of one always goes to Pebble.
+// the partition dropped. Scan-only keys (Options.ScanOnlyPrefixes) are
+// left out: a read of one always goes to Pebble.
 type keyFilter struct {
 	seed   maphash.Seed
-	budget int64    // bytes all filters may take; 0: off
-	skip   [][]byte // prefixes of the keys left out (Options.UnfilteredPrefixes)
+	budget int64 // bytes all filters may take; 0: off
 
 	mu    sync.RWMutex
 	parts map[int]*partFilter
@@ -86,23 +84,11 @@ func (b *keyBloom) has(h uint64) bool {
 	return true
 }
 
-// init readies f with a budget of size bytes (off if size <= 0), leaving
-// out the keys that begin with one of skip.
-func (f *keyFilter) init(size int64, skip [][]byte) {
+// init readies f with a budget of size bytes (off if size <= 0).
+func (f *keyFilter) init(size int64) {
 	f.seed = maphash.MakeSeed()
 	f.budget = max(size, 0)
-	f.skip = skip
 	f.parts = map[int]*partFilter{}
-}
-
-// skipped reports whether key is left out of the filter.
-func (f *keyFilter) skipped(key []byte) bool {
-	for _, p := range f.skip {
-		if bytes.HasPrefix(key, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *keyFilter) hash(key []byte) uint64 { return maphash.Bytes(f.seed, key) }
@@ -142,7 +128,7 @@ func (f *keyFilter) take(pf *partFilter, b *keyBloom) bool {
 
 // add notes that partition p holds key.
 func (f *keyFilter) add(p int, key []byte) {
-	if f.budget == 0 || f.skipped(key) {
+	if f.budget == 0 {
 		return
 	}
 	h := f.hash(key)
@@ -179,7 +165,7 @@ func (f *keyFilter) addLocked(p int, h uint64) {
 // mayHold reports whether partition p may hold key: false only if it
 // certainly does not.
 func (f *keyFilter) mayHold(p int, key []byte) bool {
-	if f.budget == 0 || f.skipped(key) {
+	if f.budget == 0 {
 		return true
 	}
 	h := f.hash(key)
@@ -207,11 +193,9 @@ func (f *keyFilter) dropped(p int, keys [][]byte) {
 	if f.budget == 0 {
 		return
 	}
-	hashes := make([]uint64, 0, len(keys))
-	for _, k := range keys {
-		if !f.skipped(k) {
-			hashes = append(hashes, f.hash(k))
-		}
+	hashes := make([]uint64, len(keys))
+	for i, k := range keys {
+		hashes[i] = f.hash(k)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

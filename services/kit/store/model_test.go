@@ -18,7 +18,7 @@ func TestStoreMatchesAMap(t *testing.T) {
 		// The key filters' default, a budget for one partition's (the
 		// others unfiltered), and none.
 		opts := Options{FS: fs, MemTableSize: 64 << 10, KeyFilterSize: rapid.SampledFrom([]int64{0, 2048, -1}).Draw(rt, "filter"),
-			UnfilteredPrefixes: rapid.SampledFrom([][][]byte{nil, {[]byte("k")}}).Draw(rt, "unfiltered")}
+			ScanOnlyPrefixes: rapid.SampledFrom([][][]byte{nil, {[]byte("k")}}).Draw(rt, "scan-only")}
 		s, err := Open("db", opts)
 		if err != nil {
 			rt.Fatal(err)

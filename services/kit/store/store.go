@@ -53,7 +53,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{opts: opts, dir: dir}
 	s.flights.init()
 	s.cache.init(opts.ReadCacheSize)
-	s.keys.init(opts.KeyFilterSize, opts.UnfilteredPrefixes)
+	s.keys.init(opts.KeyFilterSize)
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, opts.pebbleOptions(cache, s.disk.events(opts.Logger)))
@@ -97,7 +97,7 @@ func (s *Store) loadKeys() (bool, error) {
 			hashes = hashes[:0]
 		}
 		p, any = q, true
-		if !s.keys.skipped(key) {
+		if !s.scanOnly(key) {
 			hashes = append(hashes, s.keys.hash(key))
 		}
 	}
@@ -154,6 +154,15 @@ func (s *Store) Get(p int, key []byte) (value []byte, found bool, err error) {
 		return nil, false, err
 	}
 	k := partitionKey(p, key)
+	if s.scanOnly(key) {
+		// Updates do not tell the flights of scan-only keys: as a Scan
+		// does, wait for the fsync of the last update applied when the
+		// read was made, which covers every update it can have seen.
+		if value, found, err = s.getPebble(k); err != nil {
+			return nil, false, err
+		}
+		return value, found, s.flights.latest().wait()
+	}
 	value, found, err = s.get(k)
 	if err != nil {
 		return nil, false, err
@@ -165,6 +174,36 @@ func (s *Store) Get(p int, key []byte) (value []byte, found bool, err error) {
 		return nil, false, err
 	}
 	return value, found, nil
+}
+
+// scanOnly reports whether key (within a partition) has one of
+// Options.ScanOnlyPrefixes.
+func (s *Store) scanOnly(key []byte) bool {
+	for _, pre := range s.opts.ScanOnlyPrefixes {
+		if bytes.HasPrefix(key, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// getPebble reads stored key k from Pebble, past the filter and the cache.
+func (s *Store) getPebble(k []byte) ([]byte, bool, error) {
+	if s.shut.Load() {
+		return nil, false, ErrClosed
+	}
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: get: %w", err)
+	}
+	v = bytes.Clone(v)
+	if v == nil {
+		v = []byte{}
+	}
+	return v, true, closer.Close()
 }
 
 // get reads stored key k.

@@ -27,6 +27,9 @@ func (tx *Tx) Get(p int, key []byte) (value []byte, found bool, err error) {
 	if err := checkPartition(p); err != nil {
 		return nil, false, err
 	}
+	if tx.s.scanOnly(key) {
+		return tx.s.getPebble(partitionKey(p, key))
+	}
 	return tx.s.get(partitionKey(p, key))
 }
 
@@ -59,10 +62,23 @@ func (tx *Tx) Set(p int, key, value []byte) error {
 	if err := checkPartition(p); err != nil {
 		return err
 	}
+	if tx.s.scanOnly(key) {
+		return tx.setScanOnly(partitionKey(p, key), value)
+	}
 	// Before Pebble holds it, the filter knows it: no read finds it
 	// missing once it is there.
 	tx.s.keys.add(p, key)
 	return tx.set(partitionKey(p, key), value)
+}
+
+// setScanOnly writes a scan-only key: the filter, the cache and the
+// flights are not told.
+func (tx *Tx) setScanOnly(k, value []byte) error {
+	if err := tx.b.Set(k, value, nil); err != nil {
+		return fmt.Errorf("store: set: %w", err)
+	}
+	tx.writes = true
+	return nil
 }
 
 // SetMeta writes the metadata entry name.
@@ -88,7 +104,9 @@ func (tx *Tx) Delete(p int, key []byte) error {
 	if err := tx.b.Delete(k, nil); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
-	tx.wrote(k, nil, true)
+	if !tx.s.scanOnly(key) {
+		tx.wrote(k, nil, true)
+	}
 	return nil
 }
 

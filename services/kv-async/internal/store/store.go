@@ -77,8 +77,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	// The change log's entries, one a write, are read only by scans: they
-	// stay out of the key filter, whose budget they would fill.
-	eng.UnfilteredPrefixes = append(eng.UnfilteredPrefixes, []byte{prefixIndex})
+	// stay out of the key filter, whose budget they would fill, and of
+	// the read cache.
+	eng.ScanOnlyPrefixes = append(eng.ScanOnlyPrefixes, []byte{prefixIndex})
 	kv, err := kit.Open(dir, eng)
 	if err != nil {
 		return nil, fmt.Errorf("kv-async: %w", err)
