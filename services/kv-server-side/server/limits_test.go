@@ -97,9 +97,12 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 // Many large writes forwarded at once fit the batches' cap: the forwarding
 // node splits them, and each is acknowledged and stored.
 func TestLargeForwardedWritesFitTheCap(t *testing.T) {
-	// Megabyte writes replicate slowly on a loaded test machine: give
-	// the replicas time rather than count them lagging.
-	tc := newTestCluster(t, 3, Config{NoSync: true, ReplicationTimeout: 5 * time.Second, ReplicaLagTimeout: 4 * time.Second})
+	// Twelve megabyte writes at once replicate slowly under -race on a
+	// loaded test machine (30 to 50 s in all): give the forwarded
+	// requests and the replicas time rather than count them lagging.
+	tc := newTestCluster(t, 3, Config{NoSync: true, ForwardTimeout: 30 * time.Second,
+		ReplicationTimeout: 30 * time.Second, ReplicaLagTimeout: 20 * time.Second})
+	tc.Client.Timeout = time.Minute
 	value := strings.Repeat("x", MaxValueSize)
 	// Keys whose primary is not node 0, written through node 0.
 	var keys []string
