@@ -211,12 +211,17 @@ func (s *Store) get(k []byte) ([]byte, bool, error) {
 	if s.shut.Load() {
 		return nil, false, ErrClosed
 	}
-	if p, key, ok := splitPartitionKey(k); ok && !s.keys.mayHold(p, key) {
-		return nil, false, nil
-	}
 	v, found, cached, seq := s.cache.get(k)
 	if cached {
 		return v, found, nil
+	}
+	if p, key, ok := splitPartitionKey(k); ok && !s.keys.mayHold(p, key) {
+		// Absent, as Pebble would say, without its seek. The cache takes
+		// the absence as from a Pebble read: the key's write, which
+		// usually follows, then keeps the cache up to date, and a read
+		// soon after the write finds it there.
+		s.cache.fill(k, nil, false, seq)
+		return nil, false, nil
 	}
 	v, closer, err := s.db.Get(k)
 	if s.betweenReadAndFill != nil {

@@ -97,9 +97,10 @@ func TestBodiesOverTheCapAreRefused(t *testing.T) {
 // Many large writes forwarded at once fit the batches' cap: the forwarding
 // node splits them, and each is acknowledged and stored.
 func TestLargeForwardedWritesFitTheCap(t *testing.T) {
-	// Twelve megabyte writes at once replicate slowly under -race on a
-	// loaded test machine (30 to 50 s in all): give the forwarded
-	// requests and the replicas time rather than count them lagging.
+	// Six megabyte writes at once, past the 4 MiB cap of a batch,
+	// replicate slowly under -race on a loaded test machine: give the
+	// forwarded requests and the replicas time rather than count them
+	// lagging.
 	tc := newTestCluster(t, 3, Config{NoSync: true, ForwardTimeout: 30 * time.Second,
 		ReplicationTimeout: 30 * time.Second, ReplicaLagTimeout: 20 * time.Second})
 	tc.Client.Timeout = time.Minute
@@ -107,7 +108,7 @@ func TestLargeForwardedWritesFitTheCap(t *testing.T) {
 	// Keys whose primary is not node 0, written through node 0.
 	var keys []string
 	ck := tc.C.Member(0).CK
-	for i := 0; len(keys) < 12; i++ {
+	for i := 0; len(keys) < 6; i++ {
 		k := "big-" + strconv.Itoa(i)
 		if p, _ := ck.GetPartition(k); p.PrimaryNode != ck.GetMyNodeID() {
 			keys = append(keys, k)
