@@ -192,6 +192,11 @@ func (s *Store) getPebble(k []byte) ([]byte, bool, error) {
 	if s.shut.Load() {
 		return nil, false, ErrClosed
 	}
+	return s.readPebble(k)
+}
+
+// readPebble reads stored key k from Pebble; the value is a copy.
+func (s *Store) readPebble(k []byte) ([]byte, bool, error) {
 	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -223,23 +228,15 @@ func (s *Store) get(k []byte) ([]byte, bool, error) {
 		s.cache.fill(k, nil, false, seq)
 		return nil, false, nil
 	}
-	v, closer, err := s.db.Get(k)
+	v, found, err := s.readPebble(k)
 	if s.betweenReadAndFill != nil {
 		s.betweenReadAndFill()
 	}
-	if errors.Is(err, pebble.ErrNotFound) {
-		s.cache.fill(k, nil, false, seq)
-		return nil, false, nil
-	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: get: %w", err)
+		return nil, false, err
 	}
-	v = bytes.Clone(v)
-	if v == nil {
-		v = []byte{}
-	}
-	s.cache.fill(k, v, true, seq)
-	return v, true, closer.Close()
+	s.cache.fill(k, v, found, seq)
+	return v, found, nil
 }
 
 // Meta returns the metadata entry name; found is false when it was never
