@@ -48,7 +48,7 @@ observability-images: ## a Prometheus image from Debian's package when the offic
 	@bash scripts/stack.sh prometheus-image >/dev/null
 
 .PHONY: test
-test: build tidy-check ## every module's tests with -race, each on its own (GOWORK=off), the compose end-to-end test included
+test: tidy-check ## every module's tests with -race, each on its own (GOWORK=off), the compose end-to-end test included
 	@for m in $(MODULES); do echo "== test $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...); done
 
 # make starter: which service to copy (sync, async, server-side), where to,
