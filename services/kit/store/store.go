@@ -81,10 +81,10 @@ func (s *Store) loadKeys() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	any := false
+	held := false
 	if s.keys.budget == 0 {
-		any = it.First()
-		return any, errors.Join(it.Error(), it.Close())
+		held = it.First()
+		return held, errors.Join(it.Error(), it.Close())
 	}
 	p, hashes := -1, []uint64(nil)
 	for valid := it.First(); valid; valid = it.Next() {
@@ -96,7 +96,7 @@ func (s *Store) loadKeys() (bool, error) {
 			s.keys.load(p, hashes)
 			hashes = hashes[:0]
 		}
-		p, any = q, true
+		p, held = q, true
 		if !s.scanOnly(key) {
 			hashes = append(hashes, s.keys.hash(key))
 		}
@@ -104,7 +104,7 @@ func (s *Store) loadKeys() (bool, error) {
 	if p >= 0 {
 		s.keys.load(p, hashes)
 	}
-	return any, errors.Join(it.Error(), it.Close())
+	return held, errors.Join(it.Error(), it.Close())
 }
 
 // HadData reports whether a partition held a key when the store was

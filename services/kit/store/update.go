@@ -63,34 +63,28 @@ func (tx *Tx) Set(p int, key, value []byte) error {
 		return err
 	}
 	if tx.s.scanOnly(key) {
-		return tx.setScanOnly(partitionKey(p, key), value)
+		return tx.set(partitionKey(p, key), value, false)
 	}
 	// Before Pebble holds it, the filter knows it: no read finds it
 	// missing once it is there.
 	tx.s.keys.add(p, key)
-	return tx.set(partitionKey(p, key), value)
-}
-
-// setScanOnly writes a scan-only key: the filter, the cache and the
-// flights are not told.
-func (tx *Tx) setScanOnly(k, value []byte) error {
-	if err := tx.b.Set(k, value, nil); err != nil {
-		return fmt.Errorf("store: set: %w", err)
-	}
-	tx.writes = true
-	return nil
+	return tx.set(partitionKey(p, key), value, true)
 }
 
 // SetMeta writes the metadata entry name.
 func (tx *Tx) SetMeta(name string, value []byte) error {
-	return tx.set(metaKey(name), value)
+	return tx.set(metaKey(name), value, true)
 }
 
-func (tx *Tx) set(k, value []byte) error {
+// set writes stored key k; tracked says whether the cache and the flights
+// are told (not for scan-only keys).
+func (tx *Tx) set(k, value []byte, tracked bool) error {
 	if err := tx.b.Set(k, value, nil); err != nil {
 		return fmt.Errorf("store: set: %w", err)
 	}
-	tx.wrote(k, value, false)
+	if tracked {
+		tx.wrote(k, value, false)
+	}
 	tx.writes = true
 	return nil
 }
