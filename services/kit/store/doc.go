@@ -63,10 +63,6 @@
 //     recently read absent ones (Options.ReadCacheSize), which Updates
 //     keep exact: an entry holds what Pebble holds, or is absent.
 //
-// Keys that are many and only scanned (a change log) can be declared
-// scan-only (Options.ScanOnlyPrefixes): neither keeps them, and a Get of
-// one reads Pebble.
-//
 // # A full disk
 //
 // Pebble treats a failed write of its log as fatal: it cannot tell which of

@@ -18,8 +18,7 @@ import (
 // read. A dropped partition's filter is emptied once the drop is applied.
 // A partition whose filter would take the store past its budget (Options.
 // KeyFilterSize) is no longer filtered until the store is opened again or
-// the partition dropped. Scan-only keys (Options.ScanOnlyPrefixes) are
-// left out: a read of one always goes to Pebble.
+// the partition dropped.
 type keyFilter struct {
 	seed   maphash.Seed
 	budget int64 // bytes all filters may take; 0: off

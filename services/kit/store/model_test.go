@@ -17,8 +17,7 @@ func TestStoreMatchesAMap(t *testing.T) {
 		fs := vfs.NewMem()
 		// The key filters' default, a budget for one partition's (the
 		// others unfiltered), and none.
-		opts := Options{FS: fs, MemTableSize: 64 << 10, KeyFilterSize: rapid.SampledFrom([]int64{0, 2048, -1}).Draw(rt, "filter"),
-			ScanOnlyPrefixes: rapid.SampledFrom([][][]byte{nil, {[]byte("k")}}).Draw(rt, "scan-only")}
+		opts := Options{FS: fs, MemTableSize: 64 << 10, KeyFilterSize: rapid.SampledFrom([]int64{0, 2048, -1}).Draw(rt, "filter")}
 		s, err := Open("db", opts)
 		if err != nil {
 			rt.Fatal(err)

@@ -68,11 +68,6 @@ type Options struct {
 	// until the store is opened again or the partition dropped. Default
 	// 64 MiB; negative turns them off.
 	KeyFilterSize int64
-	// ScanOnlyPrefixes are the prefixes of keys (within a partition) that
-	// are many and read by Scan, such as a change log's entries: the key
-	// filter and the read cache leave them out, so that writing them costs
-	// neither, and a Get of one reads Pebble.
-	ScanOnlyPrefixes [][]byte
 	// MinFreeBytes is the free space under which updates that write are
 	// refused with ErrDiskFull. It must cover a memtable's flush and a log
 	// file. Default 4 × MemTableSize + 64 MiB.

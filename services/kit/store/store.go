@@ -97,9 +97,7 @@ func (s *Store) loadKeys() (bool, error) {
 			hashes = hashes[:0]
 		}
 		p, held = q, true
-		if !s.scanOnly(key) {
-			hashes = append(hashes, s.keys.hash(key))
-		}
+		hashes = append(hashes, s.keys.hash(key))
 	}
 	if p >= 0 {
 		s.keys.load(p, hashes)
@@ -154,15 +152,6 @@ func (s *Store) Get(p int, key []byte) (value []byte, found bool, err error) {
 		return nil, false, err
 	}
 	k := partitionKey(p, key)
-	if s.scanOnly(key) {
-		// Updates do not tell the flights of scan-only keys: as a Scan
-		// does, wait for the fsync of the last update applied when the
-		// read was made, which covers every update it can have seen.
-		if value, found, err = s.getPebble(k); err != nil {
-			return nil, false, err
-		}
-		return value, found, s.flights.latest().wait()
-	}
 	value, found, err = s.get(k)
 	if err != nil {
 		return nil, false, err
@@ -174,25 +163,6 @@ func (s *Store) Get(p int, key []byte) (value []byte, found bool, err error) {
 		return nil, false, err
 	}
 	return value, found, nil
-}
-
-// scanOnly reports whether key (within a partition) has one of
-// Options.ScanOnlyPrefixes.
-func (s *Store) scanOnly(key []byte) bool {
-	for _, pre := range s.opts.ScanOnlyPrefixes {
-		if bytes.HasPrefix(key, pre) {
-			return true
-		}
-	}
-	return false
-}
-
-// getPebble reads stored key k from Pebble, past the filter and the cache.
-func (s *Store) getPebble(k []byte) ([]byte, bool, error) {
-	if s.shut.Load() {
-		return nil, false, ErrClosed
-	}
-	return s.readPebble(k)
 }
 
 // readPebble reads stored key k from Pebble; the value is a copy.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -244,6 +246,56 @@ func TestAFailedUpdateWritesNothing(t *testing.T) {
 	}
 	wantValue(t, s, 0, "a", "1", true)
 	wantValue(t, s, 0, "b", "", false)
+}
+
+func TestOnAppliedRunsInTheUpdatesOrderOnceApplied(t *testing.T) {
+	for _, d := range []Durability{Synced, Windowed, NoSync} {
+		t.Run(d.String(), func(t *testing.T) {
+			s := openAt(t, vfs.NewMem(), "db", Options{Durability: d, SyncWindow: time.Millisecond})
+			var decided, applied []int // each appended to under the store's lock
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 50 {
+						n := w*1000 + i
+						fail := i%7 == 3
+						err := s.Update(func(tx *Tx) error {
+							k := []byte(strconv.Itoa(n))
+							if n%5 != 0 { // some updates write nothing
+								if err := tx.Set(0, k, k); err != nil {
+									return err
+								}
+							}
+							tx.OnApplied(func() {
+								if n%5 != 0 {
+									if _, closer, err := s.db.Get(partitionKey(0, k)); err != nil {
+										t.Errorf("OnApplied of %d: Pebble does not hold its write: %v", n, err)
+									} else {
+										_ = closer.Close()
+									}
+								}
+								applied = append(applied, n)
+							})
+							if fail {
+								return errors.New("refused")
+							}
+							decided = append(decided, n)
+							return nil
+						})
+						if (err != nil) != fail {
+							t.Errorf("Update %d = %v", n, err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if !slices.Equal(applied, decided) {
+				t.Fatalf("OnApplied ran for %v;\nthe updates that succeeded, in order: %v", applied, decided)
+			}
+		})
+	}
 }
 
 func TestUpdateReadsWhatEarlierUpdatesLeft(t *testing.T) {

@@ -17,8 +17,9 @@ type Tx struct {
 	values  [][]byte // what each key now holds (copies)
 	deleted []bool   // whether each key was deleted
 	drops   []int
-	writes  bool   // some Set: the update needs room
-	mark    uint64 // see Mark
+	writes  bool     // some Set: the update needs room
+	mark    uint64   // see Mark
+	applied []func() // see OnApplied
 }
 
 // Get returns the value of key in partition p as the Updates before this
@@ -26,9 +27,6 @@ type Tx struct {
 func (tx *Tx) Get(p int, key []byte) (value []byte, found bool, err error) {
 	if err := checkPartition(p); err != nil {
 		return nil, false, err
-	}
-	if tx.s.scanOnly(key) {
-		return tx.s.getPebble(partitionKey(p, key))
 	}
 	return tx.s.get(partitionKey(p, key))
 }
@@ -62,29 +60,23 @@ func (tx *Tx) Set(p int, key, value []byte) error {
 	if err := checkPartition(p); err != nil {
 		return err
 	}
-	if tx.s.scanOnly(key) {
-		return tx.set(partitionKey(p, key), value, false)
-	}
 	// Before Pebble holds it, the filter knows it: no read finds it
 	// missing once it is there.
 	tx.s.keys.add(p, key)
-	return tx.set(partitionKey(p, key), value, true)
+	return tx.set(partitionKey(p, key), value)
 }
 
 // SetMeta writes the metadata entry name.
 func (tx *Tx) SetMeta(name string, value []byte) error {
-	return tx.set(metaKey(name), value, true)
+	return tx.set(metaKey(name), value)
 }
 
-// set writes stored key k; tracked says whether the cache and the flights
-// are told (not for scan-only keys).
-func (tx *Tx) set(k, value []byte, tracked bool) error {
+// set writes stored key k.
+func (tx *Tx) set(k, value []byte) error {
 	if err := tx.b.Set(k, value, nil); err != nil {
 		return fmt.Errorf("store: set: %w", err)
 	}
-	if tracked {
-		tx.wrote(k, value, false)
-	}
+	tx.wrote(k, value, false)
 	tx.writes = true
 	return nil
 }
@@ -98,9 +90,7 @@ func (tx *Tx) Delete(p int, key []byte) error {
 	if err := tx.b.Delete(k, nil); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}
-	if !tx.s.scanOnly(key) {
-		tx.wrote(k, nil, true)
-	}
+	tx.wrote(k, nil, true)
 	return nil
 }
 
@@ -119,6 +109,14 @@ func (tx *Tx) wrote(k, value []byte, deleted bool) {
 		tx.deleted = append(tx.deleted, deleted)
 	}
 }
+
+// OnApplied arranges for fn to run once the update's writes are in
+// Pebble, visible to reads, and before the next Update begins: the
+// functions of successive updates run in the updates' order. fn runs
+// before the update's fsync, and does not run if the update fails. With
+// no writes, the update is applied when its function returns nil. fn
+// must be quick and must not call the Store.
+func (tx *Tx) OnApplied(fn func()) { tx.applied = append(tx.applied, fn) }
 
 // DropPartition removes every key of partition p with one range delete.
 // The space is reclaimed by Pebble's compactions later.
@@ -156,8 +154,11 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		// read (a key already holds a newer version): it returns once
 		// what it read is as durable as its own writes would have been.
 		var last *flight
-		if err == nil && s.opts.Durability == Synced {
-			last = s.flights.latest()
+		if err == nil {
+			tx.runApplied()
+			if s.opts.Durability == Synced {
+				last = s.flights.latest()
+			}
 		}
 		s.mu.Unlock()
 		return errors.Join(err, last.wait(), tx.b.Close())
@@ -199,8 +200,8 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 }
 
 // afterApply tells the read cache what tx's apply left in Pebble: its
-// writes, or, if the apply failed, that those keys are unknown. After a
-// drop is applied, the key filter forgets the partition's keys but for
+// writes, or, if the apply failed, that those keys are unknown. Once the
+// apply succeeded, tx's OnApplied functions run. After a drop is applied, the key filter forgets the partition's keys but for
 // those tx wrote.
 func (s *Store) afterApply(tx *Tx, err error) {
 	if err != nil {
@@ -208,6 +209,7 @@ func (s *Store) afterApply(tx *Tx, err error) {
 		return
 	}
 	s.cache.applied(tx.keys, tx.values, tx.deleted, tx.drops)
+	tx.runApplied()
 	for _, p := range tx.drops {
 		var kept [][]byte
 		for _, k := range tx.keys {
@@ -216,6 +218,13 @@ func (s *Store) afterApply(tx *Tx, err error) {
 			}
 		}
 		s.keys.dropped(p, kept)
+	}
+}
+
+// runApplied runs the functions given to OnApplied, in order.
+func (tx *Tx) runApplied() {
+	for _, fn := range tx.applied {
+		fn()
 	}
 }
 

@@ -18,8 +18,16 @@ type Change struct {
 	recs    map[pkey]header
 	cursors map[pkey]uint64 // by partition and cursorKey
 	fences  map[int]uint64
-	heads   map[int]uint64 // the partitions whose index grew: their heads
-	local   uint64         // the last position handed out
+	moves   []move // the index's changes, in order
+	local   uint64 // the last position handed out
+}
+
+// move is a record put at a new position: the index's change.
+type move struct {
+	p         int
+	key       string
+	pos, prev uint64
+	at        int64
 }
 
 // pkey names a key (or a cursor) in a partition.
@@ -51,21 +59,23 @@ func (s *Store) Change(fn func(c *Change) error) error {
 	return nil
 }
 
-// finish writes the heads and the position counter, and marks the update
-// with the last position handed out.
+// finish writes the position counter, marks the update with the last
+// position handed out, and has the index follow the records' moves once
+// the update is applied.
 func (c *Change) finish() error {
 	if c.local == c.s.local {
 		return nil
-	}
-	for p, h := range c.heads {
-		if err := c.tx.Set(p, keyHead, u64(h)); err != nil {
-			return err
-		}
 	}
 	if err := c.tx.SetMeta(metaLocal, u64(c.local)); err != nil {
 		return err
 	}
 	c.tx.Mark(c.local)
+	moves, x := c.moves, c.s.index
+	c.tx.OnApplied(func() {
+		for _, m := range moves {
+			x.move(m.p, m.key, m.pos, m.at, m.prev)
+		}
+	})
 	// Positions handed out by an update that then fails are skipped:
 	// harmless, as positions need only grow.
 	c.s.local = c.local
@@ -88,28 +98,20 @@ func (c *Change) header(p int, key string) (header, bool, error) {
 	return h, true, nil
 }
 
-// put stores rec in partition p at the next position and moves the key's
-// index entry there from prev (0: none).
+// put stores rec in partition p at the next position, which the key's
+// index entry moves to from prev (0: none).
 func (c *Change) put(p int, rec Record, prev uint64, now time.Time) (uint64, error) {
 	c.local++
 	local := c.local
 	st := stored{Record: rec, local: local}
-	if prev != 0 {
-		if err := c.tx.Delete(p, indexKey(prev)); err != nil {
-			return 0, err
-		}
-	}
-	if err := c.tx.Set(p, indexKey(local), indexEntry(now.UnixMilli(), rec.Key)); err != nil {
-		return 0, err
-	}
 	if err := c.tx.Set(p, dataKey(rec.Key), st.encode()); err != nil {
 		return 0, err
 	}
 	if c.recs == nil {
-		c.recs, c.heads = map[pkey]header{}, map[int]uint64{}
+		c.recs = map[pkey]header{}
 	}
 	c.recs[pkey{p, rec.Key}] = header{version: rec.Version, deleted: rec.Deleted, time: rec.Time, local: local}
-	c.heads[p] = local
+	c.moves = append(c.moves, move{p: p, key: rec.Key, pos: local, prev: prev, at: now.UnixMilli()})
 	return local, nil
 }
 

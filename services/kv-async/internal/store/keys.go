@@ -2,19 +2,18 @@ package store
 
 import "encoding/binary"
 
-// The key prefixes inside a partition; the index sorts last, so a scan
-// from an index position runs through the index only.
+// The key prefixes inside a partition.
 const (
 	prefixCursor = 'c'
 	prefixData   = 'd'
-	prefixIndex  = 'i'
+	// Earlier stores kept the index in the partition, under 'h' (its
+	// head) and 'i' (its entries), both after the fence; Open deletes
+	// them.
+	prefixOldIndex = 'h'
 )
 
-// The other keys of a partition.
-var (
-	keyFence = []byte{'f'}
-	keyHead  = []byte{'h'}
-)
+// keyFence is the stored key of a partition's fence.
+var keyFence = []byte{'f'}
 
 // The store's metadata entries.
 const (
@@ -25,16 +24,6 @@ const (
 // dataKey is the stored key of key's record.
 func dataKey(key string) []byte {
 	return append(append(make([]byte, 0, 1+len(key)), prefixData), key...)
-}
-
-// indexKey is the stored key of the index entry at position local.
-func indexKey(local uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{prefixIndex}, local)
-}
-
-// indexEntry lays out an index entry's value: arrival time (Unix ms) and key.
-func indexEntry(at int64, key string) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(key)), uint64(at)), key...)
 }
 
 // cursorKey is the stored key of the cursor of (node, inc).

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 )
@@ -18,64 +16,53 @@ type Entry struct {
 	Record Record
 }
 
-// scanPage is how many index entries one read of the shared store covers:
-// a long scan proceeds by many short ones.
+// scanPage is how many index entries a scan copies out of the index at a
+// time.
 const scanPage = 256
 
 // Scan calls fn with partition p's index entries after position after and
-// up to position upto (Synced for the durable ones, math.MaxUint64 for
-// all), in order, until fn returns false. With records false the entries
-// carry only their key. An entry whose key changed again since the entry
-// was read is left out: the key's newer entry follows, or is beyond upto.
+// up to position upto (Synced for the durable ones, All for every one), in
+// order, until fn returns false. With records false the entries carry
+// only their key. With records true, an entry whose key changed again
+// since the entry was read is left out (the key's newer entry follows, or
+// is beyond upto), and with no SyncWindow every record returned is
+// durable.
 func (s *Store) Scan(p int, after, upto uint64, records bool, fn func(e *Entry) bool) error {
+	var page []logEntry
 	for after < upto {
-		n, last, err := s.scanPage(p, after, upto, records, fn)
-		if errors.Is(err, errStop) {
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		page = s.index.page(page[:0], p, after, upto, scanPage)
+		for _, le := range page {
+			e := Entry{Position: le.pos, At: le.at, Record: Record{Key: le.key}}
+			if records {
+				r, found, err := s.kv.Get(p, dataKey(le.key))
+				if err != nil {
+					return err
+				}
+				if !found {
+					continue // the partition was dropped meanwhile
+				}
+				st, err := decodeStored(le.key, r)
+				if err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+				if st.local != e.Position {
+					continue // written again since, at a later position
+				}
+				e.Record = st.Record
+			}
+			if !fn(&e) {
+				return nil
+			}
+		}
+		if len(page) < scanPage {
 			return nil
 		}
-		if err != nil || n < scanPage {
-			return err
-		}
-		after = last
+		after = page[len(page)-1].pos
 	}
 	return nil
-}
-
-// scanPage scans up to scanPage entries after position after; it returns
-// how many it read and the position of the last one.
-func (s *Store) scanPage(p int, after, upto uint64, records bool, fn func(e *Entry) bool) (n int, last uint64, err error) {
-	n, err = s.kv.Scan(p, indexKey(after), scanPage, func(k, v []byte) error {
-		if len(k) != 9 || k[0] != prefixIndex || len(v) < 8 {
-			return fmt.Errorf("partition %d index entry %q: %w", p, k, ErrCorrupt)
-		}
-		e := Entry{Position: binary.BigEndian.Uint64(k[1:]), At: int64(binary.BigEndian.Uint64(v)), Record: Record{Key: string(v[8:])}}
-		last = e.Position
-		if e.Position > upto {
-			return errStop
-		}
-		if records {
-			r, found, err := s.kv.Get(p, dataKey(e.Record.Key))
-			if err != nil {
-				return err
-			}
-			if !found {
-				return nil // the partition was dropped meanwhile
-			}
-			st, err := decodeStored(e.Record.Key, r)
-			if err != nil {
-				return fmt.Errorf("partition %d: %w", p, err)
-			}
-			if st.local != e.Position {
-				return nil // written again since, at a later position
-			}
-			e.Record = st.Record
-		}
-		if !fn(&e) {
-			return errStop
-		}
-		return nil
-	})
-	return n, last, err
 }
 
 // Snapshot is what a copy of a partition needs: its head and cursors, and

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	kit "clusterkit.dev/services/kit/store"
@@ -51,10 +52,12 @@ type Options struct {
 // use.
 type Store struct {
 	kv        *kit.Store
+	index     *index // the change log
 	inc       uint64
 	opened    uint64 // the last position handed out before this open: durable
 	onChange  func() // OnDurable, with no window: every change is durable
 	onDurable func() // OnDurable
+	closed    atomic.Bool
 
 	// local is the last position handed out; read and written only
 	// inside the shared store's Updates, which run one at a time.
@@ -76,19 +79,18 @@ func Open(dir string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	// The change log's entries, one a write, are read only by scans: they
-	// stay out of the key filter, whose budget they would fill, and of
-	// the read cache.
-	eng.ScanOnlyPrefixes = append(eng.ScanOnlyPrefixes, []byte{prefixIndex})
 	kv, err := kit.Open(dir, eng)
 	if err != nil {
 		return nil, fmt.Errorf("kv-async: %w", err)
 	}
-	s := &Store{kv: kv, onDurable: opts.OnDurable}
+	s := &Store{kv: kv, index: newIndex(), onDurable: opts.OnDurable}
 	if opts.SyncWindow <= 0 {
 		s.onChange = opts.OnDurable
 	}
-	if err := s.init(); err != nil {
+	if err = s.init(); err == nil {
+		err = s.loadIndex()
+	}
+	if err != nil {
 		_ = kv.Close()
 		return nil, fmt.Errorf("kv-async: open store %s: %w", dir, err)
 	}
@@ -136,7 +138,10 @@ func (s *Store) Incarnation() uint64 { return s.inc }
 
 // Close waits for the changes in progress, syncs the log and closes the
 // store. Later calls return ErrClosed.
-func (s *Store) Close() error { return s.kv.Close() }
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return s.kv.Close()
+}
 
 // Sync returns once every change made before it is durable.
 func (s *Store) Sync() error {
@@ -165,17 +170,13 @@ func (s *Store) Get(p int, key string) (rec Record, found bool, err error) {
 	return st.Record, err == nil, err
 }
 
-// Head returns the last position of partition p's index (0: empty).
+// Head returns the last position of partition p's index (0: empty),
+// durable or not.
 func (s *Store) Head(p int) (uint64, error) {
-	v, found, err := s.kv.Get(p, keyHead)
-	if err != nil || !found {
-		return 0, err
+	if s.closed.Load() {
+		return 0, ErrClosed
 	}
-	h, ok := parseU64(v)
-	if !ok {
-		return 0, fmt.Errorf("partition %d head: %w", p, ErrCorrupt)
-	}
-	return h, nil
+	return s.index.head(p), nil
 }
 
 // Cursors returns partition p's cursors.
@@ -207,5 +208,24 @@ func (s *Store) Partitions() ([]int, error) { return s.kv.Partitions() }
 // Drop deletes partition p's data, cursors and fence if cond, called
 // between the changes before and after, returns true (nil: always). It
 // reports whether it dropped a partition that held data. cond must be
-// quick and must not call the Store.
-func (s *Store) Drop(p int, cond func() bool) (bool, error) { return s.kv.DropIf(p, cond) }
+// quick and must not call the Store. Like every change that only
+// deletes, it runs on a full disk.
+func (s *Store) Drop(p int, cond func() bool) (bool, error) {
+	dropped := false
+	err := s.kv.Update(func(tx *kit.Tx) error {
+		if cond != nil && !cond() {
+			return nil
+		}
+		held, err := tx.Any(p)
+		if err != nil || !held {
+			return err
+		}
+		dropped = true
+		tx.OnApplied(func() { s.index.drop(p) })
+		return tx.DropPartition(p)
+	})
+	if err != nil {
+		return false, fmt.Errorf("kv-async: store: drop partition %d: %w", p, err)
+	}
+	return dropped, nil
+}
