@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,4 +125,45 @@ func BenchmarkGetAbsent(b *testing.B) {
 			<-done
 		})
 	}
+}
+
+// processCPU returns the CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkNewKeyBatches measures updates of 16 new random keys each, as a
+// node's write batches are, with a sync window, on the real file system;
+// cpu-µs/key counts the whole process's CPU, Pebble's flushes and
+// compactions included, which a write causes later.
+func BenchmarkNewKeyBatches(b *testing.B) {
+	s := openAt(b, vfs.Default, b.TempDir(), Options{Durability: Windowed, SyncWindow: 20 * time.Millisecond})
+	value := make([]byte, 128)
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := make([]byte, 16)
+	b.ResetTimer()
+	start := processCPU(b)
+	for range b.N {
+		err := s.Update(func(tx *Tx) error {
+			for range 16 {
+				binary.BigEndian.PutUint64(key, rng.Uint64())
+				binary.BigEndian.PutUint64(key[8:], rng.Uint64())
+				if _, _, err := tx.Get(int(key[0])%16, key); err != nil {
+					return err
+				}
+				if err := tx.Set(int(key[0])%16, key, value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(16*b.N), "cpu-µs/key")
 }
