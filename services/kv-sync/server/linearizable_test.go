@@ -1,11 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -305,6 +307,20 @@ func checkLinearizable(t *testing.T, history []porcupine.Operation) {
 	default:
 		if path := t.TempDir() + "/history.html"; porcupine.VisualizePath(kvModel, info, path) == nil {
 			t.Logf("history visualised in %s", path)
+		}
+		// The test's directory goes with it: log the keys whose
+		// operations cannot be ordered, each operation with its client and
+		// its call and return times, so that the failure can be read from
+		// the test's output alone.
+		for _, ops := range kvModel.Partition(history) {
+			if porcupine.CheckOperations(kvModel, ops) {
+				continue
+			}
+			slices.SortFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+			t.Logf("the operations of key %q, by call time:", ops[0].Input.(kvInput).key)
+			for _, op := range ops {
+				t.Logf("  client %d, %v to %v: %s", op.ClientId, time.Duration(op.Call), time.Duration(op.Return), kvModel.DescribeOperation(op.Input, op.Output))
+			}
 		}
 		t.Fatal("history is not linearizable")
 	}
