@@ -186,8 +186,15 @@ func (sh *cacheShard) put(k string, value []byte, found bool) {
 	}
 	sh.entries[k] = cacheEntry{value: value, found: found}
 	sh.bytes += size
+	if sh.bytes <= sh.budget {
+		return
+	}
+	// Evict an eighth of the budget at once: each start of an iteration
+	// of a large map costs as much as many evictions, and a full cache
+	// would otherwise start one at every put.
+	room := sh.budget - sh.budget/evictFraction
 	for victim, e := range sh.entries {
-		if sh.bytes <= sh.budget {
+		if sh.bytes <= room {
 			break
 		}
 		if victim == k {
@@ -197,6 +204,10 @@ func (sh *cacheShard) put(k string, value []byte, found bool) {
 		sh.bytes -= entrySize(victim, e.value)
 	}
 }
+
+// evictFraction is the share of a shard's budget a full shard frees at
+// once: 1/8.
+const evictFraction = 8
 
 func entrySize(k string, value []byte) int64 {
 	return int64(len(k) + len(value) + entryOverhead)
