@@ -59,15 +59,23 @@ func (s *Store) Change(fn func(c *Change) error) error {
 	return nil
 }
 
-// finish writes the position counter, marks the update with the last
-// position handed out, and has the index follow the records' moves once
-// the update is applied.
+// finish raises the stored bound of the positions if this change passed
+// it, marks the update with the last position handed out, and has the
+// index follow the records' moves once the update is applied.
 func (c *Change) finish() error {
 	if c.local == c.s.local {
 		return nil
 	}
-	if err := c.tx.SetMeta(metaLocal, u64(c.local)); err != nil {
-		return err
+	if c.local > c.s.bound {
+		bound := c.local + positionSlack
+		if err := c.tx.SetMeta(metaLocal, u64(bound)); err != nil {
+			return err
+		}
+		// Kept once applied: positions up to a bound that a failed
+		// update did not store could be handed out again after a
+		// restart.
+		s := c.s
+		c.tx.OnApplied(func() { s.bound = bound })
 	}
 	c.tx.Mark(c.local)
 	moves, x := c.moves, c.s.index

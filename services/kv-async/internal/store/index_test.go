@@ -121,3 +121,25 @@ func TestOpenRefusesARecordItCannotRead(t *testing.T) {
 		t.Fatalf("Open: %v; want ErrCorrupt naming the key", err)
 	}
 }
+
+// The bound of the positions is stored ahead of them: a restart goes on
+// above every position handed out, skipping at most positionSlack.
+func TestARestartSkipsAtMostTheSlack(t *testing.T) {
+	fs := vfs.NewMem()
+	s := open(t, fs, "kv", Options{})
+	var last uint64
+	for round := range 3 {
+		for i := range 100 {
+			rec, _ := write(t, s, i%4, "k"+strconv.Itoa(i), strconv.Itoa(round), false)
+			last = rec.Version.Seq
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = open(t, fs, "kv", Options{})
+		rec, _ := write(t, s, 0, "probe", "x", false)
+		if rec.Version.Seq <= last || rec.Version.Seq > last+positionSlack+1 {
+			t.Fatalf("round %d: after position %d the restarted store hands out %d; want above it by at most %d", round, last, rec.Version.Seq, positionSlack+1)
+		}
+	}
+}

@@ -54,15 +54,23 @@ type Store struct {
 	kv        *kit.Store
 	index     *index // the change log
 	inc       uint64
-	opened    uint64 // the last position handed out before this open: durable
+	opened    uint64 // the bound of the positions before this open: those below are durable
 	onChange  func() // OnDurable, with no window: every change is durable
 	onDurable func() // OnDurable
 	closed    atomic.Bool
 
-	// local is the last position handed out; read and written only
+	// local is the last position handed out, and bound the stored bound
+	// of the positions handed out (metaLocal); read and written only
 	// inside the shared store's Updates, which run one at a time.
-	local uint64
+	local, bound uint64
 }
+
+// positionSlack is how far above the position that passes it the bound
+// of the positions is stored: the bound is written once per
+// positionSlack positions rather than with every change, and a restart
+// skips at most that many, which is harmless, as positions need only
+// grow.
+const positionSlack = 1 << 12
 
 // Open opens, creating it if needed, the store in directory dir.
 func Open(dir string, opts Options) (*Store, error) {
@@ -97,8 +105,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// init reads, or makes and stores, the incarnation, and reads the last
-// position handed out.
+// init reads, or makes and stores, the incarnation, and reads the bound
+// of the positions handed out, above which positions go on.
 func (s *Store) init() error {
 	if v, found, err := s.kv.Meta(metaLocal); err != nil {
 		return err
@@ -108,7 +116,7 @@ func (s *Store) init() error {
 			return fmt.Errorf("%s: %w", metaLocal, ErrCorrupt)
 		}
 	}
-	s.opened = s.local
+	s.opened, s.bound = s.local, s.local
 	v, found, err := s.kv.Meta(metaIncarnation)
 	if err != nil {
 		return err
