@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"clusterkit.dev/services/kit/store"
 )
@@ -49,24 +48,17 @@ type Store[V Version[V]] struct {
 	kv       *store.Store
 	fromPair func(hi, lo uint64) V
 	trackLo  bool
-	loSlack  uint64
-	openLo   uint64 // MaxLo: the bound written when the store was opened
-	maxLo    uint64 // the bound written last; read and written under the store's Update
+	openLo   uint64 // the greatest lo stored when the store was opened
+	maxLo    uint64 // the greatest lo stored; written under the store's Update
 }
 
 // Options tune a Store.
 type Options struct {
 	// Store configures the store underneath.
 	Store store.Options
-	// TrackMaxLo keeps a bound of the second numbers (lo) of the versions
-	// stored, for MaxLo: one more small write with a write whose lo passes
-	// the bound last written.
+	// TrackMaxLo keeps the greatest second number (lo) of the versions
+	// stored, for MaxLo: one more small write per write that raises it.
 	TrackMaxLo bool
-	// MaxLoSlack is how far above a lo that passes it the bound is
-	// written, so that writes of growing lo write it once per MaxLoSlack
-	// rather than each time: MaxLo may exceed the greatest lo stored by up
-	// to MaxLoSlack. 0 writes the greatest lo itself.
-	MaxLoSlack uint64
 }
 
 // The metadata entry of the greatest lo.
@@ -79,7 +71,7 @@ func Open[V Version[V]](dir string, opts Options, fromPair func(hi, lo uint64) V
 	if err != nil {
 		return nil, err
 	}
-	s := &Store[V]{kv: kv, fromPair: fromPair, trackLo: opts.TrackMaxLo, loSlack: opts.MaxLoSlack}
+	s := &Store[V]{kv: kv, fromPair: fromPair, trackLo: opts.TrackMaxLo}
 	if v, found, err := kv.Meta(metaMaxLo); err != nil || (found && len(v) != 8) {
 		_ = kv.Close()
 		return nil, fmt.Errorf("records: open %s: read %s: %d bytes, %w", dir, metaMaxLo, len(v), err)
@@ -94,11 +86,10 @@ func Open[V Version[V]](dir string, opts Options, fromPair func(hi, lo uint64) V
 // node is restarting rather than starting afresh.
 func (s *Store[V]) HadData() bool { return s.kv.HadData() }
 
-// MaxLo returns, if Options.TrackMaxLo, a bound of the second numbers of
-// the versions stored when the store was opened: at least the greatest of
-// them, and at most Options.MaxLoSlack above it, so that a node that
-// numbers writes with a clock never reuses a number after a restart, even
-// if its clock stepped back.
+// MaxLo returns the greatest second number of the versions stored when
+// the store was opened, if Options.TrackMaxLo, so that a node that numbers
+// writes with a clock never reuses a number after a restart, even if its
+// clock stepped back.
 func (s *Store[V]) MaxLo() uint64 { return s.openLo }
 
 // Close closes the store. Later calls return store.ErrClosed.
@@ -152,7 +143,7 @@ func (s *Store[V]) write(entries []Entry[V], held []V) (int, error) {
 		if len(entries) > 1 {
 			taken = make(map[pkey]V, len(entries))
 		}
-		maxLo := s.maxLo // the bound: a lo past it raises it
+		maxLo := s.maxLo
 		var buf []byte
 		for i := range entries {
 			e := &entries[i]
@@ -192,13 +183,10 @@ func (s *Store[V]) write(entries []Entry[V], held []V) (int, error) {
 			}
 		}
 		if s.trackLo && maxLo > s.maxLo {
-			bound := maxLo + min(s.loSlack, math.MaxUint64-maxLo)
-			if err := tx.SetMeta(metaMaxLo, binary.BigEndian.AppendUint64(nil, bound)); err != nil {
+			if err := tx.SetMeta(metaMaxLo, binary.BigEndian.AppendUint64(nil, maxLo)); err != nil {
 				return err
 			}
-			// Kept only once the update is applied: a failed one wrote
-			// neither the bound nor the records.
-			tx.OnApplied(func() { s.maxLo = bound })
+			s.maxLo = maxLo
 		}
 		return nil
 	})

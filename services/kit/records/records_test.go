@@ -309,49 +309,6 @@ func TestMaxLoSurvivesARestart(t *testing.T) {
 	}
 }
 
-// With a slack, the bound is written when a lo passes it, that far above:
-// MaxLo after a restart is at least every lo stored and at most the slack
-// above the greatest, and writes within the bound do not move it.
-func TestMaxLoWithASlack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kv")
-	opts := records.Options{TrackMaxLo: true, MaxLoSlack: 100}
-	reopen := func(s *records.Store[Version]) *records.Store[Version] {
-		t.Helper()
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		s, err := records.Open(path, opts, fromPair)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	s, err := records.Open(path, opts, fromPair)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(lo uint64) {
-		t.Helper()
-		if _, err := s.Write(int(lo%4), rec(fmt.Sprint("k", lo), "v", 1, lo)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for lo := uint64(1); lo <= 100; lo++ { // within the first bound, 1 + 100
-		write(lo)
-	}
-	s = reopen(s)
-	if s.MaxLo() != 101 {
-		t.Fatalf("MaxLo after writes of lo 1 to 100 = %d, want the bound 101", s.MaxLo())
-	}
-	write(102) // past it: a new bound, 202
-	write(150)
-	s = reopen(s)
-	defer s.Close()
-	if s.MaxLo() != 202 {
-		t.Fatalf("MaxLo after a write of lo 102 = %d, want 202", s.MaxLo())
-	}
-}
-
 func TestCheckOrder(t *testing.T) {
 	if err := records.CheckOrder([]ver{{}, {0, 1}, {1, 0}, {1, 1}, {2, 0}}); err != nil {
 		t.Errorf("an ordered list: %v", err)

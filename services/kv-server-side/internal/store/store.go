@@ -39,7 +39,7 @@ type Options struct {
 
 // Open opens (creating if needed) the store in directory dir.
 func Open(dir string, opts Options) (*Store, error) {
-	o := records.Options{TrackMaxLo: true, MaxLoSlack: seqSlack}
+	o := records.Options{TrackMaxLo: true}
 	if opts.NoSync {
 		o.Store.Durability = kit.NoSync
 	}
@@ -50,17 +50,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	return &Store{rs}, nil
 }
 
-// seqSlack is how far above the greatest Seq stored MaxSeq may be: 100 ms
-// of the primaries' clock (milliseconds shifted left by 16 bits). The
-// bound is stored with a write that passes it, so about ten times a
-// second under load rather than with every write; after a restart the
-// clock starts at most that far ahead of the wall clock.
-const seqSlack = 100 << 16
-
-// MaxSeq returns a bound of the Version.Seq stored when the store was
-// opened (at least the greatest, at most seqSlack above it), so that a
-// node that numbers writes with a clock never reuses a number after a
-// restart, even if its clock stepped back.
+// MaxSeq returns the greatest Version.Seq stored when the store was
+// opened, so that a node that numbers writes with a clock never reuses a
+// number after a restart, even if its clock stepped back.
 func (s *Store) MaxSeq() uint64 { return s.MaxLo() }
 
 // VersionOf makes a Version of its two numbers, the inverse of Pair.
