@@ -4,7 +4,7 @@
 // partition stream of package stream; it records where each partition
 // stands (Table); and it deletes a lost partition's data some time later,
 // unless the node owns it again or another node is still copying it
-// (Dropper).
+// (Drops, on any store; Dropper, on a records.Store).
 //
 // What a service decides stays in the service: how many owners a copy must
 // merge to hold every acknowledged write (Config.Need), what a restarted

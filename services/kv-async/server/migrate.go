@@ -117,7 +117,6 @@ func (s *Server) onPartitionEvent(ctx context.Context, ev clusterkit.PartitionEv
 
 	switch {
 	case ev.OldRole == clusterkit.RoleNone && ev.NewRole != clusterkit.RoleNone:
-		s.cancelDrop(ev.Partition)
 		if ev.CopyFrom == nil {
 			// A new partition, or a restart: nothing to copy. A node that
 			// restarts as primary may have missed writes accepted by
@@ -137,7 +136,7 @@ func (s *Server) onPartitionEvent(ctx context.Context, ev clusterkit.PartitionEv
 		defer release()
 		s.catchUp(ctx, ev)
 	case ev.NewRole == clusterkit.RoleNone:
-		s.scheduleDrop(ev.Partition)
+		s.drops.Schedule(ev.Partition, 0)
 	}
 	return nil
 }
@@ -320,56 +319,6 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 	}
 }
 
-// scheduleDrop deletes partition p's data after DropDelay, unless this
-// node owns it again by then.
-func (s *Server) scheduleDrop(p int) {
-	if s.cfg.DropDelay <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if t := s.drops[p]; t != nil {
-		t.Stop()
-	}
-	s.drops[p] = time.AfterFunc(s.cfg.DropDelay, func() { s.drop(p) })
-}
-
-func (s *Server) cancelDrop(p int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t := s.drops[p]; t != nil {
-		t.Stop()
-		delete(s.drops, p)
-	}
-}
-
-func (s *Server) drop(p int) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	delete(s.drops, p)
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	// Judged inside the change that drops: a partition gained again
-	// meanwhile is kept.
-	dropped, err := s.store.Drop(p, func() bool { return s.role(s.partition(p)) == clusterkit.RoleNone })
-	if err != nil {
-		s.log.Warn("drop lost partition", "partition", p, "err", err)
-		return
-	}
-	if !dropped {
-		return
-	}
-	s.metrics.dropped.Inc()
-	s.log.Info("dropped the data of a lost partition", "partition", clusterkit.PartitionID(p))
-}
-
 // dropUnowned schedules the deletion of stored partitions this node does
 // not own in its first map: it lost them while it was down.
 func (s *Server) dropUnowned() {
@@ -379,7 +328,7 @@ func (s *Server) dropUnowned() {
 	}
 	for _, p := range parts {
 		if s.role(s.partition(p)) == clusterkit.RoleNone {
-			s.scheduleDrop(p)
+			s.drops.Schedule(p, 0)
 		}
 	}
 }

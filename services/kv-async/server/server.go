@@ -26,6 +26,7 @@ import (
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kit/api"
+	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -163,7 +164,9 @@ type Server struct {
 	store   *store.Store
 	metrics *metrics
 	repl    *replicator
-	routes  map[string]route
+	// drops deletes the partitions this node lost, DropDelay later.
+	drops  *migrate.Drops
+	routes map[string]route
 	// peers is the keep-alive client for node-to-node requests; they go
 	// to scheme://<member's HTTP address> with the cluster token.
 	peers  *http.Client
@@ -178,9 +181,7 @@ type Server struct {
 	mu sync.Mutex
 	// gates holds the partitions this node is copying or catching up;
 	// the channel is closed when the partition is ready.
-	gates map[int]chan struct{}
-	// drops holds the pending deletions of partitions this node lost.
-	drops  map[int]*time.Timer
+	gates  map[int]chan struct{}
 	closed bool
 }
 
@@ -205,7 +206,6 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		peers:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		scheme: ck.Scheme(),
 		gates:  map[int]chan struct{}{},
-		drops:  map[int]*time.Timer{},
 	}
 	var err error
 	if s.metrics, err = newMetrics(s, ck.Registry()); err != nil {
@@ -222,6 +222,9 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		s.metrics.unregister(ck.Registry())
 		return nil, fmt.Errorf("kv-async: %w", err)
 	}
+	// Judged inside the update that drops: a partition this node owns
+	// again in the current map is kept.
+	s.drops = migrate.NewDrops(dropAfter(cfg.DropDelay), ck, s.store.Drop, nil, s.metrics.dropped, s.log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes = s.newRoutes()
 	// The node-to-node routes are under api.InternalPrefix: with a cluster
@@ -264,15 +267,21 @@ func (s *Server) stop() bool {
 		return false
 	}
 	s.closed = true
-	for p, t := range s.drops {
-		t.Stop()
-		delete(s.drops, p)
-	}
 	s.mu.Unlock()
+	s.drops.Close()
 	s.cancel()
 	s.wg.Wait()
 	s.peers.CloseIdleConnections()
 	return true
+}
+
+// dropAfter is migrate.Drops' delay for DropDelay, whose 0 keeps lost
+// partitions for ever.
+func dropAfter(delay time.Duration) time.Duration {
+	if delay == 0 {
+		return -1
+	}
+	return delay
 }
 
 // Store returns the server's store, for inspection.
