@@ -29,18 +29,9 @@ type config struct {
 	WriteTimeout          time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s"`
 }
 
-// loadConfig reads the configuration from environ (os.Environ's format)
-// and checks it. Every error names the variable at fault.
-func loadConfig(environ []string) (config, error) {
-	var c config
-	if err := node.Load(environ, &c); err != nil {
-		return c, err
-	}
-	return c, c.check()
-}
-
-// check checks kv-async's own variables; node.Load checks the shared ones.
-func (c *config) check() error {
+// Check checks kv-async's own variables; node.Load checks the shared
+// ones first, then calls it.
+func (c *config) Check() error {
 	var errs []error
 	nonNegative := func(name string, d time.Duration) {
 		if d < 0 {

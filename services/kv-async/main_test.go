@@ -4,13 +4,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"clusterkit.dev/services/kit/node"
 )
 
 func TestLoadConfig(t *testing.T) {
 	base := []string{"NODE_ID=node-1", "HTTP_ADDR=:8080", "DATA_DIR=/data"}
 	with := func(kv ...string) []string { return append(append([]string{}, base...), kv...) }
 
-	c, err := loadConfig(base)
+	c, err := node.LoadAs[config](base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,15 +27,15 @@ func TestLoadConfig(t *testing.T) {
 	if o := c.Options(nil); o.DataDir != "/data" || o.Config.PartitionCount != 0 || o.Config.ReplicationFactor != 0 {
 		t.Fatalf("cluster options: %+v", o)
 	}
-	if c, err := loadConfig(with("SYNC_WINDOW=0s")); err != nil || c.SyncWindow != 0 {
+	if c, err := node.LoadAs[config](with("SYNC_WINDOW=0s")); err != nil || c.SyncWindow != 0 {
 		t.Fatalf("SYNC_WINDOW=0s: %+v, %v", c.SyncWindow, err)
 	}
 	// HTTP_ADDR and DATA_DIR have defaults.
-	if c, err := loadConfig([]string{"NODE_ID=node-3"}); err != nil || c.HTTPAddr != ":8080" || c.serverConfig(nil).DataDir != "data/node-3/kv" {
+	if c, err := node.LoadAs[config]([]string{"NODE_ID=node-3"}); err != nil || c.HTTPAddr != ":8080" || c.serverConfig(nil).DataDir != "data/node-3/kv" {
 		t.Fatalf("defaults of HTTP_ADDR and DATA_DIR: %+v, %v", c, err)
 	}
 	// The cluster token and TLS come from the shared variables.
-	c, err = loadConfig(with("CLUSTER_TOKEN=s3cret", "TLS_DIR=/tls"))
+	c, err = node.LoadAs[config](with("CLUSTER_TOKEN=s3cret", "TLS_DIR=/tls"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,18 +64,18 @@ func TestLoadConfig(t *testing.T) {
 		{with("WRITE_TIMEOUT=0s"), "WRITE_TIMEOUT"},
 		{with("CLUSTER_TOKEN=a", "CLUSTER_TOKEN_FILE=/x"), "CLUSTER_TOKEN_FILE"},
 	} {
-		_, err := loadConfig(tt.env)
+		_, err := node.LoadAs[config](tt.env)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("env %v: error %v, want one naming %s", tt.env, err, tt.want)
 		}
 	}
 
 	// Errors of the library's own checks name the variable too.
-	c, _ = loadConfig(with("HTTP_ADDR=nowhere"))
+	c, _ = node.LoadAs[config](with("HTTP_ADDR=nowhere"))
 	if _, err = c.NewClusterKit(c.Logger()); err == nil || !strings.HasPrefix(err.Error(), "HTTP_ADDR: ") {
 		t.Fatalf("bad HTTP_ADDR: %v", err)
 	}
-	c, _ = loadConfig(with("JOIN_ADDR=kv-1:8080,kv-2:8080,kv-3:8080", "BOOTSTRAP_EXPECT=2"))
+	c, _ = node.LoadAs[config](with("JOIN_ADDR=kv-1:8080,kv-2:8080,kv-3:8080", "BOOTSTRAP_EXPECT=2"))
 	if _, err = c.NewClusterKit(c.Logger()); err == nil || !strings.HasPrefix(err.Error(), "BOOTSTRAP_EXPECT: ") {
 		t.Fatalf("BOOTSTRAP_EXPECT not a majority: %v", err)
 	}
@@ -82,7 +84,7 @@ func TestLoadConfig(t *testing.T) {
 // Every node of a compose cluster gets the same advertise settings and
 // derives its own from NODE_ID, its service name.
 func TestConfigAdvertiseExpandsNodeID(t *testing.T) {
-	c, err := loadConfig([]string{"NODE_ID=kv-7", "HTTP_ADDR=:8080", "DATA_DIR=/data",
+	c, err := node.LoadAs[config]([]string{"NODE_ID=kv-7", "HTTP_ADDR=:8080", "DATA_DIR=/data",
 		"HTTP_ADVERTISE=${NODE_ID}:8080", "RAFT_ADVERTISE=${NODE_ID}:9080"})
 	if err != nil {
 		t.Fatal(err)

@@ -23,19 +23,9 @@ type config struct {
 	DropAfter           time.Duration `env:"DROP_AFTER" envDefault:"10m"`
 }
 
-// loadConfig reads the configuration from environ (os.Environ's format)
-// and checks it. Every error names the variable at fault.
-func loadConfig(environ []string) (config, error) {
-	var c config
-	if err := node.Load(environ, &c); err != nil {
-		return c, err
-	}
-	return c, c.check()
-}
-
-// check checks kv-server-side's own variables; node.Load checks the
-// shared ones.
-func (c *config) check() error {
+// Check checks kv-server-side's own variables; node.Load checks the shared
+// ones first, then calls it.
+func (c *config) Check() error {
 	switch {
 	case c.Ack != string(server.AckAll) && c.Ack != string(server.AckPrimary):
 		return fmt.Errorf("ACK: want %q or %q, got %q", server.AckAll, server.AckPrimary, c.Ack)

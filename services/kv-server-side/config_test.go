@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-server-side/server"
 )
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := loadConfig([]string{"NODE_ID=node-1"})
+	c, err := node.LoadAs[config]([]string{"NODE_ID=node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigReadsTheReferenceVariables(t *testing.T) {
-	c, err := loadConfig([]string{
+	c, err := node.LoadAs[config]([]string{
 		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
 		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false", "BOOTSTRAP_EXPECT=2",
 		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
@@ -66,7 +67,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "REPLICA_LAG_TIMEOUT=0s"}, "REPLICA_LAG_TIMEOUT"},
 		{[]string{"NODE_ID=n", "FORWARD_PROBE_TIMEOUT=5s"}, "FORWARD_PROBE_TIMEOUT"},
 	} {
-		_, err := loadConfig(c.env)
+		_, err := node.LoadAs[config](c.env)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)
 		}

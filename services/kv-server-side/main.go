@@ -19,9 +19,6 @@ import (
 func main() {
 	var cfg config
 	node.Main("kv-server-side", &cfg, func(ck *clusterkit.ClusterKit, log *slog.Logger) (io.Closer, error) {
-		if err := cfg.check(); err != nil {
-			return nil, err
-		}
 		log.Info("acknowledgement", "ack", cfg.Ack)
 		return server.New(ck, cfg.serverConfig(log))
 	})

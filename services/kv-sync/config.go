@@ -20,17 +20,9 @@ type config struct {
 	DropAfter     time.Duration `env:"DROP_AFTER" envDefault:"10m"`
 }
 
-// loadConfig reads the configuration from environ (os.Environ's format)
-// and checks it. Every error names the variable at fault.
-func loadConfig(environ []string) (config, error) {
-	var c config
-	if err := node.Load(environ, &c); err != nil {
-		return c, err
-	}
-	return c, c.check()
-}
-
-func (c *config) check() error {
+// Check checks kv-sync's own variables; node.Load checks the shared
+// ones first, then calls it.
+func (c *config) Check() error {
 	switch {
 	case c.QuorumTimeout <= 0:
 		return fmt.Errorf("QUORUM_TIMEOUT: %v must be positive", c.QuorumTimeout)

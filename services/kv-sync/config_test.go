@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"clusterkit.dev/services/kit/node"
 )
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := loadConfig([]string{"NODE_ID=node-1"})
+	c, err := node.LoadAs[config]([]string{"NODE_ID=node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigReadsTheReferenceVariables(t *testing.T) {
-	c, err := loadConfig([]string{
+	c, err := node.LoadAs[config]([]string{
 		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
 		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false", "BOOTSTRAP_EXPECT=2",
 		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
@@ -62,7 +64,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"NODE_ID=n", "CALL_TIMEOUT=-1s"}, "CALL_TIMEOUT"},
 		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=3s"}, "CALL_TIMEOUT"},
 	} {
-		_, err := loadConfig(c.env)
+		_, err := node.LoadAs[config](c.env)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)
 		}

@@ -19,9 +19,6 @@ import (
 func main() {
 	var cfg config
 	node.Main("kv-sync", &cfg, func(ck *clusterkit.ClusterKit, log *slog.Logger) (io.Closer, error) {
-		if err := cfg.check(); err != nil {
-			return nil, err
-		}
 		return server.New(ck, cfg.serverConfig(log))
 	})
 }

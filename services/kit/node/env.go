@@ -54,9 +54,15 @@ type Env struct {
 	PprofAddr string     `env:"PPROF_ADDR"`
 }
 
+// Checker is a service's configuration that checks its own variables
+// once they are parsed; its errors name the variable at fault.
+type Checker interface {
+	Check() error
+}
+
 // Load parses environ (os.Environ's format) into cfg, a pointer to a
-// struct that embeds Env, and checks Env's part. Every error names the
-// variable at fault.
+// struct that embeds Env, and checks it: Env's part, then, when cfg is a
+// Checker, the service's own. Every error names the variable at fault.
 func Load(environ []string, cfg any) error {
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: env.ToMap(environ)}); err != nil {
 		return envError(err, reflect.TypeOf(cfg).Elem())
@@ -65,7 +71,21 @@ func Load(environ []string, cfg any) error {
 	if e == nil {
 		return errors.New("node.Load: the configuration does not embed node.Env")
 	}
-	return e.check()
+	if err := e.check(); err != nil {
+		return err
+	}
+	if c, ok := cfg.(Checker); ok {
+		return c.Check()
+	}
+	return nil
+}
+
+// LoadAs returns a C, a struct that embeds Env, loaded from environ by
+// Load.
+func LoadAs[C any](environ []string) (C, error) {
+	var c C
+	err := Load(environ, &c)
+	return c, err
 }
 
 func envOf(cfg any) *Env {

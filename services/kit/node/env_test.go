@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,32 @@ func TestAdvertiseExpandsNodeID(t *testing.T) {
 	}
 	if c.HTTPAdvertise != "kv-7:8080" || c.RaftAdvertise != "kv-7:9080" {
 		t.Fatalf("advertise: %q, %q", c.HTTPAdvertise, c.RaftAdvertise)
+	}
+}
+
+// checkedConfig refuses SOME_TIMEOUT above a minute, as a service checks
+// its own variables.
+type checkedConfig struct {
+	Env
+	Timeout time.Duration `env:"SOME_TIMEOUT" envDefault:"5s"`
+}
+
+func (c *checkedConfig) Check() error {
+	if c.Timeout > time.Minute {
+		return fmt.Errorf("SOME_TIMEOUT: %v is over a minute", c.Timeout)
+	}
+	return nil
+}
+
+func TestLoadCallsTheServiceCheck(t *testing.T) {
+	if err := Load([]string{"NODE_ID=n1", "SOME_TIMEOUT=2m"}, &checkedConfig{}); err == nil || !strings.Contains(err.Error(), "SOME_TIMEOUT") {
+		t.Fatalf("Load of a configuration its Check refuses: %v", err)
+	}
+	if err := Load([]string{"NODE_ID=n1", "PARTITION_COUNT=-1", "SOME_TIMEOUT=2m"}, &checkedConfig{}); err == nil || !strings.Contains(err.Error(), "PARTITION_COUNT") {
+		t.Fatalf("Load checks the shared variables before the service's: %v", err)
+	}
+	var c checkedConfig
+	if err := Load([]string{"NODE_ID=n1", "SOME_TIMEOUT=30s"}, &c); err != nil || c.Timeout != 30*time.Second {
+		t.Fatalf("Load of a configuration its Check accepts: %v (%+v)", err, c)
 	}
 }

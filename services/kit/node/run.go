@@ -40,7 +40,7 @@ func Main(name string, cfg any, attach func(ck *clusterkit.ClusterKit, log *slog
 	}
 }
 
-// Run loads cfg from environ, builds the node's ClusterKit, attaches the
+// Run loads cfg from environ (Load, which checks it), builds the node's ClusterKit, attaches the
 // service, starts the node and serves until ctx ends; then it stops the
 // node and closes the service.
 func Run(ctx context.Context, name string, environ []string, cfg any, attach func(ck *clusterkit.ClusterKit, log *slog.Logger) (io.Closer, error)) error {
