@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	clusterkit.dev/services/kit v0.0.0 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
@@ -43,6 +44,7 @@ require (
 
 replace (
 	clusterkit.dev/clusterkit => ../clusterkit
+	clusterkit.dev/services/kit => ../services/kit
 	clusterkit.dev/services/kv-async => ../services/kv-async
 	clusterkit.dev/services/kv-sync => ../services/kv-sync
 )

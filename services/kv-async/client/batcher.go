@@ -13,6 +13,7 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
+	"clusterkit.dev/services/kit/kvclient"
 	"clusterkit.dev/services/kv-async/internal/batch"
 )
 
@@ -52,6 +53,9 @@ type call struct {
 	mapVersion uint64
 	done       chan callResult
 }
+
+// size is what cl adds to a batch's keys and values.
+func (cl *call) size() int { return len(cl.op.Key) + len(cl.op.Value) }
 
 type callResult struct {
 	res         batch.Result
@@ -136,19 +140,7 @@ func (q *nodeQueue) run() {
 			q.mu.Unlock()
 			return
 		}
-		n, size := 0, 0
-		for n < len(q.queue) && n < maxBatchOps {
-			size += len(q.queue[n].op.Key) + len(q.queue[n].op.Value)
-			if n > 0 && size > maxBatchBytes {
-				break
-			}
-			n++
-		}
-		calls := make([]*call, n)
-		copy(calls, q.queue)
-		rest := copy(q.queue, q.queue[n:])
-		clear(q.queue[rest:])
-		q.queue = q.queue[:rest]
+		calls := kvclient.TakeBatch(&q.queue, maxBatchOps, maxBatchBytes, (*call).size)
 		q.mu.Unlock()
 
 		ops = ops[:0]

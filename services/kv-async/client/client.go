@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -26,6 +25,7 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
+	"clusterkit.dev/services/kit/kvclient"
 	"clusterkit.dev/services/kv-async/internal/batch"
 	"clusterkit.dev/services/kv-async/internal/jsonstr"
 )
@@ -118,7 +118,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	if o.callTimeout < 0 || o.dialTimeout < 0 {
 		return nil, fmt.Errorf("kv-async: call timeout (%v) and dial timeout (%v) must be positive", o.callTimeout, o.dialTimeout)
 	}
-	tr := newTransport(o.dialTimeout)
+	tr := kvclient.NewTransport(o.dialTimeout)
 	scheme := "http"
 	sdkOpts := []ckclient.Option{ckclient.WithHTTPClient(&http.Client{Transport: tr, Timeout: o.callTimeout})}
 	if o.tls != nil {
@@ -137,20 +137,6 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	return &Client{sdk: sdk, transport: tr, hc: &http.Client{Transport: tr}, callTimeout: o.callTimeout,
 		scheme: scheme, bg: bg, cancel: cancel, queues: map[string]*nodeQueue{}}, nil
-}
-
-// newTransport returns the client's pool of keep-alive connections, sized
-// for many concurrent requests to a handful of nodes, with a connect
-// timeout of dial.
-func newTransport(dial time.Duration) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 256
-	t.IdleConnTimeout = 90 * time.Second
-	t.DisableCompression = true
-	t.ForceAttemptHTTP2 = false
-	return t
 }
 
 // Close ends the writes in flight (they fail), stops the client's

@@ -15,6 +15,7 @@ import (
 
 	ckclient "clusterkit.dev/clusterkit/client"
 	"clusterkit.dev/clusterkit/wire"
+	"clusterkit.dev/services/kit/kvclient"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
 
@@ -238,20 +239,7 @@ func (q *nodeQueue) run() {
 			q.mu.Unlock()
 			return
 		}
-		n, size := 0, 0
-		for n < len(q.queue) && n < maxBatchOps {
-			if s := q.queue[n].size(); n == 0 || size+s <= batch.MaxRequestBytes {
-				size += s
-				n++
-				continue
-			}
-			break
-		}
-		calls := make([]*call, n)
-		copy(calls, q.queue)
-		rest := copy(q.queue, q.queue[n:])
-		clear(q.queue[rest:])
-		q.queue = q.queue[:rest]
+		calls := kvclient.TakeBatch(&q.queue, maxBatchOps, batch.MaxRequestBytes, (*call).size)
 		for _, cl := range calls {
 			q.bytes -= cl.size()
 		}

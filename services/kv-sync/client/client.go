@@ -41,13 +41,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kit/kvclient"
 )
 
 // Limits of keys and values, the same as the servers'.
@@ -224,7 +224,7 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{sdk: o.sdk, writer: o.writer, timeout: o.timeout, callTimeout: o.callTimeout,
 		queues: map[queueKey]*nodeQueue{}, peers: map[string]*peer{}, token: o.token, scheme: "http"}
-	c.transport = newTransport(o.dialTimeout)
+	c.transport = kvclient.NewTransport(o.dialTimeout)
 	if o.tls != nil {
 		c.transport.TLSClientConfig, c.scheme = o.tls, "https"
 	}
@@ -247,20 +247,6 @@ func New(ctx context.Context, seeds []string, opts ...Option) (*Client, error) {
 	}
 	c.bg, c.cancel = context.WithCancel(context.Background())
 	return c, nil
-}
-
-// newTransport returns the client's pool of keep-alive connections, sized
-// for many concurrent requests to a handful of nodes, with a connect
-// timeout of dial.
-func newTransport(dial time.Duration) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 256
-	t.IdleConnTimeout = 90 * time.Second
-	t.DisableCompression = true
-	t.ForceAttemptHTTP2 = false
-	return t
 }
 
 // WriterID returns the writer half of this client's versions.
