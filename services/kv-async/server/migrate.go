@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	knode "clusterkit.dev/services/kit/node"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
@@ -241,16 +241,11 @@ func (s *Server) copyFrom(ctx context.Context, p int, src *clusterkit.Node) (_ i
 	}
 	ctx, idle := stream.WatchIdle(ctx, src.ID, s.cfg.StreamIdleTimeout)
 	defer func() { err = idle.Stop(err) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.scheme+"://"+src.IP+pathStream+"?"+q.Encode(), nil)
+	req, err := knode.NewRequest(ctx, s.ck, src, http.MethodGet, pathStream+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	s.ck.AuthorizeRequest(req)
-	// A stream may run longer than the peers client's timeout.
-	hc := *s.peers
-	hc.Timeout = 0
-	resp, err := hc.Do(req)
+	resp, err := s.peers.Do(req)
 	if err != nil {
 		return 0, err
 	}

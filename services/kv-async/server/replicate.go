@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	knode "clusterkit.dev/services/kit/node"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -417,12 +417,12 @@ func (sh *shipper) post(ctx context.Context, req *batchRequest) (*batchResponse,
 	sh.buf = appendBatchRequest(sh.buf[:0], req)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReplicationTimeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.scheme+"://"+node.IP+pathReplicate, bytes.NewReader(sh.buf))
+	hreq, err := knode.NewRequest(ctx, s.ck, node, http.MethodPost, pathReplicate, bytes.NewReader(sh.buf))
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Content-Type", contentTypeBatch)
-	s.ck.AuthorizeRequest(hreq)
+	// The map the batch was judged by, which the peer waits for.
 	hreq.Header.Set(clusterkit.HeaderMapVersion, strconv.FormatUint(req.MapVersion, 10))
 	hresp, err := s.peers.Do(hreq)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,6 +26,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
@@ -167,10 +167,9 @@ type Server struct {
 	// drops deletes the partitions this node lost, DropDelay later.
 	drops  *migrate.Drops
 	routes map[string]route
-	// peers is the keep-alive client for node-to-node requests; they go
-	// to scheme://<member's HTTP address> with the cluster token.
-	peers  *http.Client
-	scheme string
+	// peers is the keep-alive client for node-to-node requests
+	// (knode.NewRequest); each bounds its own time with its context.
+	peers *http.Client
 	// mapVersion caches the map version header value.
 	mapVersion atomic.Pointer[mapVersionValue]
 
@@ -193,19 +192,13 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.MaxIdleConnsPerHost = 64
-	tr.DisableCompression = true
-	tr.TLSClientConfig = ck.TLSClientConfig() // nil without TLS
 	s := &Server{
-		cfg:    cfg,
-		ck:     ck,
-		self:   ck.GetMyNodeID(),
-		log:    cfg.Logger.With("service", "kv-async"),
-		peers:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		scheme: ck.Scheme(),
-		gates:  map[int]chan struct{}{},
+		cfg:   cfg,
+		ck:    ck,
+		self:  ck.GetMyNodeID(),
+		log:   cfg.Logger.With("service", "kv-async"),
+		peers: knode.NewClient(ck.TLSClientConfig(), 64),
+		gates: map[int]chan struct{}{},
 	}
 	var err error
 	if s.metrics, err = newMetrics(s, ck.Registry()); err != nil {
