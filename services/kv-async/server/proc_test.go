@@ -19,11 +19,7 @@ import (
 // nodeBin is the kv-async command, built once per test run.
 var nodeBin kittest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	nodeBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(nodeBin.Run(m)) }
 
 // procCluster is a cluster of kv-async processes on 127.0.0.1.
 type procCluster struct {
