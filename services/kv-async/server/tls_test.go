@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/clusterkit/certs"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kv-async/client"
 )
 
@@ -20,18 +19,10 @@ import (
 // client configured with the CA: its writes reach every owner, read from
 // each of them over HTTPS. Plain HTTP to a node fails.
 func TestTLSAndTokenCluster(t *testing.T) {
-	ca, err := certs.NewCA("kv-async test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := ca.WriteFiles(dir, []string{"node"}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := files["node"]
+	ca, files := kittest.NodeTLS(t, "kv-async test CA")
 	tc := newCluster(t, 3, Config{}, withToken(), cktest.WithSetup(func(_ int, o *clusterkit.Options) {
-		o.TLS = &clusterkit.TLSFiles{CertFile: node.CertFile, KeyFile: node.KeyFile, CAFile: filepath.Join(dir, "ca.pem")}
+		f := *files // each node its own copy
+		o.TLS = &f
 	}))
 	var seeds []string
 	for _, m := range tc.Running() {
