@@ -1,10 +1,10 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kit/node"
 )
 
@@ -27,22 +27,11 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigReadsTheReferenceVariables(t *testing.T) {
-	c, err := node.LoadAs[config]([]string{
-		"NODE_ID=node-2", "NODE_NAME=Server-2", "HTTP_ADDR=0.0.0.0:8081", "HTTP_ADVERTISE=kv-2:8081",
-		"RAFT_ADDR=0.0.0.0:9081", "RAFT_ADVERTISE=kv-2:9081", "JOIN_ADDR=kv-1:8080,kv-3:8082", "BOOTSTRAP=false", "BOOTSTRAP_EXPECT=2",
-		"DATA_DIR=/data", "ZONE=b", "CLUSTER_NAME=shop", "PARTITION_COUNT=64", "REPLICATION_FACTOR=3",
-		"FSYNC=false", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=300ms", "DROP_AFTER=-1s", "LOG_LEVEL=debug",
-	})
+	c, err := node.LoadAs[config](kittest.ReferenceEnv("FSYNC=false", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=300ms", "DROP_AFTER=-1s"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := c.NewClusterKit(c.Logger())
-	if err != nil {
-		t.Fatalf("cluster options: %v", err)
-	}
-	if ck.GetMyNodeID() != "node-2" {
-		t.Fatalf("node ID %q", ck.GetMyNodeID())
-	}
+	kittest.CheckReferenceEnv(t, &c.Env)
 	sc := c.serverConfig(c.Logger())
 	if !sc.NoSync || sc.QuorumTimeout != 2*time.Second || sc.CallTimeout != 300*time.Millisecond ||
 		sc.DropAfter >= 0 || sc.DataDir != "/data" {
@@ -53,20 +42,11 @@ func TestConfigReadsTheReferenceVariables(t *testing.T) {
 // The shared variables' errors are tested with them, in the kit
 // (services/kit/node); these are this service's.
 func TestConfigErrorsNameTheVariable(t *testing.T) {
-	for _, c := range []struct {
-		env  []string
-		want string
-	}{
-		{nil, "NODE_ID"},
-		{[]string{"NODE_ID=n", "FSYNC=sometimes"}, "FSYNC"},
-		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=soon"}, "QUORUM_TIMEOUT"},
-		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=0s"}, "QUORUM_TIMEOUT"},
-		{[]string{"NODE_ID=n", "CALL_TIMEOUT=-1s"}, "CALL_TIMEOUT"},
-		{[]string{"NODE_ID=n", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=3s"}, "CALL_TIMEOUT"},
-	} {
-		_, err := node.LoadAs[config](c.env)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: error %v, want one naming %s", c.env, err, c.want)
-		}
-	}
+	refused := kittest.EnvRefused[config]
+	refused(t, "NODE_ID")
+	refused(t, "FSYNC", "NODE_ID=n", "FSYNC=sometimes")
+	refused(t, "QUORUM_TIMEOUT", "NODE_ID=n", "QUORUM_TIMEOUT=soon")
+	refused(t, "QUORUM_TIMEOUT", "NODE_ID=n", "QUORUM_TIMEOUT=0s")
+	refused(t, "CALL_TIMEOUT", "NODE_ID=n", "CALL_TIMEOUT=-1s")
+	refused(t, "CALL_TIMEOUT", "NODE_ID=n", "QUORUM_TIMEOUT=2s", "CALL_TIMEOUT=3s")
 }
