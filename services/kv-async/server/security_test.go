@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"clusterkit.dev/services/kit/kittest"
 	"context"
 	"encoding/gob"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	ckclient "clusterkit.dev/clusterkit/client"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kv-async/internal/store"
 )
 
