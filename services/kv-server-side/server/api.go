@@ -1,18 +1,16 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
@@ -89,7 +87,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) 
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(o.name(), role, result(status), start) }()
 
-	body, err := readBody(r)
+	body, err := api.ReadBody(r, maxBody)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
@@ -114,7 +112,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
-	key, err := queryKey(r)
+	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
@@ -132,21 +130,19 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
-	key, err := queryKey(r)
+	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
 	}
-	if local := r.URL.Query().Get("local"); local != "" {
-		on, err := strconv.ParseBool(local)
-		if err != nil {
-			status = s.writeError(w, errBadRequest("local must be true or false, got "+strconv.Quote(local)))
-			return
-		}
-		if on {
-			role, status = roleLocal, s.write(w, s.readLocal(key, r.URL.Query().Get("owner") == "true"))
-			return
-		}
+	local, err := api.QueryBool(r, "local")
+	if err != nil {
+		status = s.writeError(w, err)
+		return
+	}
+	if local {
+		role, status = roleLocal, s.write(w, s.readLocal(key, r.URL.Query().Get("owner") == "true"))
+		return
 	}
 	var rep reply
 	role, rep = s.route(r.Context(), op{kind: opKindGet, key: key}, forwarded(r))
@@ -324,37 +320,6 @@ func (s *Server) checkOwnerRead(p *clusterkit.Partition) error {
 	return nil
 }
 
-// readBody reads a request body of at most maxBody bytes. The buffer
-// grows as the body arrives, from at most readChunk: a Content-Length the
-// body does not deliver costs nothing.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxBody {
-		return nil, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, maxBody))
-	}
-	var buf bytes.Buffer
-	buf.Grow(int(min(max(r.ContentLength, 0), readChunk)) + 1)
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
-		if e := bodyError(err); e.Status == http.StatusRequestEntityTooLarge {
-			return nil, e
-		}
-		return nil, errBadRequest("read request body: " + err.Error())
-	}
-	if buf.Len() > maxBody {
-		return nil, errTooLarge(fmt.Sprintf("request body exceeds %d bytes", maxBody))
-	}
-	return buf.Bytes(), nil
-}
-
-// bodyError is the answer to a request body a decoder refused: 413 when
-// it exceeded its cap, 400 otherwise.
-func bodyError(err error) *apiError {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errTooLarge(fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
-	}
-	return errBadRequest(err.Error())
-}
-
 // decodeWrite decodes and checks the JSON body of a set (withValue) or a
 // delete.
 func decodeWrite(body []byte, withValue bool) (key, value string, err error) {
@@ -369,7 +334,7 @@ func decodeWrite(body []byte, withValue bool) (key, value string, err error) {
 	if req.Key == nil {
 		return "", "", errBadRequest(`"key" is required`)
 	}
-	if err := checkKey(*req.Key); err != nil {
+	if err := api.CheckKey(*req.Key, MaxKeySize); err != nil {
 		return "", "", err
 	}
 	if !withValue {
@@ -382,24 +347,4 @@ func decodeWrite(body []byte, withValue bool) (key, value string, err error) {
 		return "", "", errTooLarge(fmt.Sprintf("value is %d bytes; the limit is %d", len(*req.Value), MaxValueSize))
 	}
 	return *req.Key, *req.Value, nil
-}
-
-// queryKey returns the key query parameter, checked.
-func queryKey(r *http.Request) (string, error) {
-	q := r.URL.Query()
-	if !q.Has("key") {
-		return "", errBadRequest(`query parameter "key" is required`)
-	}
-	key := q.Get("key")
-	return key, checkKey(key)
-}
-
-func checkKey(key string) error {
-	if key == "" {
-		return errBadRequest("key must not be empty")
-	}
-	if len(key) > MaxKeySize {
-		return errTooLarge(fmt.Sprintf("key is %d bytes; the limit is %d", len(key), MaxKeySize))
-	}
-	return nil
 }

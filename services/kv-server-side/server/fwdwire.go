@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/stream"
 )
 
@@ -30,7 +31,7 @@ import (
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	ops, err := readFwdOps(r.Body)
 	if err != nil {
-		s.writeError(w, bodyError(err))
+		s.writeError(w, api.BodyError(err))
 		return
 	}
 	replies := make([]reply, len(ops))

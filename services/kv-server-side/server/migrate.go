@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// node took before is in the stream, and a primary that replicates
 	// here later learns the newer map from the answer and replicates to
 	// the copier too (see replicate).
-	s.awaitSenderMap(r)
+	api.AwaitMap(s.ck, r, senderMapWait)
 	// A node that does not hold the partition in full (still copying it,
 	// or catching up after a restart or a promotion) would hand on what
 	// it lacks as if it were all: the copier tries another source.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,21 +9,15 @@ import (
 	"time"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
-// awaitSenderMap waits briefly when the request comes from a node with a
-// newer map than this node's, so that a node just made an owner accepts it.
-func (s *Server) awaitSenderMap(r *http.Request) {
-	v, err := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
-	if err != nil || v <= s.ck.Version() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	_ = s.ck.WaitForMap(ctx, v)
-}
+// senderMapWait bounds how long a request from a node with a newer map
+// than this node's waits for it (api.AwaitMap), so that a node just made
+// an owner accepts it.
+const senderMapWait = time.Second
 
 // MaxClockSkew bounds how far a replicated write's sequence number may be
 // ahead of the receiving node's clock. A sequence number is a reading of
@@ -55,7 +48,7 @@ func seqCeiling(now time.Time) uint64 {
 // the sender's map is newer, the node first waits briefly for it, so that
 // a node just added as owner accepts its first writes.
 func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
-	s.awaitSenderMap(r)
+	api.AwaitMap(s.ck, r, senderMapWait)
 	fr := newFrameReader(r.Body)
 	ceiling := seqCeiling(time.Now())
 	var entries []store.Entry
@@ -66,7 +59,7 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			s.writeError(w, bodyError(err))
+			s.writeError(w, api.BodyError(err))
 			return
 		}
 		if rec.Version.Seq > ceiling {

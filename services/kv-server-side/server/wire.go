@@ -18,9 +18,6 @@ const (
 	// numbers are wall-clock milliseconds shifted left by 16 bits (see
 	// clock), about 2^57 today, and reach 2^62 in the year 4200.
 	MaxVersionNumber = 1 << 62
-	// readChunk is what a request body's buffer grows by ahead of the
-	// bytes that arrived.
-	readChunk = 64 << 10
 )
 
 // streamLimits bound the records a node accepts from another: a key of 1

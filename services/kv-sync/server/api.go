@@ -1,18 +1,15 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
-	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kit/stream"
 	"clusterkit.dev/services/kv-sync/client"
@@ -73,7 +70,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) 
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(op, role, result(status), start) }()
 
-	body, err := readBody(r)
+	body, err := api.ReadBody(r, maxBody)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
@@ -116,7 +113,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
 
-	key, err := queryKey(r)
+	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
@@ -135,12 +132,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	role, status := roleNone, 0
 	defer func() { s.m.Observe(opGet, role, result(status), start) }()
 
-	key, err := queryKey(r)
+	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
 		status = s.writeError(w, err)
 		return
 	}
-	local, err := queryBool(r, "local")
+	local, err := api.QueryBool(r, "local")
 	if err != nil {
 		status = s.writeError(w, err)
 		return
@@ -165,7 +162,7 @@ func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.
 	if rec.Version.IsZero() {
 		return s.writeError(w, errBadRequest("version must not be zero"))
 	}
-	s.awaitClientMap(r, replicaMapWait)
+	api.AwaitMap(s.ck, r, replicaMapWait)
 	p, err := s.ck.GetPartition(rec.Key)
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
@@ -191,7 +188,7 @@ func (s *Server) replicaWrite(w http.ResponseWriter, r *http.Request, rec store.
 // version, or 404, with the version when the key was deleted. The node must
 // be a ready owner (primary or replica) holding the partition's data.
 func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string) int {
-	s.awaitClientMap(r, replicaMapWait)
+	api.AwaitMap(s.ck, r, replicaMapWait)
 	p, err := s.ck.GetPartition(key)
 	if err != nil {
 		return s.writeError(w, errUnavailable("this node has no partition map yet"))
@@ -226,36 +223,6 @@ const (
 	streamMapWait  = time.Second
 )
 
-// awaitClientMap waits at most d when the request was routed with a newer
-// map than this node's, so that a node just made an owner accepts it.
-func (s *Server) awaitClientMap(r *http.Request, d time.Duration) {
-	v, err := strconv.ParseUint(r.Header.Get(clusterkit.HeaderMapVersion), 10, 64)
-	if err != nil || v <= s.ck.Version() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), d)
-	defer cancel()
-	_ = s.ck.WaitForMap(ctx, v)
-}
-
-// readBody reads a request body of at most maxBody bytes.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxBody {
-		return nil, errTooLarge(fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, maxBody))
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1)
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
-		return nil, errBadRequest("read request body: " + err.Error())
-	}
-	if buf.Len() > maxBody {
-		return nil, errTooLarge(fmt.Sprintf("request body exceeds %d bytes", maxBody))
-	}
-	return buf.Bytes(), nil
-}
-
 // decodeWrite decodes and checks the JSON body of a set (withValue) or a
 // delete.
 func decodeWrite(body []byte, withValue bool) (writeRequest, error) {
@@ -270,7 +237,7 @@ func decodeWrite(body []byte, withValue bool) (writeRequest, error) {
 	if req.Key == nil {
 		return req, errBadRequest(`"key" is required`)
 	}
-	if err := checkKey(*req.Key); err != nil {
+	if err := api.CheckKey(*req.Key, MaxKeySize); err != nil {
 		return req, err
 	}
 	if req.Version != nil && req.Version.Counter == math.MaxUint64 {
@@ -286,37 +253,4 @@ func decodeWrite(body []byte, withValue bool) (writeRequest, error) {
 		return req, errTooLarge(fmt.Sprintf("value is %d bytes; the limit is %d", len(*req.Value), MaxValueSize))
 	}
 	return req, nil
-}
-
-// queryKey returns the key query parameter, checked.
-func queryKey(r *http.Request) (string, error) {
-	q := r.URL.Query()
-	if !q.Has("key") {
-		return "", errBadRequest(`query parameter "key" is required`)
-	}
-	key := q.Get("key")
-	return key, checkKey(key)
-}
-
-// queryBool returns a boolean query parameter, false when absent.
-func queryBool(r *http.Request, name string) (bool, error) {
-	raw := r.URL.Query().Get(name)
-	if raw == "" {
-		return false, nil
-	}
-	on, err := strconv.ParseBool(raw)
-	if err != nil {
-		return false, errBadRequest(name + " must be true or false, got " + strconv.Quote(raw))
-	}
-	return on, nil
-}
-
-func checkKey(key string) error {
-	if key == "" {
-		return errBadRequest("key must not be empty")
-	}
-	if len(key) > MaxKeySize {
-		return errTooLarge(fmt.Sprintf("key is %d bytes; the limit is %d", len(key), MaxKeySize))
-	}
-	return nil
 }

@@ -28,7 +28,7 @@ const maxBatchBody = batch.MaxRequestBytes + MaxKeySize + MaxValueSize + 64<<10
 // commit. A malformed request is refused as a whole.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.awaitClientMap(r, replicaMapWait)
+	api.AwaitMap(s.ck, r, replicaMapWait)
 	body, err := readSized(http.MaxBytesReader(w, r.Body, maxBatchBody), r.ContentLength)
 	if err != nil {
 		apiErr := errBadRequest("read request body: " + err.Error())

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"clusterkit.dev/clusterkit"
+	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// node took before is in the stream; a client that writes here later
 	// learns this node's newer map from the answer and sends the write to
 	// the copier too (see the client's writeQuorum).
-	s.awaitClientMap(r, streamMapWait)
+	api.AwaitMap(s.ck, r, streamMapWait)
 	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
 	if _, err := s.drops.Send(r.Context(), w, p, writeTimeout); err != nil && r.Context().Err() == nil {
 		s.log.Warn("stream aborted", "partition", p, "err", err)
