@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
-	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kit/stream"
 )
 
@@ -75,79 +73,35 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 
 	// Keep writing while the new node copies: a write that reaches it (as
 	// a joining owner) or its source mid-copy must not be lost.
-	stop := make(chan struct{})
-	var during sync.Map
-	var wg sync.WaitGroup
-	var n, failed atomic.Int64
-	var firstFailure atomic.Value
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
-				if a := tc.set(w%3, k, v); a.Status == http.StatusOK {
-					during.Store(k, v)
-					n.Add(1)
-				} else {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", a.Status, a.Body))
-				}
-			}
-		})
-	}
+	writers := kittest.StartWriters(4, "during", func(w int, k, v string) error {
+		if a := tc.set(w%3, k, v); a.Status != http.StatusOK {
+			return fmt.Errorf("%d %s", a.Status, a.Body)
+		}
+		return nil
+	})
 	added := tc.Add()
 	tc.WaitSettled()
-	close(stop)
-	wg.Wait()
-	during.Range(func(k, v any) bool {
-		want[k.(string)] = v.(string)
-		return true
-	})
+	during, failed, firstFailure := writers.Stop()
+	maps.Copy(want, during)
 	// A move of a primary may fail the few writes in flight (503, retry);
 	// a migration that fails more than maxFailedWrites of the writes made
 	// during it is a failure of the test.
 	const maxFailedWrites = 0.05
 	t.Logf("%d writes acknowledged and %d failed while the node joined; first failure: %v",
-		n.Load(), failed.Load(), firstFailure.Load())
-	if n.Load() == 0 {
+		len(during), failed, firstFailure)
+	if len(during) == 0 {
 		t.Fatal("no write was acknowledged while the node joined")
 	}
-	if f := float64(failed.Load()) / float64(n.Load()+failed.Load()); f > maxFailedWrites {
+	if f := float64(failed) / float64(len(during)+failed); f > maxFailedWrites {
 		t.Errorf("%.1f%% of the writes made while the node joined failed, more than %.0f%%", 100*f, 100*maxFailedWrites)
 	}
 
-	newID := tc.C.Member(added).ID
-	owned := 0
-	for _, p := range tc.C.Member(0).CK.Partitions() {
-		if migrate.Owner(&p, newID) {
-			owned++
-		}
-	}
-	if owned == 0 {
-		t.Fatalf("%s owns no partition after joining", newID)
-	}
+	tc.CheckOwnsSome(added)
 	tc.CheckOwners(want)
 	tc.CheckReads(want)
 
 	// The nodes that gave partitions away delete them after DropAfter.
-	tc.C.Eventually("lost partitions dropped", func() error {
-		for _, m := range tc.C.Running() {
-			s := tc.Server(m.Index)
-			for _, p := range m.CK.Partitions() {
-				if migrate.Owner(&p, m.ID) {
-					continue
-				}
-				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
-					return fmt.Errorf("%s still holds %s it does not own (%v)", m.ID, p.ID, err)
-				}
-			}
-		}
-		return nil
-	})
+	tc.CheckDropped(holds)
 	tc.CheckReads(want)
 }
 
@@ -202,24 +156,7 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	// catches up the writes it missed.
 	tc.Start(victim)
 	tc.WaitSettled()
-	s := tc.Server(victim)
-	missing := 0
-	for k, v := range want {
-		p, _ := tc.C.Member(victim).CK.GetPartition(k)
-		if !migrate.Owner(p, victimID) {
-			continue
-		}
-		rec, found, err := s.store.Get(p.Index, k)
-		if err != nil || !found || string(rec.Value) != v {
-			missing++
-			if missing < 5 {
-				t.Logf("%s (%s, epoch %d, state %+v): found=%v value=%q want %q err=%v", k, p.ID, p.Epoch, s.parts.Get(p.Index), found, rec.Value, v, err)
-			}
-		}
-	}
-	if missing > 0 {
-		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
-	}
+	tc.CheckHeld(victim, want, read)
 	tc.CheckOwners(want)
 	tc.CheckReads(want)
 }
@@ -244,7 +181,7 @@ func TestAckPrimaryReplicatesInTheBackground(t *testing.T) {
 		return nil
 	})
 	for i := range 3 {
-		if got := metricValue(t, tc, i, "kvss_replication_pending"); got != 0 {
+		if got := tc.Metric(i, "kvss_replication_pending"); got != 0 {
 			t.Errorf("node %d: kvss_replication_pending %v after catching up", i, got)
 		}
 	}
@@ -313,14 +250,14 @@ func TestForwardedRequestToANonPrimaryIsRefused(t *testing.T) {
 	if a := tc.set(other, key, "v"); a.Status != http.StatusOK {
 		t.Fatalf("set via a non-primary: %d %s", a.Status, a.Body)
 	}
-	if got := metricValue(t, tc, other, `kvss_requests_total{op="set",result="ok",role="forward"}`); got != 1 {
+	if got := tc.Metric(other, `kvss_requests_total{op="set",result="ok",role="forward"}`); got != 1 {
 		t.Errorf("forwarded sets counted %v, want 1", got)
 	}
 	// It went in one batch of one write; no read was forwarded.
-	if got := metricValue(t, tc, other, `kvss_forward_batch_ops_sum{kind="write"}`); got != 1 {
+	if got := tc.Metric(other, `kvss_forward_batch_ops_sum{kind="write"}`); got != 1 {
 		t.Errorf("forwarded batch ops %v, want 1", got)
 	}
-	if got := metricValue(t, tc, other, `kvss_forward_batch_ops_count{kind="read"}`); got != 0 {
+	if got := tc.Metric(other, `kvss_forward_batch_ops_count{kind="read"}`); got != 0 {
 		t.Errorf("forwarded read batches %v, want 0", got)
 	}
 }
@@ -375,64 +312,10 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	// replication can take longer than the default 300ms lag timeout,
 	// which is not what this test is about.
 	tc := newTestCluster(t, 3, Config{ReplicaLagTimeout: 4 * time.Second, ReplicationTimeout: 5 * time.Second})
-	longKey := strings.Repeat("k", MaxKeySize+1)
-	bigValue := strings.Repeat("v", MaxValueSize+1)
-	setBody := func(key, value string) string {
-		b, _ := json.Marshal(map[string]string{"key": key, "value": value})
-		return string(b)
-	}
-	cases := []struct {
-		name         string
-		method, path string
-		body         string
-		status       int
-	}{
-		{"malformed JSON", http.MethodPost, "/kv/set", `{"key":"a","value":`, http.StatusBadRequest},
-		{"not an object", http.MethodPost, "/kv/set", `["a","b"]`, http.StatusBadRequest},
-		{"missing key", http.MethodPost, "/kv/set", `{"value":"v"}`, http.StatusBadRequest},
-		{"empty key", http.MethodPost, "/kv/set", `{"key":"","value":"v"}`, http.StatusBadRequest},
-		{"missing value", http.MethodPost, "/kv/set", `{"key":"a"}`, http.StatusBadRequest},
-		{"value not a string", http.MethodPost, "/kv/set", `{"key":"a","value":5}`, http.StatusBadRequest},
-		{"key too long", http.MethodPost, "/kv/set", setBody(longKey, "v"), http.StatusRequestEntityTooLarge},
-		{"value too long", http.MethodPost, "/kv/set", setBody("a", bigValue), http.StatusRequestEntityTooLarge},
-		{"body too long", http.MethodPost, "/kv/set", strings.Repeat(" ", maxBody+1), http.StatusRequestEntityTooLarge},
-		{"get without key", http.MethodGet, "/kv/get", "", http.StatusBadRequest},
-		{"get of a long key", http.MethodGet, "/kv/get?key=" + longKey, "", http.StatusRequestEntityTooLarge},
-		{"get of a missing key", http.MethodGet, "/kv/get?key=absent", "", http.StatusNotFound},
-		{"bad local flag", http.MethodGet, "/kv/get?key=a&local=maybe", "", http.StatusBadRequest},
-		{"delete without key", http.MethodPost, "/kv/delete", `{}`, http.StatusBadRequest},
-		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
-		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
-		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
-		{"stream of a negative partition", http.MethodGet, "/kv/internal/stream?partition=-1", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
-		{"replicate garbage", http.MethodPost, "/kv/internal/replicate", "garbage", http.StatusBadRequest},
-		{"forward garbage", http.MethodPost, "/kv/internal/forward", "garbage", http.StatusBadRequest},
-	}
-	for _, c := range cases {
-		for i := range 3 { // owner or not, every node refuses alike
-			var body []byte
-			if c.body != "" {
-				body = []byte(c.body)
-			}
-			a := tc.Do(i, c.method, c.path, body, nil)
-			if a.Status != c.status || a.Err == "" {
-				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.Status, a.Body, c.status)
-			}
-			if a.Header.Get(clusterkit.HeaderMapVersion) == "" {
-				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
-			}
-		}
-	}
-	for i := range 3 {
-		s := tc.Server(i)
-		for p := range tc.C.Member(i).CK.PartitionCount() {
-			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
-				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
-			}
-		}
-	}
+	tc.CheckRefused(append(kittest.BadInput(MaxKeySize, MaxValueSize, maxBody),
+		kittest.Refusal{Name: "replicate garbage", Method: http.MethodPost, Path: "/kv/internal/replicate", Body: "garbage", Status: http.StatusBadRequest},
+		kittest.Refusal{Name: "forward garbage", Method: http.MethodPost, Path: "/kv/internal/forward", Body: "garbage", Status: http.StatusBadRequest}))
+	tc.CheckNoneHeld(holds)
 
 	// The limits are inclusive.
 	maxKey, maxValue := strings.Repeat("k", MaxKeySize), strings.Repeat("v", MaxValueSize)
@@ -444,22 +327,16 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	}
 }
 
-// metricValue returns the value of the sample named series (with its
-// labels, in the exposition's order) on member i's /metrics.
-func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
-	t.Helper()
-	a := tc.Do(i, http.MethodGet, "/metrics", nil, nil)
-	for _, line := range strings.Split(string(a.Body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", series, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no metric %s on node %d", series, i)
-	return 0
+// read reads key of partition p from s's store.
+func read(s *Server, p int, key string) ([]byte, bool, error) {
+	rec, found, err := s.store.Get(p, key)
+	return rec.Value, found, err
+}
+
+// holds reports whether s's store holds a record of partition p.
+func holds(s *Server, p int) (bool, error) {
+	recs, err := s.store.Scan(p, "", 1)
+	return len(recs) > 0, err
 }
 
 // Every node reports the size of each partition it owns, for the leader's

@@ -133,7 +133,7 @@ func TestLargeForwardedWritesFitTheCap(t *testing.T) {
 			t.Errorf("get %s: %d, %d bytes", k, a.Status, len(a.Value))
 		}
 	}
-	if got := metricValue(t, tc, 0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
+	if got := tc.Metric(0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
 		t.Error("no write batch was forwarded")
 	}
 }

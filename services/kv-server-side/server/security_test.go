@@ -85,7 +85,7 @@ func TestNodeToNodeEndpointsNeedTheToken(t *testing.T) {
 			t.Fatalf("node %d holds %v after unauthorized requests (%v)", i, recs, err)
 		}
 	}
-	if got := metricValue(t, tc, replica, `clusterkit_unauthorized_requests_total{route="/kv/internal/replicate"}`); got != 2 {
+	if got := tc.Metric(replica, `clusterkit_unauthorized_requests_total{route="/kv/internal/replicate"}`); got != 2 {
 		t.Errorf("unauthorized replications counted %v, want 2", got)
 	}
 
@@ -121,13 +121,13 @@ func TestTLSClusterWithToken(t *testing.T) {
 	}
 	tc.CheckReads(want)
 	tc.CheckOwners(want)
-	if got := metricValue(t, tc, 0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
+	if got := tc.Metric(0, `kvss_forward_batch_ops_count{kind="write"}`); got == 0 {
 		t.Error("no write was forwarded: the test did not cross nodes")
 	}
 	added := tc.Add()
 	tc.WaitSettled()
 	tc.CheckOwners(want)
-	if got := metricValue(t, tc, added, `kvss_migrated_records_total`); got == 0 {
+	if got := tc.Metric(added, `kvss_migrated_records_total`); got == 0 {
 		t.Error("the added node copied no record")
 	}
 	// Plain HTTP to a TLS node is not served.

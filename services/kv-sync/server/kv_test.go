@@ -5,19 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/kittest"
-	"clusterkit.dev/services/kit/migrate"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -53,7 +50,7 @@ func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
 	for i := range 3 {
 		id := tc.C.Member(i).ID
 		for _, name := range []string{"kvsync_replication_lag_operations", "kvsync_replication_lag_seconds", "kvsync_replication_missed_writes_total"} {
-			if got := metricValue(t, tc, 0, name+`{node="`+id+`"}`); got != 0 {
+			if got := tc.Metric(0, name+`{node="`+id+`"}`); got != 0 {
 				t.Errorf("%s of %s on node 0: %v, want 0", name, id, got)
 			}
 		}
@@ -87,7 +84,7 @@ func TestRequestsWithoutVersionRunAQuorumOnTheNode(t *testing.T) {
 	if _, _, err := c.Get(context.Background(), "user:1"); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("client get after delete: %v", err)
 	}
-	if got := metricValue(t, tc, 0, `kvsync_requests_total{op="set",result="ok",role="coordinator"}`); got != 1 {
+	if got := tc.Metric(0, `kvsync_requests_total{op="set",result="ok",role="coordinator"}`); got != 1 {
 		t.Errorf("coordinated sets on node 0: %v, want 1", got)
 	}
 }
@@ -101,77 +98,31 @@ func TestAddedNodeCopiesItsPartitions(t *testing.T) {
 	// owner, and the copy merges by version. No write may fail: the join
 	// takes no owner away until the new one is ready.
 	const maxFailedWrites = 0
-	stop := make(chan struct{})
-	var during sync.Map
-	var wg sync.WaitGroup
-	var n, failed atomic.Int64
-	var firstErr atomic.Value
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k, v := fmt.Sprintf("during-%d-%d", w, i), strconv.Itoa(i)
-				if _, err := c.Set(context.Background(), k, v); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				during.Store(k, v)
-				n.Add(1)
-			}
-		})
-	}
+	writers := kittest.StartWriters(4, "during", func(_ int, k, v string) error {
+		_, err := c.Set(context.Background(), k, v)
+		return err
+	})
 	added := tc.Add()
 	tc.WaitSettled()
-	close(stop)
-	wg.Wait()
-	during.Range(func(k, v any) bool {
-		want[k.(string)] = v.(string)
-		return true
-	})
-	t.Logf("%d writes acknowledged while the node joined, %d failed", n.Load(), failed.Load())
-	if failed.Load() > maxFailedWrites {
-		t.Fatalf("%d writes failed while the node joined, more than %d; first: %v", failed.Load(), maxFailedWrites, firstErr.Load())
+	during, failed, firstErr := writers.Stop()
+	maps.Copy(want, during)
+	t.Logf("%d writes acknowledged while the node joined, %d failed", len(during), failed)
+	if failed > maxFailedWrites {
+		t.Fatalf("%d writes failed while the node joined, more than %d; first: %v", failed, maxFailedWrites, firstErr)
 	}
-	if n.Load() < 20 {
-		t.Fatalf("only %d writes while the node joined: the test proves little", n.Load())
+	if len(during) < 20 {
+		t.Fatalf("only %d writes while the node joined: the test proves little", len(during))
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	newID := tc.C.Member(added).ID
-	owned := 0
-	for _, p := range tc.C.Member(0).CK.Partitions() {
-		if migrate.Owner(&p, newID) {
-			owned++
-		}
-	}
-	if owned == 0 {
-		t.Fatalf("%s owns no partition after joining", newID)
-	}
+	tc.CheckOwnsSome(added)
 	tc.CheckOwners(want)
 	tc.checkQuorumReads(tc.newClient(), want)
 
 	// The nodes that gave partitions away delete them after DropAfter.
-	tc.C.Eventually("lost partitions dropped", func() error {
-		for _, m := range tc.C.Running() {
-			s := tc.Server(m.Index)
-			for _, p := range m.CK.Partitions() {
-				if migrate.Owner(&p, m.ID) {
-					continue
-				}
-				if recs, err := s.store.Scan(p.Index, "", 1); err != nil || len(recs) > 0 {
-					return fmt.Errorf("%s still holds %s it does not own (%v)", m.ID, p.ID, err)
-				}
-			}
-		}
-		return nil
-	})
+	tc.CheckDropped(holds)
 }
 
 func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
@@ -233,20 +184,7 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	// catches up the writes it missed.
 	tc.Start(victim)
 	tc.WaitSettled()
-	s := tc.Server(victim)
-	missing := 0
-	for k, v := range want {
-		p, _ := tc.C.Member(victim).CK.GetPartition(k)
-		if !migrate.Owner(p, victimID) {
-			continue
-		}
-		if rec, found, err := s.store.Get(p.Index, k); err != nil || !found || string(rec.Value) != v {
-			missing++
-		}
-	}
-	if missing > 0 {
-		t.Fatalf("restarted %s lacks %d of the keys it owns", victimID, missing)
-	}
+	tc.CheckHeld(victim, want, read)
 	tc.CheckOwners(want)
 	tc.checkQuorumReads(tc.newClient(), want)
 }
@@ -279,7 +217,7 @@ func TestReplicaRequests(t *testing.T) {
 	if a := tc.GetLocal(in, key); a.Status != http.StatusOK || a.Value != "five" {
 		t.Fatalf("after an older write: %d %s", a.Status, a.Body)
 	}
-	if got := metricValue(t, tc, in, "kvsync_stale_writes_total"); got != 1 {
+	if got := tc.Metric(in, "kvsync_stale_writes_total"); got != 1 {
 		t.Errorf("stale writes counted %v, want 1", got)
 	}
 	// A node that does not own the partition refuses replica requests
@@ -340,66 +278,15 @@ func TestReplicaRequests(t *testing.T) {
 
 func TestBadRequestsChangeNothing(t *testing.T) {
 	tc := newTestCluster(t, 3, Config{})
-	longKey := strings.Repeat("k", MaxKeySize+1)
-	bigValue := strings.Repeat("v", MaxValueSize+1)
-	setBody := func(key, value string) string {
-		b, _ := json.Marshal(map[string]string{"key": key, "value": value})
-		return string(b)
-	}
-	cases := []struct {
-		name         string
-		method, path string
-		body         string
-		status       int
-	}{
-		{"malformed JSON", http.MethodPost, "/kv/set", `{"key":"a","value":`, http.StatusBadRequest},
-		{"not an object", http.MethodPost, "/kv/set", `["a","b"]`, http.StatusBadRequest},
-		{"missing key", http.MethodPost, "/kv/set", `{"value":"v"}`, http.StatusBadRequest},
-		{"empty key", http.MethodPost, "/kv/set", `{"key":"","value":"v"}`, http.StatusBadRequest},
-		{"missing value", http.MethodPost, "/kv/set", `{"key":"a"}`, http.StatusBadRequest},
-		{"value not a string", http.MethodPost, "/kv/set", `{"key":"a","value":5}`, http.StatusBadRequest},
-		{"version not an object", http.MethodPost, "/kv/set", `{"key":"a","value":"v","version":"1.2"}`, http.StatusBadRequest},
-		{"zero version", http.MethodPost, "/kv/set", `{"key":"a","value":"v","version":{"counter":0,"writer":0}}`, http.StatusBadRequest},
-		{"key too long", http.MethodPost, "/kv/set", setBody(longKey, "v"), http.StatusRequestEntityTooLarge},
-		{"value too long", http.MethodPost, "/kv/set", setBody("a", bigValue), http.StatusRequestEntityTooLarge},
-		{"body too long", http.MethodPost, "/kv/set", strings.Repeat(" ", maxBody+1), http.StatusRequestEntityTooLarge},
-		{"get without key", http.MethodGet, "/kv/get", "", http.StatusBadRequest},
-		{"get of a long key", http.MethodGet, "/kv/get?key=" + longKey, "", http.StatusRequestEntityTooLarge},
-		{"get of a missing key", http.MethodGet, "/kv/get?key=absent", "", http.StatusNotFound},
-		{"bad local flag", http.MethodGet, "/kv/get?key=a&local=maybe", "", http.StatusBadRequest},
-		{"delete without key", http.MethodPost, "/kv/delete", `{}`, http.StatusBadRequest},
-		{"DELETE without key", http.MethodDelete, "/kv/key", "", http.StatusBadRequest},
-		{"unknown endpoint", http.MethodGet, "/kv/nope", "", http.StatusNotFound},
-		{"wrong method", http.MethodGet, "/kv/set", "", http.StatusMethodNotAllowed},
-		{"stream of no partition", http.MethodGet, "/kv/internal/stream?partition=x", "", http.StatusBadRequest},
-		{"stream past the last partition", http.MethodGet, "/kv/internal/stream?partition=100000", "", http.StatusBadRequest},
-		{"batch garbage", http.MethodPost, "/kv/batch", "garbage", http.StatusBadRequest},
-	}
-	for _, c := range cases {
-		for i := range 3 {
-			var body []byte
-			if c.body != "" {
-				body = []byte(c.body)
-			}
-			a := tc.Do(i, c.method, c.path, body, nil)
-			if a.Status != c.status || a.Err == "" {
-				t.Errorf("%s via node %d: %d %.200s, want %d with a JSON error", c.name, i, a.Status, a.Body, c.status)
-			}
-			if a.Header.Get(clusterkit.HeaderMapVersion) == "" {
-				t.Errorf("%s: answer without %s", c.name, clusterkit.HeaderMapVersion)
-			}
-		}
-	}
-	for i := range 3 {
-		s := tc.Server(i)
-		for p := range tc.C.Member(i).CK.PartitionCount() {
-			if recs, err := s.store.Scan(p, "", 1); err != nil || len(recs) > 0 {
-				t.Fatalf("node %d partition %d holds %v after bad requests (%v)", i, p, recs, err)
-			}
-		}
-	}
+	tc.CheckRefused(append(kittest.BadInput(MaxKeySize, MaxValueSize, maxBody),
+		kittest.Refusal{Name: "version not an object", Method: http.MethodPost, Path: "/kv/set", Body: `{"key":"a","value":"v","version":"1.2"}`, Status: http.StatusBadRequest},
+		kittest.Refusal{Name: "zero version", Method: http.MethodPost, Path: "/kv/set", Body: `{"key":"a","value":"v","version":{"counter":0,"writer":0}}`, Status: http.StatusBadRequest},
+		kittest.Refusal{Name: "batch garbage", Method: http.MethodPost, Path: "/kv/batch", Body: "garbage", Status: http.StatusBadRequest}))
+	tc.CheckNoneHeld(holds)
 
 	// The client refuses bad input before sending anything.
+	longKey := strings.Repeat("k", MaxKeySize+1)
+	bigValue := strings.Repeat("v", MaxValueSize+1)
 	c := tc.newClient()
 	ctx := context.Background()
 	if _, err := c.Set(ctx, "", "v"); !errors.Is(err, client.ErrInvalid) {
@@ -425,22 +312,16 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	}
 }
 
-// metricValue returns the value of the sample named series (with its
-// labels, in the exposition's order) on member i's /metrics.
-func metricValue(t testing.TB, tc *testCluster, i int, series string) float64 {
-	t.Helper()
-	a := tc.Do(i, http.MethodGet, "/metrics", nil, nil)
-	for _, line := range strings.Split(string(a.Body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", series, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no metric %s on node %d", series, i)
-	return 0
+// read reads key of partition p from s's store.
+func read(s *Server, p int, key string) ([]byte, bool, error) {
+	rec, found, err := s.store.Get(p, key)
+	return rec.Value, found, err
+}
+
+// holds reports whether s's store holds a record of partition p.
+func holds(s *Server, p int) (bool, error) {
+	recs, err := s.store.Scan(p, "", 1)
+	return len(recs) > 0, err
 }
 
 // Every node reports the size of each partition it owns, for the leader's
