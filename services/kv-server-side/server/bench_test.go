@@ -7,14 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"clusterkit.dev/services/kit/kittest"
 )
 
 // BenchmarkThroughput measures the service on a 3-node loopback cluster
@@ -29,7 +28,6 @@ func BenchmarkThroughput(b *testing.B) {
 	value := strings.Repeat("v", 128)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * clients, MaxIdleConns: 8 * clients}}
 	defer client.CloseIdleConnections()
-	parallelism := (clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)
 
 	setBody := func(i int) []byte {
 		b, _ := json.Marshal(map[string]string{"key": fmt.Sprintf("key-%d", i), "value": value})
@@ -39,31 +37,7 @@ func BenchmarkThroughput(b *testing.B) {
 	for i := range bodies {
 		bodies[i] = setBody(i)
 	}
-	// run drives op from the clients and reports its throughput.
-	var ceiling float64
-	run := func(b *testing.B, isCeiling bool, op func(i int) error) {
-		b.SetParallelism(parallelism)
-		cpu0 := cpuTime()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := op(rand.IntN(keys)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		opsPerSec := float64(b.N) / b.Elapsed().Seconds()
-		b.ReportMetric(opsPerSec, "ops/s")
-		// CPU time of the whole process (clients, nodes) per op: steadier
-		// than ops/s on a machine shared with other work.
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-		if isCeiling {
-			ceiling = opsPerSec
-		} else {
-			b.ReportMetric(opsPerSec/ceiling, "of-echo")
-		}
-	}
+	tp := &kittest.Throughput{Callers: clients, Keys: keys}
 	do := func(method, u string, body []byte) error {
 		var rd io.Reader
 		if body != nil {
@@ -87,14 +61,10 @@ func BenchmarkThroughput(b *testing.B) {
 		return nil
 	}
 
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
+	echo := kittest.NewEcho()
 	defer echo.Close()
 	b.Run("echo", func(b *testing.B) {
-		run(b, true, func(i int) error { return do(http.MethodPost, echo.URL+"/kv/set", bodies[i]) })
+		tp.Run(b, true, func(i int) error { return do(http.MethodPost, echo.URL+"/kv/set", bodies[i]) })
 	})
 
 	for _, mode := range []struct {
@@ -112,7 +82,7 @@ func BenchmarkThroughput(b *testing.B) {
 			urls[i] = tc.C.Member(i).URL("")
 		}
 		b.Run("set/ack="+string(ack)+suffix, func(b *testing.B) {
-			run(b, false, func(i int) error { return do(http.MethodPost, urls[rand.IntN(3)]+"/kv/set", bodies[i]) })
+			tp.Run(b, false, func(i int) error { return do(http.MethodPost, urls[rand.IntN(3)]+"/kv/set", bodies[i]) })
 		})
 		if ack == AckAll && !mode.noSync {
 			var preload sync.Once
@@ -124,7 +94,7 @@ func BenchmarkThroughput(b *testing.B) {
 						}
 					}
 				})
-				run(b, false, func(i int) error {
+				tp.Run(b, false, func(i int) error {
 					return do(http.MethodGet, urls[rand.IntN(3)]+"/kv/get?key="+url.QueryEscape(fmt.Sprintf("key-%d", i)), nil)
 				})
 			})
@@ -132,13 +102,4 @@ func BenchmarkThroughput(b *testing.B) {
 		tc.StopAll()
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// cpuTime returns the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
