@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/cktest"
 	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
@@ -41,4 +42,27 @@ func CheckZero(t testing.TB, g prometheus.Gatherer, want []string) {
 			t.Errorf("%s: %v (exported %v), want 0", name, v, ok)
 		}
 	}
+}
+
+// CheckStartsAtZero makes a server with newServer on a ClusterKit that
+// never starts, and checks that, before any request, the node's registry
+// exports at 0 every series services share (CommonSeries of prefix and
+// roles) and every series of more: a rate sees the first event, and a
+// query of failures has series on a healthy node. It returns the
+// ClusterKit, for further checks of its registry; the server is closed
+// when the test ends.
+func CheckStartsAtZero[S Server](t testing.TB, prefix string, roles map[string][]string,
+	newServer func(ck *clusterkit.ClusterKit) (S, error), more ...string) *clusterkit.ClusterKit {
+	t.Helper()
+	ck, err := clusterkit.NewClusterKit(clusterkit.Options{NodeID: "node-1", HTTPAddr: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	CheckZero(t, ck.Registry(), append(CommonSeries(prefix, roles), more...))
+	return ck
 }

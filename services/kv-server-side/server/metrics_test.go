@@ -11,16 +11,7 @@ import (
 // combination of its metrics at 0, before any request: a rate sees the
 // first event, and a query of failures has series on a healthy node.
 func TestMetricsStartAtZero(t *testing.T) {
-	ck, err := clusterkit.NewClusterKit(clusterkit.Options{NodeID: "node-1", HTTPAddr: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(ck, Config{DataDir: t.TempDir(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	want := kittest.CommonSeries("kvss", requestRoles)
+	var want []string
 	for _, r := range []string{"ok", "stale_epoch", "not_owner", "failed", "dropped"} {
 		want = append(want, `kvss_replication_records_total{result="`+r+`"}`)
 	}
@@ -33,5 +24,7 @@ func TestMetricsStartAtZero(t *testing.T) {
 		`kvss_forward_batch_ops_count{kind="read"}`, `kvss_forward_batch_ops_count{kind="write"}`,
 		"kvss_replication_batch_records_count", "kvss_replication_lag_seconds_count", "kvss_replication_pending",
 		`clusterkit_handoffs_total{result="timeout"}`, `clusterkit_hook_invocations_total{result="error"}`)
-	kittest.CheckZero(t, ck.Registry(), want)
+	kittest.CheckStartsAtZero(t, "kvss", requestRoles, func(ck *clusterkit.ClusterKit) (*Server, error) {
+		return New(ck, Config{DataDir: t.TempDir(), NoSync: true})
+	}, want...)
 }
