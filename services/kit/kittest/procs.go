@@ -54,6 +54,15 @@ func (b *Binary) Build(t testing.TB, name, pkg string) string {
 	return b.path
 }
 
+// Main is the TestMain of a package that builds the command: it runs
+// the package's tests, removes the command, and exits with the tests'
+// code.
+func (b *Binary) Main(m *testing.M) {
+	code := m.Run()
+	b.Remove()
+	os.Exit(code)
+}
+
 // Remove deletes the built command.
 func (b *Binary) Remove() {
 	if b.dir != "" {
@@ -128,6 +137,16 @@ func StartProcs(t *testing.T, bin string, n int, env ...string) *Procs {
 		p.Env = pc.nodeEnv(p, joins, i == 0)
 		pc.Start(i)
 	}
+	return pc
+}
+
+// StartReady starts n processes of bin as StartProcs does, and waits at
+// most timeout until every node owns and holds its partitions
+// (WaitReady).
+func StartReady(t *testing.T, bin string, n int, timeout time.Duration, env ...string) *Procs {
+	t.Helper()
+	pc := StartProcs(t, bin, n, env...)
+	pc.WaitReady(pc.All(), timeout)
 	return pc
 }
 
@@ -285,6 +304,28 @@ func (pc *Procs) Leader(i int) int {
 	}
 	pc.T.Fatalf("leader %q is not a node of the test", info.LeaderID)
 	return -1
+}
+
+// Victim returns the node a test of a fault hits: the raft leader, as
+// node 0 sees it, with leader, else a follower.
+func (pc *Procs) Victim(leader bool) int {
+	pc.T.Helper()
+	v := pc.Leader(0)
+	if !leader {
+		v = (v + 1) % len(pc.Nodes)
+	}
+	return v
+}
+
+// Others returns the nodes but node v: their HTTP addresses and indexes.
+func (pc *Procs) Others(v int) (addrs []string, idx []int) {
+	for i, p := range pc.Nodes {
+		if i != v {
+			addrs = append(addrs, p.HTTP)
+			idx = append(idx, i)
+		}
+	}
+	return addrs, idx
 }
 
 // KeyOfPartition returns a key of partition p of count.

@@ -1,6 +1,9 @@
 // Package kittest holds what the services' tests share: a cluster of real
-// nodes with a service's server on each (Cluster) and the checks the
-// services make of their nodes (partition sizes, metrics at zero).
+// nodes with a service's server on each (Cluster), nodes as processes
+// (Procs), the checks the services make of their nodes (partition sizes,
+// metrics at zero, bad input refused, what a store holds), the writes a
+// test keeps on while the cluster changes (StartWriters), and the
+// throughput benchmarks' runner (Throughput).
 package kittest
 
 import (

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,11 +24,7 @@ import (
 // nodeBin is the kv-server-side command, built once per test run.
 var nodeBin kittest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	nodeBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { nodeBin.Main(m) }
 
 // procCluster is a cluster of kv-server-side processes on 127.0.0.1.
 type procCluster struct {
@@ -41,9 +36,7 @@ type procCluster struct {
 // owns and holds its partitions.
 func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	t.Helper()
-	pc := &procCluster{kittest.StartProcs(t, nodeBin.Build(t, "kv-server-side", ".."), n, env...)}
-	pc.WaitReady(pc.All(), 60*time.Second)
-	return pc
+	return &procCluster{kittest.StartReady(t, nodeBin.Build(t, "kv-server-side", ".."), n, 60*time.Second, env...)}
 }
 
 // primaries returns the primary of every partition, as node i sees it.
@@ -299,18 +292,8 @@ func TestSIGSTOPpedNodeCostsABoundedDelay(t *testing.T) {
 			// FSYNC=false: the test measures hung nodes, not the disk of a
 			// loaded test machine.
 			pc := startProcCluster(t, 3, "FSYNC=false")
-			v := pc.Leader(0)
-			if victim == "follower" {
-				v = (v + 1) % len(pc.Nodes)
-			}
-			var live []string
-			var liveIdx []int
-			for i, p := range pc.Nodes {
-				if i != v {
-					live = append(live, p.HTTP)
-					liveIdx = append(liveIdx, i)
-				}
-			}
+			v := pc.Victim(victim == "leader")
+			live, liveIdx := pc.Others(v)
 			seeded := pc.seed(64)
 			prim, count := pc.primaries(liveIdx[0])
 			victimID := pc.Nodes[v].ID
@@ -448,13 +431,8 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 	}
 	const maxAnswer = 500 * time.Millisecond
 	pc := startProcCluster(t, 3, "FSYNC=false")
-	v := (pc.Leader(0) + 1) % len(pc.Nodes)
-	var live []string
-	for i, p := range pc.Nodes {
-		if i != v {
-			live = append(live, p.HTTP)
-		}
-	}
+	v := pc.Victim(false)
+	live, _ := pc.Others(v)
 	seeded := pc.seed(16)
 	w := runWorkload(pc, live, func(string) bool { return false }, seeded)
 	time.Sleep(time.Second)

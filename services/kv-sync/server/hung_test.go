@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,11 +34,7 @@ import (
 // nodeBin is the kv-sync command, built once per test run.
 var nodeBin kittest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	nodeBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { nodeBin.Main(m) }
 
 // procCluster is a cluster of kv-sync processes on 127.0.0.1.
 type procCluster struct {
@@ -51,9 +46,7 @@ type procCluster struct {
 // and holds its partitions.
 func startProcCluster(t *testing.T, n int, env ...string) *procCluster {
 	t.Helper()
-	pc := &procCluster{kittest.StartProcs(t, nodeBin.Build(t, "kv-sync", ".."), n, env...)}
-	pc.WaitReady(pc.All(), 30*time.Second)
-	return pc
+	return &procCluster{kittest.StartReady(t, nodeBin.Build(t, "kv-sync", ".."), n, 30*time.Second, env...)}
 }
 
 // timedOp is one operation of the workload below.
@@ -95,10 +88,7 @@ func TestSIGSTOPpedOwnerCostsABoundedDelay(t *testing.T) {
 			// FSYNC=false: the test measures hung nodes, not the disk of a
 			// loaded test machine.
 			pc := startProcCluster(t, 3, "FSYNC=false")
-			v := pc.Leader(0)
-			if victim == "follower" {
-				v = (v + 1) % len(pc.Nodes)
-			}
+			v := pc.Victim(victim == "leader")
 			runFault(t, pc, v, "stopped", victim == "leader", func(since func() time.Duration) (from, to time.Duration) {
 				from = since()
 				pc.Signal(v, syscall.SIGSTOP)
@@ -122,7 +112,7 @@ func TestRestartingNodeFailsFast(t *testing.T) {
 	}
 	const maxAnswer = 500 * time.Millisecond
 	pc := startProcCluster(t, 3, "FSYNC=false")
-	v := (pc.Leader(0) + 1) % len(pc.Nodes)
+	v := pc.Victim(false)
 	node := pc.Nodes[v].HTTP
 	runFault(t, pc, v, "restarting", false, func(since func() time.Duration) (from, to time.Duration) {
 		from = since()
@@ -209,13 +199,8 @@ func runFault(t *testing.T, pc *procCluster, v int, what string, leaderless bool
 		after  = time.Second
 		pace   = 2 * time.Millisecond
 	)
-	var seeds, live []string
-	for i, p := range pc.Nodes {
-		seeds = append(seeds, p.HTTP)
-		if i != v {
-			live = append(live, p.HTTP)
-		}
-	}
+	seeds := pc.Seeds()
+	live, _ := pc.Others(v)
 	hot := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 
 	var mu sync.Mutex
