@@ -194,3 +194,22 @@ func TestRoutesFind(t *testing.T) {
 		t.Error("the route's handler was not returned")
 	}
 }
+
+// TestRefuse checks that a refusal is a 503 with the map version, counted
+// unless its op is "".
+func TestRefuse(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewRequestMetrics("svc", map[string][]string{"get": {"none"}}, "requests", "time")
+	if err := Register(reg, "svc", m.Collectors()...); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	if got := m.Refuse(w, 9, "get", "none", "node starting"); got != 503 || w.Code != 503 ||
+		w.Header().Get(clusterkit.HeaderMapVersion) != "9" || !strings.Contains(w.Body.String(), "node starting") {
+		t.Errorf("Refuse: %d, wrote %d %v %s", got, w.Code, w.Header(), w.Body)
+	}
+	m.Refuse(httptest.NewRecorder(), 9, "", "none", "not counted")
+	if v := cktest.Samples(t, reg)[`svc_requests_total{op="get",result="unavailable",role="none"}`]; v != 1 {
+		t.Errorf("refusals counted %v, want 1", v)
+	}
+}

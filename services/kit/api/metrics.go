@@ -108,3 +108,16 @@ func Register(reg prometheus.Registerer, service string, cs ...prometheus.Collec
 	}
 	return nil
 }
+
+// Refuse answers a request the node does not serve now: 503 with why
+// (api.Unavailable, so Retry-After: 1) and mapVersion. It counts the
+// request as op with role, unless op is "" (a route the service does not
+// count), and returns the status written.
+func (m *RequestMetrics) Refuse(w http.ResponseWriter, mapVersion uint64, op, role, why string) int {
+	start := time.Now()
+	status := Write(w, mapVersion, ErrorReply(Unavailable(why)))
+	if op != "" {
+		m.Observe(op, role, Result(status), start)
+	}
+	return status
+}

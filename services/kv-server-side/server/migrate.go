@@ -3,12 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/service"
+	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
 // Migration (package migrate of the kit). A node that gains a partition
@@ -95,30 +94,23 @@ func promotionSources(others int) int {
 	return max(1, n-1-n/2)
 }
 
-// handleStream serves GET /kv/internal/stream?partition=N: every record of
-// partition N this node holds, tombstones included (stream.Send). An error
-// mid-stream ends the answer without the end frame, which the receiver
-// detects.
-func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	p, err := migrate.PartitionParam(r, s.ck.PartitionCount())
-	if err != nil {
-		s.writeError(w, errBadRequest(err.Error()))
-		return
-	}
-	// Stream once this node's map is as new as the copier's: a write this
-	// node took before is in the stream, and a primary that replicates
-	// here later learns the newer map from the answer and replicates to
-	// the copier too (see replicate).
-	api.AwaitMap(s.ck, r, senderMapWait)
-	// A node that does not hold the partition in full (still copying it,
-	// or catching up after a restart or a promotion) would hand on what
-	// it lacks as if it were all: the copier tries another source.
+// streamHandler serves GET /kv/internal/stream?partition=N once this
+// node's map is as new as the copier's: a write this node took before is
+// in the stream, and a primary that replicates here later learns the
+// newer map from the answer and replicates to the copier too (see
+// replicate).
+func (s *Server) streamHandler() *service.Stream[store.Version] {
+	return &service.Stream[store.Version]{CK: s.ck, Drops: s.drops,
+		MapWait: senderMapWait, WriteTimeout: s.cfg.WriteTimeout, Check: s.streamable, Log: s.log}
+}
+
+// streamable refuses (503) to stream partition p unless this node holds
+// it in full: one still copying it, or catching up after a restart or a
+// promotion, would hand on what it lacks as if it were all. The copier
+// tries another source.
+func (s *Server) streamable(p int) error {
 	if st := s.parts.Get(p); !st.Filled || st.CatchingUp {
-		s.writeError(w, errUnavailable(fmt.Sprintf("partition %d is still being copied or caught up here", p)))
-		return
+		return errUnavailable(fmt.Sprintf("partition %d is still being copied or caught up here", p))
 	}
-	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	if _, err := s.drops.Send(r.Context(), w, p, s.cfg.WriteTimeout); err != nil && r.Context().Err() == nil {
-		s.log.Warn("stream aborted", "partition", p, "err", err)
-	}
+	return nil
 }

@@ -39,6 +39,7 @@ import (
 	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	knode "clusterkit.dev/services/kit/node"
+	"clusterkit.dev/services/kit/service"
 	"clusterkit.dev/services/kv-server-side/internal/store"
 )
 
@@ -275,23 +276,17 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		Need: s.copySources, Restarted: s.restarted,
 		Metrics: m.migrate, Log: s.log,
 	})
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
 	s.routes = api.Routes{
 		"/kv/set":                {Method: http.MethodPost, Handle: s.handleSet},
 		"/kv/get":                {Method: http.MethodGet, Handle: s.handleGet},
 		"/kv/delete":             {Method: http.MethodPost, Handle: s.handleDelete},
 		"/kv/key":                {Method: http.MethodDelete, Handle: s.handleDeleteKey},
-		"/kv/internal/stream":    {Method: http.MethodGet, Handle: s.handleStream},
+		"/kv/internal/stream":    {Method: http.MethodGet, Handle: s.streamHandler().ServeHTTP},
 		"/kv/internal/replicate": {Method: http.MethodPost, Handle: s.handleReplicate},
 		"/kv/internal/forward":   {Method: http.MethodPost, Handle: s.handleForward},
 	}
-	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
-	ck.Echo().Pre(api.Intercept(ck, s, nodeToNode))
-	ck.OnPartitionEvent(s.handleEvent)
-	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
-	ck.SetPartitionSizes(func(p int) (int64, bool) {
-		n, err := st.Size(p)
-		return n, err == nil
-	})
+	service.Attach(ck, s, nodeToNode, s.handleEvent, st.Size)
 	return s, nil
 }
 
@@ -311,8 +306,9 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// ServeHTTP serves the KV API. Until the node is ready (see notReady) it
-// answers 503 at once, but for streams.
+// ServeHTTP serves the KV API. Until the node is ready
+// (migrate.Table.NotReady) it answers 503 at once, but for streams: a copy
+// from a node that is starting gets what it holds.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handle := s.routes.Find(w, r, s.ck.Version())
 	if handle == nil {
@@ -328,12 +324,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.answerWriteTimeout()))
 	}
 	if r.URL.Path != "/kv/internal/stream" {
-		if why := s.notReady(); why != "" {
-			start := time.Now()
-			status := s.writeError(w, errUnavailable("node starting: "+why))
-			if op := opOf(r.URL.Path); op != "" {
-				s.m.Observe(op, roleNone, result(status), start)
-			}
+		if why := s.parts.NotReady(s.ck); why != "" {
+			s.m.Refuse(w, s.ck.Version(), opOf(r.URL.Path), roleNone, "node starting: "+why)
 			return
 		}
 	}
@@ -369,11 +361,6 @@ func bodyLimit(path string) int64 {
 func (s *Server) answerWriteTimeout() time.Duration {
 	return s.cfg.ForwardTimeout + s.cfg.ReadyTimeout + s.cfg.WriteTimeout
 }
-
-// notReady returns why the node does not serve KV requests yet, or "" once
-// it does (migrate.Table.NotReady). Streams are served regardless: a copy
-// from a node that is starting gets what it holds.
-func (s *Server) notReady() string { return s.parts.NotReady(s.ck) }
 
 // opOf returns the metrics label of a client KV path, "" for the node to
 // node paths.

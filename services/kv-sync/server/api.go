@@ -217,7 +217,7 @@ func (s *Server) replicaRead(w http.ResponseWriter, r *http.Request, key string)
 // timeout: a map change reaches a live node within milliseconds, and an
 // owner that misses a write for want of the map catches up from the others
 // before it counts in quorums. A stream waits longer: the copier relies on
-// it (see handleStream).
+// it (see streamHandler).
 const (
 	replicaMapWait = 250 * time.Millisecond
 	streamMapWait  = time.Second

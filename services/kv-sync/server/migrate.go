@@ -2,12 +2,11 @@ package server
 
 import (
 	"context"
-	"net/http"
-	"strconv"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
+	"clusterkit.dev/services/kit/service"
+	"clusterkit.dev/services/kv-sync/internal/store"
 )
 
 // Migration (package migrate of the kit). A node that gains a partition
@@ -57,23 +56,12 @@ func copySources(others int) int {
 	return max(1, (others+1)/2)
 }
 
-// handleStream serves GET /kv/internal/stream?partition=N: every record of
-// partition N this node holds, tombstones included (stream.Send). An error
-// mid-stream ends the answer without the end frame, which the receiver
-// detects.
-func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	p, err := migrate.PartitionParam(r, s.ck.PartitionCount())
-	if err != nil {
-		s.writeError(w, errBadRequest(err.Error()))
-		return
-	}
-	// Stream once this node's map is as new as the copier's: a write this
-	// node took before is in the stream; a client that writes here later
-	// learns this node's newer map from the answer and sends the write to
-	// the copier too (see the client's writeQuorum).
-	api.AwaitMap(s.ck, r, streamMapWait)
-	w.Header().Set(clusterkit.HeaderMapVersion, strconv.FormatUint(s.ck.Version(), 10))
-	if _, err := s.drops.Send(r.Context(), w, p, writeTimeout); err != nil && r.Context().Err() == nil {
-		s.log.Warn("stream aborted", "partition", p, "err", err)
-	}
+// streamHandler serves GET /kv/internal/stream?partition=N once this
+// node's map is as new as the copier's: a write this node took before is
+// in the stream; a client that writes here later learns this node's newer
+// map from the answer and sends the write to the copier too (see the
+// client's writeQuorum).
+func (s *Server) streamHandler() *service.Stream[store.Version] {
+	return &service.Stream[store.Version]{CK: s.ck, Drops: s.drops,
+		MapWait: streamMapWait, WriteTimeout: writeTimeout, Log: s.log}
 }

@@ -43,6 +43,7 @@ import (
 	"clusterkit.dev/services/kit/api"
 	"clusterkit.dev/services/kit/migrate"
 	knode "clusterkit.dev/services/kit/node"
+	"clusterkit.dev/services/kit/service"
 	"clusterkit.dev/services/kv-sync/client/lagmetrics"
 	"clusterkit.dev/services/kv-sync/internal/store"
 )
@@ -218,15 +219,15 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 		Need:    copySources,
 		Metrics: m.migrate, Log: s.log,
 	})
+	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st, s.parts, m.migrate, s.log)
 	s.routes = api.Routes{
 		"/kv/set":             {Method: http.MethodPost, Handle: s.handleSet},
 		"/kv/get":             {Method: http.MethodGet, Handle: s.handleGet},
 		"/kv/delete":          {Method: http.MethodPost, Handle: s.handleDelete},
 		"/kv/key":             {Method: http.MethodDelete, Handle: s.handleDeleteKey},
-		"/kv/internal/stream": {Method: http.MethodGet, Handle: s.handleStream},
+		"/kv/internal/stream": {Method: http.MethodGet, Handle: s.streamHandler().ServeHTTP},
 		"/kv/batch":           {Method: http.MethodPost, Handle: s.handleBatch},
 	}
-	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st, s.parts, m.migrate, s.log)
 	s.coord = newCoordinator(s)
 	// The lag of every node of the map and of the owners its quorums wrote to.
 	if err := ck.Registry().Register(lagmetrics.NewCollector(s.coord.lag)); err != nil {
@@ -236,15 +237,9 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	}
 	// Batches and replica reads are a client's quorum's: they need the
 	// cluster token, as node-to-node requests do.
-	ck.Echo().Pre(api.Intercept(ck, s, func(r *http.Request) bool {
+	service.Attach(ck, s, func(r *http.Request) bool {
 		return r.URL.Path == "/kv/batch" || r.URL.Path == "/kv/get" && r.URL.Query().Has("local")
-	}))
-	ck.OnPartitionEvent(s.handleEvent)
-	// The sizes the leader's dry runs (GET /cluster/plan) count in bytes.
-	ck.SetPartitionSizes(func(p int) (int64, bool) {
-		n, err := st.Size(p)
-		return n, err == nil
-	})
+	}, s.handleEvent, st.Size)
 	return s, nil
 }
 
@@ -262,9 +257,10 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// ServeHTTP serves the KV API. Until the node is ready (see notReady), and
-// while its map is not known to be current (MapLease), it answers 503 at
-// once, but for streams.
+// ServeHTTP serves the KV API. Until the node is ready
+// (migrate.Table.NotReady), and while its map is not known to be current
+// (MapLease), it answers 503 at once, but for streams: a copy from a node
+// that is starting gets what it holds.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handle := s.routes.Find(w, r, s.ck.Version())
 	if handle == nil {
@@ -274,7 +270,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// its deadline as it goes.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 	if r.URL.Path != "/kv/internal/stream" {
-		why := s.notReady()
+		why := s.parts.NotReady(s.ck)
 		if why != "" {
 			why = "node starting: " + why
 		} else if since := time.Since(s.ck.LeaderContact()); since > s.cfg.MapLease {
@@ -282,9 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				since.Round(time.Millisecond), s.cfg.MapLease)
 		}
 		if why != "" {
-			start := time.Now()
-			status := s.writeError(w, errUnavailable(why))
-			s.m.Observe(opOf(r.URL.Path), roleNone, result(status), start)
+			s.m.Refuse(w, s.ck.Version(), opOf(r.URL.Path), roleNone, why)
 			return
 		}
 	}
@@ -304,11 +298,6 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	s.writeError(w, api.Unauthorized())
 	return false
 }
-
-// notReady returns why the node does not serve KV requests yet, or "" once
-// it does (migrate.Table.NotReady). Streams are served regardless: a copy
-// from a node that is starting gets what it holds.
-func (s *Server) notReady() string { return s.parts.NotReady(s.ck) }
 
 // opOf returns the metrics label of a KV path.
 func opOf(path string) string {
