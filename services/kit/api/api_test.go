@@ -196,7 +196,7 @@ func TestRoutesFind(t *testing.T) {
 }
 
 // TestRefuse checks that a refusal is a 503 with the map version, counted
-// unless its op is "".
+// unless its op is "", and that a Counted handler counts what it answered.
 func TestRefuse(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewRequestMetrics("svc", map[string][]string{"get": {"none"}}, "requests", "time")
@@ -209,7 +209,11 @@ func TestRefuse(t *testing.T) {
 		t.Errorf("Refuse: %d, wrote %d %v %s", got, w.Code, w.Header(), w.Body)
 	}
 	m.Refuse(httptest.NewRecorder(), 9, "", "none", "not counted")
-	if v := cktest.Samples(t, reg)[`svc_requests_total{op="get",result="unavailable",role="none"}`]; v != 1 {
-		t.Errorf("refusals counted %v, want 1", v)
+	h := m.Counted("get", func(w http.ResponseWriter, r *http.Request) (string, int) {
+		return "none", Write(w, 9, JSON(http.StatusServiceUnavailable, nil))
+	})
+	h(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/kv/get", nil))
+	if v := cktest.Samples(t, reg)[`svc_requests_total{op="get",result="unavailable",role="none"}`]; v != 2 {
+		t.Errorf("503s counted %v, want 2", v)
 	}
 }

@@ -121,3 +121,14 @@ func (m *RequestMetrics) Refuse(w http.ResponseWriter, mapVersion uint64, op, ro
 	}
 	return status
 }
+
+// Counted returns the handler of a route whose requests count as op:
+// serve answers a request and returns the role it served it in and the
+// status it wrote, which Observe counts, timed from the request's start.
+func (m *RequestMetrics) Counted(op string, serve func(http.ResponseWriter, *http.Request) (role string, status int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		role, status := serve(w, r)
+		m.Observe(op, role, Result(status), start)
+	}
+}

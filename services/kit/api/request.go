@@ -84,3 +84,16 @@ func QueryBool(r *http.Request, name string) (bool, error) {
 	}
 	return on, nil
 }
+
+// ReadQuery returns the query of a read, GET /kv/get?key=k&local=b: its
+// key (QueryKey) and whether it asks for this node's own record
+// (QueryBool of local).
+func ReadQuery(r *http.Request, maxKey int) (key string, local bool, err error) {
+	if key, err = QueryKey(r, maxKey); err != nil {
+		return "", false, err
+	}
+	if local, err = QueryBool(r, "local"); err != nil {
+		return "", false, err
+	}
+	return key, local, nil
+}

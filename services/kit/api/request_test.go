@@ -70,4 +70,12 @@ func TestQuery(t *testing.T) {
 	if _, err := QueryBool(httptest.NewRequest(http.MethodGet, "/kv/get?local=maybe", nil), "local"); err == nil {
 		t.Error("local=maybe accepted")
 	}
+	if key, local, err := ReadQuery(httptest.NewRequest(http.MethodGet, "/kv/get?key=a&local=true", nil), 4); key != "a" || !local || err != nil {
+		t.Errorf("ReadQuery: %q %v %v", key, local, err)
+	}
+	for _, query := range []string{"local=true", "key=a&local=maybe", "key=abcde"} {
+		if _, _, err := ReadQuery(httptest.NewRequest(http.MethodGet, "/kv/get?"+query, nil), 4); err == nil {
+			t.Errorf("ReadQuery accepted %q", query)
+		}
+	}
 }

@@ -71,82 +71,57 @@ func (o *op) name() string {
 	return opGet
 }
 
-// handleSet serves POST /kv/set.
-func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
-	s.handleWrite(w, r, opKindSet)
+// handleSet serves POST /kv/set. It returns the role it served the
+// request in and the status it answered (api.Counted).
+func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	return s.handleWrite(w, r, opKindSet)
 }
 
-// handleDelete serves POST /kv/delete.
-func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	s.handleWrite(w, r, opKindDelete)
+// handleDelete serves POST /kv/delete, as handleSet.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	return s.handleWrite(w, r, opKindDelete)
 }
 
-func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) {
-	start := time.Now()
-	o := op{kind: kind}
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(o.name(), role, result(status), start) }()
-
+func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, kind byte) (role string, status int) {
 	body, err := api.ReadBody(r, maxBody)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
 	key, value, err := decodeWrite(body, kind == opKindSet)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
-	o.key = key
+	o := op{kind: kind, key: key}
 	if kind == opKindSet {
 		o.value = []byte(value)
 	}
-	var rep reply
-	role, rep = s.route(r.Context(), o, forwarded(r))
-	status = s.write(w, rep)
+	role, rep := s.route(r.Context(), o, forwarded(r))
+	return role, s.write(w, rep)
 }
 
-// handleDeleteKey serves DELETE /kv/key?key=.
-func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
-
+// handleDeleteKey serves DELETE /kv/key?key=, as handleSet.
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) (role string, status int) {
 	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
-	var rep reply
-	role, rep = s.route(r.Context(), op{kind: opKindDelete, key: key}, forwarded(r))
-	status = s.write(w, rep)
+	role, rep := s.route(r.Context(), op{kind: opKindDelete, key: key}, forwarded(r))
+	return role, s.write(w, rep)
 }
 
 // handleGet serves GET /kv/get?key=, and GET /kv/get?key=&local=true, which
 // answers from this node's store whatever its role: a debugging aid, and
-// what a read from the replicas asks them.
-func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(opGet, role, result(status), start) }()
-
-	key, err := api.QueryKey(r, MaxKeySize)
+// what a read from the replicas asks them. It returns what handleSet does.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	key, local, err := api.ReadQuery(r, MaxKeySize)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
-	}
-	local, err := api.QueryBool(r, "local")
-	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
 	if local {
-		role, status = roleLocal, s.write(w, s.readLocal(key, r.URL.Query().Get("owner") == "true"))
-		return
+		return roleLocal, s.write(w, s.readLocal(key, r.URL.Query().Get("owner") == "true"))
 	}
-	var rep reply
-	role, rep = s.route(r.Context(), op{kind: opKindGet, key: key}, forwarded(r))
-	status = s.write(w, rep)
+	role, rep := s.route(r.Context(), op{kind: opKindGet, key: key}, forwarded(r))
+	return role, s.write(w, rep)
 }
 
 // forwarded reports whether another node forwarded r.

@@ -278,10 +278,10 @@ func New(ck *clusterkit.ClusterKit, cfg Config) (*Server, error) {
 	})
 	s.drops = migrate.NewDropper(cfg.DropAfter, ck, st.Store, s.parts, m.migrate, s.log)
 	s.routes = api.Routes{
-		"/kv/set":                {Method: http.MethodPost, Handle: s.handleSet},
-		"/kv/get":                {Method: http.MethodGet, Handle: s.handleGet},
-		"/kv/delete":             {Method: http.MethodPost, Handle: s.handleDelete},
-		"/kv/key":                {Method: http.MethodDelete, Handle: s.handleDeleteKey},
+		"/kv/set":                {Method: http.MethodPost, Handle: m.Counted(opSet, s.handleSet)},
+		"/kv/get":                {Method: http.MethodGet, Handle: m.Counted(opGet, s.handleGet)},
+		"/kv/delete":             {Method: http.MethodPost, Handle: m.Counted(opDelete, s.handleDelete)},
+		"/kv/key":                {Method: http.MethodDelete, Handle: m.Counted(opDelete, s.handleDeleteKey)},
 		"/kv/internal/stream":    {Method: http.MethodGet, Handle: s.streamHandler().ServeHTTP},
 		"/kv/internal/replicate": {Method: http.MethodPost, Handle: s.handleReplicate},
 		"/kv/internal/forward":   {Method: http.MethodPost, Handle: s.handleForward},

@@ -55,46 +55,37 @@ type getAnswer struct {
 }
 
 // handleSet serves POST /kv/set: a replica write when the body carries a
-// version, a quorum write run by this node otherwise.
-func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
-	s.handleWrite(w, r, opSet)
+// version, a quorum write run by this node otherwise. It returns the role
+// it served the request in and the status it answered (api.Counted).
+func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	return s.handleWrite(w, r, opSet)
 }
 
 // handleDelete serves POST /kv/delete, as handleSet.
-func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	s.handleWrite(w, r, opDelete)
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	return s.handleWrite(w, r, opDelete)
 }
 
-func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) {
-	start := time.Now()
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(op, role, result(status), start) }()
-
+func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) (role string, status int) {
 	body, err := api.ReadBody(r, maxBody)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
 	req, err := decodeWrite(body, op == opSet)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
 	value := ""
 	if req.Value != nil {
 		value = *req.Value
 	}
 	if req.Version != nil {
-		role = roleReplica
 		if !s.authorized(w, r) {
-			status = http.StatusUnauthorized
-			return
+			return roleReplica, http.StatusUnauthorized
 		}
-		status = s.replicaWrite(w, r, store.Record{Key: *req.Key, Value: []byte(value), Version: *req.Version, Deleted: op == opDelete})
-		return
+		return roleReplica, s.replicaWrite(w, r, store.Record{Key: *req.Key, Value: []byte(value), Version: *req.Version, Deleted: op == opDelete})
 	}
-	role = roleCoordinator
-	status = s.coordinate(w, r, *req.Key, func(ctx context.Context, c *client.Client) (any, error) {
+	return roleCoordinator, s.coordinate(w, r, *req.Key, func(ctx context.Context, c *client.Client) (any, error) {
 		var v client.Version
 		var err error
 		if op == opDelete {
@@ -108,18 +99,12 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, op string) 
 
 // handleDeleteKey serves DELETE /kv/key?key=: a quorum delete run by this
 // node.
-func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(opDelete, role, result(status), start) }()
-
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) (role string, status int) {
 	key, err := api.QueryKey(r, MaxKeySize)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
-	role = roleCoordinator
-	status = s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
+	return roleCoordinator, s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
 		v, err := c.Delete(ctx, key)
 		return writeAnswer{Key: key, Version: store.Version(v)}, err
 	})
@@ -127,28 +112,15 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 
 // handleGet serves GET /kv/get?key=: a quorum read run by this node, or with
 // local=true this node's own record, the replica read of a client's quorum.
-func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	role, status := roleNone, 0
-	defer func() { s.m.Observe(opGet, role, result(status), start) }()
-
-	key, err := api.QueryKey(r, MaxKeySize)
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) (role string, status int) {
+	key, local, err := api.ReadQuery(r, MaxKeySize)
 	if err != nil {
-		status = s.writeError(w, err)
-		return
-	}
-	local, err := api.QueryBool(r, "local")
-	if err != nil {
-		status = s.writeError(w, err)
-		return
+		return roleNone, s.writeError(w, err)
 	}
 	if local {
-		role = roleReplica
-		status = s.replicaRead(w, r, key)
-		return
+		return roleReplica, s.replicaRead(w, r, key)
 	}
-	role = roleCoordinator
-	status = s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
+	return roleCoordinator, s.coordinate(w, r, key, func(ctx context.Context, c *client.Client) (any, error) {
 		value, v, err := c.Get(ctx, key)
 		return getAnswer{Key: key, Value: value, Version: store.Version(v)}, err
 	})
