@@ -1,7 +1,8 @@
 // Package api holds what the services' HTTP APIs share: the error writer
-// (Error, Reply, Write), the middleware that serves a service's routes
-// ahead of the library's router (Intercept), the readers of a request's
-// body and query (ReadBody, QueryKey, QueryBool), the wait for the map a
+// (Error, Reply, Write), the bodies of answers (Written, Value,
+// ErrorBody), the middleware that serves a service's routes ahead of the
+// library's router (Intercept), the readers of a request's body and query
+// (ReadBody, QueryKey, QueryBool, ReadQuery), the wait for the map a
 // request was routed with (AwaitMap), and the request metrics
 // (RequestMetrics). Every answer is JSON and carries the node's map
 // version (clusterkit.HeaderMapVersion), so that a client learns of a

@@ -33,19 +33,6 @@ type setRequest struct {
 	Value *string `json:"value"`
 }
 
-// writeAnswer is the body of a successful write or delete.
-type writeAnswer struct {
-	Key     string        `json:"key"`
-	Version store.Version `json:"version"`
-}
-
-// getAnswer is the body of a successful read.
-type getAnswer struct {
-	Key     string        `json:"key"`
-	Value   string        `json:"value"`
-	Version store.Version `json:"version"`
-}
-
 // op is one KV operation, from a client or forwarded by another node.
 type op struct {
 	kind  byte // opKindSet, opKindGet or opKindDelete

@@ -25,12 +25,13 @@ var (
 	result         = api.Result
 )
 
-// errorBody is the body of an error answer that carries a version: a
-// tombstone's, so that a read can compare it.
-type errorBody struct {
-	Error   string         `json:"error"`
-	Version *store.Version `json:"version,omitempty"`
-}
+// The bodies of answers (package api): a write's, a read's, and an
+// error's, which carries a tombstone's version on a 404.
+type (
+	writeAnswer = api.Written[store.Version]
+	getAnswer   = api.Value[store.Version]
+	errorBody   = api.ErrorBody[store.Version]
+)
 
 // notOwnerReply answers a forwarded request that reached a node which is not
 // the key's primary in its map: the forwarder refreshes its map and retries

@@ -39,21 +39,6 @@ type writeRequest struct {
 	Version *store.Version `json:"version"`
 }
 
-// writeAnswer is the body of a successful write or delete. For a replica
-// write, Version is the version the key holds afterwards: newer than the
-// request's when a newer write got there first.
-type writeAnswer struct {
-	Key     string        `json:"key"`
-	Version store.Version `json:"version"`
-}
-
-// getAnswer is the body of a successful read.
-type getAnswer struct {
-	Key     string        `json:"key"`
-	Value   string        `json:"value"`
-	Version store.Version `json:"version"`
-}
-
 // handleSet serves POST /kv/set: a replica write when the body carries a
 // version, a quorum write run by this node otherwise. It returns the role
 // it served the request in and the status it answered (api.Counted).

@@ -16,12 +16,13 @@ var (
 	result         = api.Result
 )
 
-// errorBody is the body of an error answer; Version is set on a 404 of a
-// local read that found a tombstone, so that a quorum read can compare it.
-type errorBody struct {
-	Error   string         `json:"error"`
-	Version *store.Version `json:"version,omitempty"`
-}
+// The bodies of answers (package api): a write's, a read's, and an
+// error's, which carries a tombstone's version on a 404.
+type (
+	writeAnswer = api.Written[store.Version]
+	getAnswer   = api.Value[store.Version]
+	errorBody   = api.ErrorBody[store.Version]
+)
 
 // writeJSON answers status with v as JSON and this node's map version, and
 // returns the status written.
