@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // nodeBin is the kv-async command, built once per test run.
 var nodeBin kittest.Binary
 
-func TestMain(m *testing.M) { os.Exit(nodeBin.Run(m)) }
+func TestMain(m *testing.M) { nodeBin.Main(m) }
 
 // procCluster is a cluster of kv-async processes on 127.0.0.1.
 type procCluster struct {
