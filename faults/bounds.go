@@ -89,13 +89,16 @@ func boundsFor(strategy string) Bounds {
 	}
 	if strategy == "sync" {
 		// A split takes the Raft leader with it: until the majority has
-		// elected a new one (one to two election timeouts, as its
-		// followers still reject votes while their leader's lease runs)
-		// nodes past MapLease refuse, and an owner restarted by an earlier
-		// fault must first hear from that leader. Two lost nodes may
-		// include the leader too. kv-sync still needs no failover.
-		b.Window[SplitMinority] = w(6 * time.Second)
-		b.Window[TwoNodes] = w(6 * time.Second)
+		// elected a new one nodes past MapLease refuse, and an owner
+		// restarted by an earlier fault must first hear from that leader.
+		// Two lost nodes may include the leader too. kv-sync still needs
+		// no failover, but in a six-voter cluster the four nodes left are
+		// a bare majority that must all agree while they reject votes
+		// during their old leader's lease and from candidates behind them:
+		// the election has taken most of an 8 s fault. The bound is the
+		// fault's hold and 4 s after it heals (README, reliability).
+		b.Window[SplitMinority] = w(12 * time.Second)
+		b.Window[TwoNodes] = w(12 * time.Second)
 	} else {
 		// A split cuts off the leader and one more node: the new leader
 		// is elected (up to 2 s) and starts counting the other node's
