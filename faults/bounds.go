@@ -87,27 +87,19 @@ func boundsFor(strategy string) Bounds {
 	for _, k := range Kinds {
 		b.Window[k] = w(led)
 	}
-	if strategy == "sync" {
-		// A split takes the Raft leader with it: until the majority has
-		// elected a new one nodes past MapLease refuse, and an owner
-		// restarted by an earlier fault must first hear from that leader.
-		// Two lost nodes may include the leader too. kv-sync still needs
-		// no failover, but in a six-voter cluster the four nodes left are
-		// a bare majority that must all agree while they reject votes
-		// during their old leader's lease and from candidates behind them:
-		// the election has taken most of an 8 s fault. The bound is the
-		// fault's hold and 4 s after it heals (README, reliability).
-		b.Window[SplitMinority] = w(12 * time.Second)
-		b.Window[TwoNodes] = w(12 * time.Second)
-	} else {
-		// A split cuts off the leader and one more node: the new leader
-		// is elected (up to 2 s) and starts counting the other node's
-		// silence afresh, DeadTimeout more before its partitions move.
-		b.Window[SplitMinority] = w(8 * time.Second)
-		// Two nodes lost at once: the second may be the leader, with the
-		// same election and afresh counting as a split.
-		b.Window[TwoNodes] = w(8 * time.Second)
-	}
+	// A split takes the Raft leader with it, and two lost nodes may
+	// include it. Until the majority has elected a new leader, nodes past
+	// MapLease refuse and an owner restarted by an earlier fault must
+	// first hear from it; in kv-server-side and kv-async the new leader
+	// then counts the other lost node's silence afresh, DeadTimeout more
+	// before its partitions move. In the suite's six-voter cluster the
+	// four nodes left are a bare majority that must all agree, while they
+	// reject votes during their old leader's lease and from candidates
+	// whose log is behind: that election has taken most of an 8 s fault,
+	// and then the partitions serve again only once it heals. The bound is
+	// the fault's hold and 4 s after it heals (README, reliability).
+	b.Window[SplitMinority] = w(12 * time.Second)
+	b.Window[TwoNodes] = w(12 * time.Second)
 	return b
 }
 
