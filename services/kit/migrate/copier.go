@@ -1,17 +1,19 @@
 package migrate
 
 import (
-	knode "clusterkit.dev/services/kit/node"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/services/kit/fanout"
+	knode "clusterkit.dev/services/kit/node"
 	"clusterkit.dev/services/kit/records"
 	"clusterkit.dev/services/kit/stream"
 )
@@ -119,18 +121,18 @@ func (c *Copier[V]) Fill(ctx context.Context, ev clusterkit.PartitionEvent) erro
 
 // Gained takes up a partition this node gained (ev.OldRole is none): it
 // records the new role in t, unfilled, fills the partition (Fill) and
-// records it filled. When the fill failed because ctx ended, or for a
-// joining node (the library retries its copy), it returns the error with
-// the partition left unfilled; an owner that no other owner could provide
-// the partition to serves what it has, and the error is logged and
-// returned.
+// records it filled. When the fill failed because ctx ended or a newer
+// map superseded the event (ErrSuperseded), or for a joining node (the
+// library retries its copy), it returns the error with the partition left
+// unfilled; an owner that no other owner could provide the partition to
+// serves what it has, and the error is logged and returned.
 func (c *Copier[V]) Gained(ctx context.Context, ev clusterkit.PartitionEvent, t *Table) error {
 	p := ev.Partition
 	t.Set(p, State{Role: ev.NewRole})
 	err := c.Fill(ctx, ev)
-	if err != nil && (ctx.Err() != nil || ev.NewRole == clusterkit.RoleJoining) {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrSuperseded) || ev.NewRole == clusterkit.RoleJoining) {
 		// Not filled: the library retries a joining copy, and the event
-		// that cancelled this one finishes the job.
+		// that cancelled or superseded this one finishes the job.
 		return err
 	}
 	if err != nil {
@@ -194,11 +196,24 @@ func (c *Copier[V]) CatchUp(ctx context.Context, p int, skip string, enough int)
 	})
 }
 
+// ErrSuperseded is returned by CatchUpEnough when the current map no
+// longer gives this node the role it was catching up for: a newer map has
+// moved the partition, and the event that follows takes it up.
+var ErrSuperseded = errors.New("the map no longer gives this node that role")
+
 // CatchUpEnough merges partition p from enough(n) of its n other owners
 // (at most n), retrying, a backoff apart, until that many copies
-// succeeded or ctx ends.
-func (c *Copier[V]) CatchUpEnough(ctx context.Context, p int, enough func(others int) int) error {
+// succeeded, ctx ends, or the current map no longer gives this node role
+// for p (ErrSuperseded). The library does not cancel a handler when a
+// newer map changes its role, so without that check a deposed primary
+// still catching up would go on asking the new primary, which refuses to
+// stream while it catches up from the deposed one: each waiting on the
+// other for good.
+func (c *Copier[V]) CatchUpEnough(ctx context.Context, p int, role clusterkit.Role, enough func(others int) int) error {
 	for attempt := 0; ; attempt++ {
+		if now := c.roleOf(p); now != role {
+			return fmt.Errorf("catching up partition %d as %s, now %s: %w", p, role, now, ErrSuperseded)
+		}
 		others := len(c.Sources(p, ""))
 		need := min(others, enough(others))
 		if need <= 0 || c.CatchUp(ctx, p, "", need) >= need {
@@ -209,6 +224,24 @@ func (c *Copier[V]) CatchUpEnough(ctx context.Context, p int, enough func(others
 			return ctx.Err()
 		}
 	}
+}
+
+// roleOf returns this node's role for partition p in the current map.
+func (c *Copier[V]) roleOf(p int) clusterkit.Role {
+	parts := c.cfg.Cluster.Partitions()
+	if p >= len(parts) {
+		return clusterkit.RoleNone
+	}
+	part := &parts[p]
+	switch {
+	case part.PrimaryNode == c.self:
+		return clusterkit.RolePrimary
+	case slices.Contains(part.ReplicaNodes, c.self):
+		return clusterkit.RoleReplica
+	case slices.Contains(part.JoiningNodes, c.self):
+		return clusterkit.RoleJoining
+	}
+	return clusterkit.RoleNone
 }
 
 // Sources returns the primary and replicas of p in the current map, but

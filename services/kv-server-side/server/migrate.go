@@ -47,7 +47,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		return nil
 	case ev.NewRole == clusterkit.RolePrimary:
 		s.parts.Set(p, migrate.State{Role: ev.NewRole, Filled: true, CatchingUp: true})
-		if err := s.copier.CatchUpEnough(ctx, p, promotionSources); err != nil {
+		if err := s.copier.CatchUpEnough(ctx, p, ev.NewRole, promotionSources); err != nil {
 			return err
 		}
 		s.parts.Set(p, migrate.State{Role: ev.NewRole, Filled: true})
@@ -67,7 +67,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 // owner catches up from every other owner, best effort.
 func (s *Server) restarted(ctx context.Context, ev clusterkit.PartitionEvent) error {
 	if ev.NewRole == clusterkit.RolePrimary {
-		return s.copier.CatchUpEnough(ctx, ev.Partition, promotionSources)
+		return s.copier.CatchUpEnough(ctx, ev.Partition, ev.NewRole, promotionSources)
 	}
 	s.copier.CatchUp(ctx, ev.Partition, "", 0)
 	return nil

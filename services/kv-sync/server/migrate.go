@@ -34,7 +34,7 @@ func (s *Server) handleEvent(ctx context.Context, ev clusterkit.PartitionEvent) 
 		// The copy of an earlier gain was cancelled (the node became an
 		// owner before it finished): take the data from the owners now.
 		s.parts.Set(p, migrate.State{Role: ev.NewRole})
-		if err := s.copier.CatchUpEnough(ctx, p, copySources); err != nil {
+		if err := s.copier.CatchUpEnough(ctx, p, ev.NewRole, copySources); err != nil {
 			return err
 		}
 		s.copier.MarkFilled(p)
