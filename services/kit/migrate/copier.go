@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -73,11 +72,16 @@ func NewCopier[V records.Version[V]](cfg Config[V]) *Copier[V] {
 // many of the other owners as hold every acknowledged write between them
 // (Need), or from the other owners alone when CopyFrom fails; and, the
 // first time after a restart, from every other owner as well, for the
-// writes missed while down. It returns ctx's error when cancelled, and an
-// error when too few owners answered (the library retries a joining copy).
+// writes missed while down. A restart is a store that held data when it
+// was opened, or an event of the library's replay of the node's saved map
+// (ReasonRestore): a node that crashed can come back with a store that
+// lost what it had not written to its file yet, down to nothing, and must
+// then take it from the others like a node that held it. It returns ctx's
+// error when cancelled, and an error when too few owners answered (the
+// library retries a joining copy).
 func (c *Copier[V]) Fill(ctx context.Context, ev clusterkit.PartitionEvent) error {
 	p := ev.Partition
-	restart := c.cfg.Store.HadData() && !c.Filled(p)
+	restart := (c.cfg.Store.HadData() || ev.Reason == clusterkit.ReasonRestore) && !c.Filled(p)
 	var err error
 	switch {
 	case ev.CopyFrom != nil:
@@ -232,16 +236,7 @@ func (c *Copier[V]) roleOf(p int) clusterkit.Role {
 	if p >= len(parts) {
 		return clusterkit.RoleNone
 	}
-	part := &parts[p]
-	switch {
-	case part.PrimaryNode == c.self:
-		return clusterkit.RolePrimary
-	case slices.Contains(part.ReplicaNodes, c.self):
-		return clusterkit.RoleReplica
-	case slices.Contains(part.JoiningNodes, c.self):
-		return clusterkit.RoleJoining
-	}
-	return clusterkit.RoleNone
+	return Role(&parts[p], c.self)
 }
 
 // Sources returns the primary and replicas of p in the current map, but

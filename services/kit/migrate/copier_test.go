@@ -90,3 +90,49 @@ func TestCatchUpEnoughStopsWhenTheRoleMoved(t *testing.T) {
 		t.Errorf("catching up as replica from a refusing source asked %d times, want retries", n)
 	}
 }
+
+// TestFillAfterARestartWithAnEmptyStore fills a partition on a node whose
+// store is empty, as a crashed node's can be when what it had not yet
+// written to its file is lost: an event of the library's replay of the
+// saved map (ReasonRestore) brings the partition in from the others
+// (Restarted) although the store held nothing when opened; any other
+// event without a CopyFrom takes it as it is.
+func TestFillAfterARestartWithAnEmptyStore(t *testing.T) {
+	c := cktest.New(t, 1)
+	c.WaitConverged()
+	ck := c.Member(0).CK
+	st, err := records.Open(t.TempDir(), records.Options{}, fromPair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.HadData() {
+		t.Fatal("a new store had data")
+	}
+	restarted := map[int]bool{}
+	cp := NewCopier(Config[ver]{
+		Cluster: ck, Store: st, Version: fromPair,
+		Send: func(context.Context, *clusterkit.Node, string, string) (*http.Response, error) {
+			return nil, errors.New("no node to send to")
+		},
+		CopyTimeout: time.Second, IdleTimeout: time.Second,
+		Need: func(int) int { return 1 },
+		Restarted: func(_ context.Context, ev clusterkit.PartitionEvent) error {
+			restarted[ev.Partition] = true
+			return nil
+		},
+		Metrics: NewMetrics("svc"), Log: slog.Default(),
+	})
+	for p, reason := range []clusterkit.Reason{clusterkit.ReasonRestore, clusterkit.ReasonJoin, clusterkit.ReasonRebalance} {
+		ev := clusterkit.PartitionEvent{Partition: p, OldRole: clusterkit.RoleNone, NewRole: clusterkit.RolePrimary, Reason: reason}
+		if err := cp.Fill(t.Context(), ev); err != nil {
+			t.Fatalf("fill of partition %d (%s): %v", p, reason, err)
+		}
+		if want := reason == clusterkit.ReasonRestore; restarted[p] != want {
+			t.Errorf("fill of partition %d (%s): brought in from the others %v, want %v", p, reason, restarted[p], want)
+		}
+		if !cp.Filled(p) {
+			t.Errorf("partition %d (%s) not filled", p, reason)
+		}
+	}
+}

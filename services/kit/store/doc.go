@@ -37,8 +37,13 @@
 //     fills or an fsync is due (a test that kills a writing process with
 //     a 50 ms window loses hundreds of acknowledged updates).
 //   - NoSync: never waits for an fsync; Pebble syncs when it rotates its
-//     log and flushes memtables. For measurements and for nodes whose
-//     replicas make up for a lost machine.
+//     log and flushes memtables. A crash of the process alone loses what
+//     Pebble had not written to the file: it writes its log buffer when a
+//     32 KiB block fills or an fsync is due, so without fsyncs up to a
+//     block of the latest updates, however old, down to all of a store
+//     that took less. For measurements and for nodes whose replicas make
+//     up for a lost machine, and that catch up from them on restart
+//     (migrate.Copier.Fill, for a store that came back empty too).
 //
 // Whatever the durability, Sync fsyncs the log, and Synced tells without
 // waiting which updates are durable: each update may carry a mark of the

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -289,19 +288,7 @@ func (s *Server) goroutine(fn func(ctx context.Context)) {
 }
 
 // role returns this node's role for p in the map p comes from.
-func (s *Server) role(p *clusterkit.Partition) clusterkit.Role {
-	switch {
-	case p == nil:
-		return clusterkit.RoleNone
-	case p.PrimaryNode == s.self:
-		return clusterkit.RolePrimary
-	case slices.Contains(p.ReplicaNodes, s.self):
-		return clusterkit.RoleReplica
-	case slices.Contains(p.JoiningNodes, s.self):
-		return clusterkit.RoleJoining
-	}
-	return clusterkit.RoleNone
-}
+func (s *Server) role(p *clusterkit.Partition) clusterkit.Role { return migrate.Role(p, s.self) }
 
 // partition returns partition i of the current map, or nil.
 func (s *Server) partition(i int) *clusterkit.Partition {

@@ -70,11 +70,13 @@ type Config struct {
 	DataDir string
 	// Ack says when a write is acknowledged. Default AckAll.
 	Ack AckMode
-	// NoSync acknowledges writes once they are in each owner's page cache
+	// NoSync acknowledges writes once they are in each owner's Pebble log
+	// buffer, which reaches the file when a 32 KiB block of it fills,
 	// instead of on its disk: several times the write throughput, and an
 	// acknowledged AckAll write still survives the crash of any one
-	// machine (a majority of owners holds it), but not a power loss of a
-	// majority of the owners at once. Default false: fsync every commit.
+	// machine (a majority of owners holds it, and a restarted node catches
+	// up from them), but not a crash or power loss of a majority of the
+	// owners at once. Default false: fsync every commit.
 	NoSync bool
 	// ForwardTimeout bounds a request forwarded to the primary, its
 	// replication included. Default 5s.

@@ -67,11 +67,13 @@ type Config struct {
 	// quorum (versioned writes, owner reads, batches) and partition streams
 	// need it whenever ClusterKit has one.
 	ClusterToken string
-	// NoSync acknowledges replica writes once they are in the page cache
+	// NoSync acknowledges replica writes once they are in Pebble's log
+	// buffer, which reaches the file when a 32 KiB block of it fills,
 	// instead of on disk: several times the write throughput; an
 	// acknowledged write then survives the crash of any minority of
-	// machines, but not a power loss of a majority of a partition's owners
-	// at once. Default false: fsync every commit.
+	// machines (a restarted node catches up from the others), but not a
+	// crash or power loss of a majority of a partition's owners at once.
+	// Default false: fsync every commit.
 	NoSync bool
 	// QuorumTimeout bounds a quorum operation this node runs for a request
 	// without a version. Default 5s.
