@@ -3,13 +3,13 @@ package server
 import (
 	"crypto/tls"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
 	"clusterkit.dev/clusterkit/certs"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kit/stream"
 )
 
@@ -23,19 +23,9 @@ func newSecureTestCluster(t *testing.T, n int, withTLS bool) *testCluster {
 	opts := []cktest.Option{cktest.WithSetup(func(_ int, o *clusterkit.Options) { o.ClusterToken = testToken })}
 	var ca *certs.CA
 	if withTLS {
-		var err error
-		if ca, err = certs.NewCA("kv-server-side test CA", time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		files, err := ca.WriteFiles(dir, []string{"node"}, nil, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		node := files["node"]
-		opts = append(opts, cktest.WithSetup(func(_ int, o *clusterkit.Options) {
-			o.TLS = &clusterkit.TLSFiles{CertFile: node.CertFile, KeyFile: node.KeyFile, CAFile: filepath.Join(dir, "ca.pem")}
-		}))
+		var files *clusterkit.TLSFiles
+		ca, files = kittest.NodeTLS(t, "kv-server-side test CA")
+		opts = append(opts, cktest.WithSetup(func(_ int, o *clusterkit.Options) { o.TLS = files }))
 	}
 	tc := newTestCluster(t, n, Config{}, opts...)
 	tc.Token = testToken

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"clusterkit.dev/clusterkit"
-	"clusterkit.dev/clusterkit/certs"
 	"clusterkit.dev/clusterkit/cktest"
+	"clusterkit.dev/services/kit/kittest"
 	"clusterkit.dev/services/kv-sync/client"
 	"clusterkit.dev/services/kv-sync/internal/batch"
 )
@@ -119,18 +118,8 @@ func TestBatchBodyIsCapped(t *testing.T) {
 // every node, its quorums running over TLS, and the Go client works with
 // WithTLS and WithToken.
 func TestTLSCluster(t *testing.T) {
-	ca, err := certs.NewCA("test", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := ca.WriteFiles(dir, []string{"node"}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsSetup := cktest.WithSetup(func(_ int, o *clusterkit.Options) {
-		o.TLS = &clusterkit.TLSFiles{CertFile: files["node"].CertFile, KeyFile: files["node"].KeyFile, CAFile: filepath.Join(dir, "ca.pem")}
-	})
+	ca, files := kittest.NodeTLS(t, "test")
+	tlsSetup := cktest.WithSetup(func(_ int, o *clusterkit.Options) { o.TLS = files })
 	tc := newTestCluster(t, 3, Config{ClusterToken: testToken}, cktest.WithSetup(tokenSetup), tlsSetup)
 	clientTLS := &tls.Config{RootCAs: ca.Pool()}
 	tc.Client.Transport = &http.Transport{TLSClientConfig: clientTLS}
